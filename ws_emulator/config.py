@@ -1,0 +1,134 @@
+"""The emulator's settings, validated once, with errors a person can act on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from ws_emulator import limits
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3001
+LOCALSTACK_DEFAULT_ENDPOINT = "http://localhost:4566"
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the option and what is wrong."""
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `ws-emulator serve` accepts; tests build one directly (use port 0 there)."""
+
+    template: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    # None: the WebSocket port + 1 (or an OS-chosen port when the WebSocket port is 0).
+    management_port: int | None = None
+    stage: str | None = None
+    region: str = "us-east-1"
+    stack_name: str = "local"
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    ssm_parameters: Mapping[str, str] = field(default_factory=dict)
+    dynamodb_endpoint: str | None = None
+    aws_endpoint: str | None = None
+    idle_timeout_s: float = limits.IDLE_TIMEOUT_S
+    max_connection_duration_s: float = limits.MAX_CONNECTION_DURATION_S
+    ttl_sweep_interval_s: float = 1.0
+    connect_rate: float = limits.CONNECT_RATE_PER_S
+    frame_limit_bytes: int = limits.FRAME_LIMIT_BYTES
+    message_limit_bytes: int = limits.MESSAGE_LIMIT_BYTES
+    dev_token_secret: str | None = None
+    dev_token_claims: Mapping[str, Any] = field(default_factory=dict)
+    dev_users: tuple[str, ...] = ()
+    # Share (0..1) of @connections POSTs answered 410 / 429 on purpose, to test clients' recovery.
+    fault_post_gone_rate: float = 0.0
+    fault_post_throttle_rate: float = 0.0
+    quiet: bool = False
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "template", Path(self.template))
+        object.__setattr__(self, "parameter_overrides", _frozen(self.parameter_overrides))
+        object.__setattr__(self, "ssm_parameters", _frozen(self.ssm_parameters))
+        object.__setattr__(self, "dev_token_claims", _frozen(self.dev_token_claims))
+        object.__setattr__(self, "dev_users", tuple(self.dev_users))
+        object.__setattr__(self, "log_level", self.log_level.upper())
+        self._validate()
+
+    def _validate(self) -> None:
+        if not self.template.is_file():
+            raise ConfigError(f"--template: no such file: {self.template}")
+        self._validate_ports()
+        self._validate_numbers()
+        for option, url in (
+            ("--dynamodb-endpoint", self.dynamodb_endpoint),
+            ("--localstack", self.aws_endpoint),
+        ):
+            if url is not None and (
+                urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc
+            ):
+                raise ConfigError(f"{option}: {url!r} is not an http(s) URL")
+        if self.dev_users and not self.dev_token_secret:
+            raise ConfigError("--dev-users needs --dev-token-secret to mint their tokens")
+        if self.stage is not None and (not self.stage or "/" in self.stage):
+            raise ConfigError(f"--stage: {self.stage!r} is not a stage name")
+        if not isinstance(logging.getLevelName(self.log_level), int):
+            raise ConfigError(f"--log-level: unknown level {self.log_level!r}")
+
+    def _validate_ports(self) -> None:
+        for option, port in (("--port", self.port), ("--management-port", self.management_port)):
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError(f"{option}: {port} is not a TCP port (0 to 65535)")
+        if self.management_port and self.management_port == self.port:
+            raise ConfigError("--management-port must differ from --port")
+        if self.port == 65535 and self.management_port is None:
+            raise ConfigError("--port 65535 leaves no room for the management port: set --management-port")
+
+    def _validate_numbers(self) -> None:
+        positive = {
+            "--idle-timeout": self.idle_timeout_s,
+            "--max-connection-duration": self.max_connection_duration_s,
+            "--ttl-sweep-interval": self.ttl_sweep_interval_s,
+            "--connect-rate": self.connect_rate,
+            "frame limit": self.frame_limit_bytes,
+            "message limit": self.message_limit_bytes,
+        }
+        for option, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{option} must be positive, got {value}")
+        if self.frame_limit_bytes > self.message_limit_bytes:
+            raise ConfigError("the frame limit cannot exceed the message limit")
+        for option, rate in (
+            ("--fault-post-gone-rate", self.fault_post_gone_rate),
+            ("--fault-post-throttle-rate", self.fault_post_throttle_rate),
+        ):
+            if not 0.0 <= rate <= 1.0:
+                raise ConfigError(f"{option} must be between 0 and 1, got {rate}")
+
+    @property
+    def resolved_management_port(self) -> int:
+        """The port asked for the @connections API (0 lets the OS choose)."""
+        if self.management_port is not None:
+            return self.management_port
+        return 0 if self.port == 0 else self.port + 1
+
+
+def parse_assignments(items: list[str] | None, option: str) -> dict[str, str]:
+    """`K=V` pairs from the command line; the value may itself contain '='."""
+    result: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{option}: expected NAME=VALUE, got {item!r}")
+        result[key] = value
+    return result
