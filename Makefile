@@ -1,0 +1,75 @@
+# Parley's single entry point: CI (.ci/run) calls these same targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+# sam build needs python3.13 on PATH for the python3.13 runtime; pyenv provides it here.
+export PYENV_VERSION ?= 3.11.7:3.13.0
+
+HOST ?= 127.0.0.1
+PORT ?= 3001
+USER ?= alice
+WORKSPACE ?= demo
+# Local development only: the emulator seeds this into its embedded SSM. Never used by a deployed stack.
+DEV_SECRET ?= parley-local-development-secret
+SECRET_PARAM ?= /parley/jwt-secret
+
+.PHONY: help install run token test test-fast lint typecheck template-check build unit integration e2e clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	@touch $@
+
+install: $(BIN)/.installed  ## create .venv with the pinned dev dependencies
+
+run: install  ## start Parley locally: the emulator serving template.yaml (ws://$(HOST):$(PORT))
+	$(BIN)/ws-emulator serve --template template.yaml --host $(HOST) --port $(PORT) \
+	  --ssm-parameter '$(SECRET_PARAM)=$(DEV_SECRET)' \
+	  --dev-token-secret '$(DEV_SECRET)' --dev-token-claims '{"workspace": "$(WORKSPACE)"}' \
+	  --dev-users alice,bob $(ARGS)
+
+token: install  ## mint a local development token: make token USER=alice WORKSPACE=demo
+	@$(BIN)/ws-emulator token --secret '$(DEV_SECRET)' --sub '$(USER)' --claims '{"workspace": "$(WORKSPACE)"}'
+
+lint: install  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install  ## mypy (strict) over the layer, the handlers and the emulator
+	$(BIN)/mypy layers/parley/parley ws_emulator
+	@for f in functions/*/app.py; do echo "mypy $$f"; $(BIN)/mypy "$$f" || exit 1; done
+
+template-check: install $(SAM_VENV)/.installed  ## cfn-lint, sam validate --lint, sam build
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+	$(SAM_VENV)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+
+unit: install  ## unit tests only (no network)
+	$(BIN)/pytest tests/unit -q
+
+integration: install  ## handlers under moto
+	$(BIN)/pytest tests/integration -q
+
+e2e: install  ## end-to-end through the emulator over loopback
+	$(BIN)/pytest tests/e2e -q
+
+test-fast: install  ## the pytest suite alone
+	$(BIN)/pytest -q
+
+test: lint typecheck template-check test-fast  ## everything CI runs
+
+clean:  ## remove build output and caches (keeps the virtualenvs)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
