@@ -1,0 +1,21 @@
+"""`channels` route: the workspace's channels this user may see, with membership."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from parley.api import handle_route
+from parley.models import Caller
+from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
+from parley.protocol import ChannelsFrame
+from parley.service import Chat, Reply
+
+
+def _list_channels(chat: Chat, caller: Caller, _frame: ChannelsFrame) -> Reply:
+    return chat.list_channels(caller)
+
+
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_route(event, context, ChannelsFrame, _list_channels)

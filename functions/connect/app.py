@@ -1,0 +1,14 @@
+"""`$connect` route: register a connection the authorizer admitted (bootstrapping its workspace)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from parley.api import handle_connect
+from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_connect(event)

@@ -1,0 +1,14 @@
+"""`$default` route: frames that are not JSON objects or name no known action."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from parley.api import handle_default
+from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_default(event)

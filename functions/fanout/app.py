@@ -1,0 +1,15 @@
+"""Fan-out on the DynamoDB streams: batch and coalesce events, post one frame per connection."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from parley.observability import logger, metrics, tracer
+from parley.streams import handle_stream
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return handle_stream(event, context)

@@ -1,0 +1,21 @@
+"""`heartbeat` route: keep the connection counted as alive and answer the server time."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from parley.api import handle_route
+from parley.models import Caller
+from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
+from parley.protocol import HeartbeatFrame
+from parley.service import Chat, Reply
+
+
+def _heartbeat(chat: Chat, caller: Caller, _frame: HeartbeatFrame) -> Reply:
+    return chat.heartbeat(caller)
+
+
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_route(event, context, HeartbeatFrame, _heartbeat)

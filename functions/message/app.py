@@ -1,0 +1,16 @@
+"""`message` route: store a message once (per clientMsgId) and acknowledge it; fan-out delivers it."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from parley.api import handle_route
+from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
+from parley.protocol import MessageFrame
+from parley.service import Chat
+
+
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_route(event, context, MessageFrame, Chat.post_message)

@@ -1,0 +1,130 @@
+"""JWT verification for the `$connect` authorizer: the one place a token is read. Never log a token."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jwt
+
+from parley.errors import InvalidToken
+
+LEEWAY_SECONDS = 30
+MAX_TOKEN_BYTES = 4096  # far above any sane JWT; bigger ones are refused before any parsing
+HMAC_ALGORITHMS = ["HS256"]
+JWKS_ALGORITHMS = ["RS256", "ES256"]
+_WORKSPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_USER_ID = re.compile(r"^[^\s#]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user_id: str
+    name: str
+    workspace: str
+    expires_at: int  # epoch seconds
+
+    def authorizer_context(self) -> dict[str, str | int]:
+        """What API Gateway hands every later event as requestContext.authorizer."""
+        return {
+            "userId": self.user_id,
+            "userName": self.name,
+            "workspace": self.workspace,
+            "tokenExp": self.expires_at,
+        }
+
+
+class KeySource(Protocol):
+    algorithms: list[str]
+
+    def key_for(self, token: str) -> Any: ...
+
+
+class SharedSecret:
+    """HS256 with a secret fetched by `fetch` (Powertools parameters, cached) so rotation needs no deploy."""
+
+    algorithms = HMAC_ALGORITHMS
+
+    def __init__(self, fetch: Callable[[], str]) -> None:
+        self._fetch = fetch
+
+    def key_for(self, token: str) -> Any:
+        return self._fetch()
+
+
+class Jwks:
+    """RS256/ES256 with keys from a JWKS URL (Cognito, Auth0), cached by PyJWT's client."""
+
+    algorithms = JWKS_ALGORITHMS
+
+    def __init__(self, url: str) -> None:
+        self._client = jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
+
+    def key_for(self, token: str) -> Any:
+        try:
+            return self._client.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientError as exc:
+            raise InvalidToken(f"no usable signing key: {type(exc).__name__}") from None
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str = "", audience: str = "") -> None:
+        self._keys = keys
+        self._issuer = issuer or None
+        self._audience = audience or None
+
+    def verify(self, token: str | None) -> Identity:
+        if not token:
+            raise InvalidToken("missing token")
+        if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
+            raise InvalidToken("token too large")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
+        # PyJWT enforces `algorithms` too; checking first gives a clear reason and fetches no key for junk.
+        if header.get("alg") not in self._keys.algorithms:
+            raise InvalidToken(f"algorithm {header.get('alg')!r} not accepted")
+        try:
+            claims = jwt.decode(
+                token,
+                key=self._keys.key_for(token),
+                algorithms=self._keys.algorithms,
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=LEEWAY_SECONDS,
+                options={
+                    "require": ["exp", "sub", "workspace"],
+                    "verify_aud": self._audience is not None,
+                    "verify_iss": self._issuer is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("expired") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("not yet valid") from None
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(type(exc).__name__) from None
+        return _identity(claims)
+
+
+def _identity(claims: dict[str, Any]) -> Identity:
+    sub, workspace, name, exp = (
+        claims.get("sub"),
+        claims.get("workspace"),
+        claims.get("name"),
+        claims["exp"],
+    )
+    if not isinstance(sub, str) or not _USER_ID.match(sub):
+        raise InvalidToken("bad sub claim")
+    if not isinstance(workspace, str) or not _WORKSPACE.match(workspace):
+        raise InvalidToken("bad workspace claim")
+    if name is None:
+        name = sub
+    if not isinstance(name, str) or not 0 < len(name) <= 100:
+        raise InvalidToken("bad name claim")
+    if not isinstance(exp, int | float):
+        raise InvalidToken("bad exp claim")
+    return Identity(user_id=sub, name=name, workspace=workspace, expires_at=int(exp))

@@ -1,0 +1,201 @@
+"""Fan-out: turn a batch of stream changes into one frame per connection and post them.
+
+Planning is pure (records in, per-channel ordered events out); delivery does one Query of subscribers
+per channel and one post per connection, concurrently. Failures are reported per stream record so
+the event source mapping retries exactly what was not delivered; event ids make retries harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from parley import protocol
+from parley.errors import StoreError
+from parley.models import User
+from parley.notify import Notifier, PostOutcome
+from parley.store import Store, message_from_item
+
+logger = Logger(child=True)
+
+# API Gateway refuses posts over 128 KB; stay clear of it when packing events into one batch frame.
+MAX_FRAME_BYTES = 120 * 1024
+
+ChannelKey = tuple[str, str]  # (workspace, channel)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChange:
+    """The parts of one DynamoDB stream record that fan-out needs (images already deserialised)."""
+
+    sequence: str
+    event_id: str
+    event_name: str  # INSERT | MODIFY | REMOVE
+    new_image: dict[str, Any] | None
+    old_image: dict[str, Any] | None
+    created_ms: int | None = None
+
+
+@dataclass(slots=True)
+class PlannedEvent:
+    encoded: str
+    sequences: list[str]
+    skip_user: str | None = None  # typing events are not echoed to the typist
+    sort_key: str = ""  # message id, for keeping messages in id order
+
+
+@dataclass(slots=True)
+class Plan:
+    channels: dict[ChannelKey, list[PlannedEvent]] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # sequences needing no broadcast
+
+
+@dataclass(slots=True)
+class Report:
+    failed_sequences: set[str] = field(default_factory=set)
+    posts: int = 0
+    deliveries: int = 0  # events times recipients
+    gone: set[str] = field(default_factory=set)
+    throttled: int = 0
+    failed_posts: int = 0
+
+
+def plan(changes: Iterable[StreamChange]) -> Plan:
+    result = Plan()
+    events: dict[ChannelKey, list[PlannedEvent]] = defaultdict(list)
+    presence: dict[ChannelKey, list[tuple[StreamChange, dict[str, Any], bool]]] = defaultdict(list)
+    for change in changes:
+        image = change.new_image if change.event_name != "REMOVE" else change.old_image
+        kind = (image or {}).get("kind")
+        if image is None or kind not in ("message", "typing", "presence"):
+            result.ignored.append(change.sequence)
+            continue
+        key = (str(image["workspace"]), str(image["channel"]))
+        if kind == "message" and change.event_name == "INSERT":
+            message = message_from_item(image)
+            encoded = protocol.encode(protocol.message_event(message))
+            events[key].append(PlannedEvent(encoded, [change.sequence], sort_key=message.id))
+        elif kind == "typing" and change.event_name in ("INSERT", "MODIFY"):
+            user = User(str(image["userId"]), str(image["userName"]))
+            encoded = protocol.encode(protocol.typing_event(change.event_id, key[1], user))
+            events[key].append(PlannedEvent(encoded, [change.sequence], skip_user=user.id))
+        elif kind == "presence" and change.event_name in ("INSERT", "REMOVE"):
+            presence[key].append((change, image, change.event_name == "INSERT"))
+            events.setdefault(key, [])
+        else:
+            result.ignored.append(change.sequence)
+    for key, transitions in presence.items():
+        diff = _presence_diff(key[1], transitions)
+        if diff is None:
+            result.ignored.extend(c.sequence for c, _, _ in transitions)
+        else:
+            events[key].append(diff)
+    result.channels = {key: _messages_in_id_order(evs) for key, evs in events.items() if evs}
+    return result
+
+
+def _presence_diff(
+    channel: str, transitions: list[tuple[StreamChange, dict[str, Any], bool]]
+) -> PlannedEvent | None:
+    """Coalesce a channel's joins and leaves: a user who joined and left in one batch cancels out."""
+    first: dict[str, bool] = {}
+    last: dict[str, tuple[bool, User]] = {}
+    for _, image, joined in transitions:
+        user = User(str(image["userId"]), str(image.get("userName", image["userId"])))
+        first.setdefault(user.id, joined)
+        last[user.id] = (joined, user)
+    joins = [u for uid, (j, u) in last.items() if j and first[uid]]
+    leaves = [u for uid, (j, u) in last.items() if not j and not first[uid]]
+    if not joins and not leaves:
+        return None
+    digest = hashlib.sha1("".join(c.event_id for c, _, _ in transitions).encode(), usedforsecurity=False)
+    encoded = protocol.encode(
+        protocol.presence_diff_event("p" + digest.hexdigest()[:24], channel, joins, leaves)
+    )
+    return PlannedEvent(encoded, [c.sequence for c, _, _ in transitions])
+
+
+def _messages_in_id_order(events: list[PlannedEvent]) -> list[PlannedEvent]:
+    slots = [i for i, e in enumerate(events) if e.sort_key]
+    ordered = sorted((events[i] for i in slots), key=lambda e: e.sort_key)
+    result = list(events)
+    for slot, event in zip(slots, ordered, strict=True):
+        result[slot] = event
+    return result
+
+
+def frames_for(events: list[PlannedEvent]) -> list[tuple[str, list[PlannedEvent]]]:
+    """One frame for one event; a batch frame for several, split to stay under the post size limit."""
+    if len(events) == 1:
+        return [(events[0].encoded, events)]
+    frames: list[tuple[str, list[PlannedEvent]]] = []
+    chunk: list[PlannedEvent] = []
+    size = 0
+    for event in events:
+        n = len(event.encoded.encode("utf-8")) + 1
+        if chunk and size + n > MAX_FRAME_BYTES:
+            frames.append(_framed(chunk))
+            chunk, size = [], 0
+        chunk.append(event)
+        size += n
+    if chunk:
+        frames.append(_framed(chunk))
+    return frames
+
+
+def _framed(chunk: list[PlannedEvent]) -> tuple[str, list[PlannedEvent]]:
+    if len(chunk) == 1:
+        return chunk[0].encoded, chunk
+    return protocol.batch_frame([e.encoded for e in chunk]), chunk
+
+
+class Fanout:
+    def __init__(self, *, store: Store, notifier: Notifier, executor: Executor) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.executor = executor
+
+    def deliver(self, work: Plan, now_s: int) -> Report:
+        report = Report()
+        per_connection: dict[str, list[PlannedEvent]] = defaultdict(list)
+        for (workspace, channel), events in work.channels.items():
+            try:
+                subscribers = self.store.subscribers(workspace, channel, now_s)
+            except StoreError:
+                logger.exception("subscriber query failed", extra={"channel": channel})
+                report.failed_sequences.update(s for e in events for s in e.sequences)
+                continue
+            for sub in subscribers:
+                wanted = [e for e in events if e.skip_user != sub.user_id]
+                per_connection[sub.connection_id].extend(wanted)
+
+        # Connections that share the same event list (most of a channel) share one encoded frame list.
+        frame_cache: dict[tuple[int, ...], list[tuple[str, list[PlannedEvent]]]] = {}
+        jobs: list[tuple[str, str, list[PlannedEvent]]] = []
+        for connection_id, events in per_connection.items():
+            if not events:
+                continue
+            signature = tuple(id(e) for e in events)
+            frames = frame_cache.get(signature)
+            if frames is None:
+                frames = frame_cache[signature] = frames_for(events)
+            jobs.extend((connection_id, data, carried) for data, carried in frames)
+
+        outcomes = self.executor.map(lambda job: self.notifier.post(job[0], job[1]), jobs)
+        for (connection_id, _, carried), outcome in zip(jobs, outcomes, strict=True):
+            report.posts += 1
+            if outcome is PostOutcome.DELIVERED:
+                report.deliveries += len(carried)
+            elif outcome is PostOutcome.GONE:
+                report.gone.add(connection_id)
+            else:
+                report.throttled += outcome is PostOutcome.THROTTLED
+                report.failed_posts += 1
+                report.failed_sequences.update(s for e in carried for s in e.sequences)
+        return report

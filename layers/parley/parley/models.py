@@ -1,0 +1,81 @@
+"""Domain entities: who is calling, channels, messages, connections. No I/O and no wire format here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The identity of a connection, as the authorizer established it. Never taken from a frame body."""
+
+    connection_id: str
+    user: User
+    workspace: str
+    token_expires_at: int  # epoch seconds
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    workspace: str
+    id: str
+    private: bool
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelListing:
+    channel: Channel
+    member: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    workspace: str
+    channel: str
+    ts: str  # ISO-8601 UTC with milliseconds
+    user: User
+    text: str
+    client_msg_id: str | None = None
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    connection_id: str
+    user: User
+    workspace: str
+    channels: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """One connection subscribed to a channel, as the fan-out needs it."""
+
+    connection_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    messages: list[Message]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    """Something the sweeper must finish: a stale connection or an overdue presence leave."""
+
+    kind: str  # "connection" | "presence"
+    connection_id: str = ""
+    workspace: str = ""
+    channel: str = ""
+    user_id: str = ""

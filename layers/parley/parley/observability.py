@@ -1,0 +1,15 @@
+"""One Logger, Tracer and Metrics per container, configured by POWERTOOLS_* variables (template Globals)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# API Gateway's request id: every log line of a route invocation carries it as correlation_id.
+REQUEST_ID_PATH = "requestContext.requestId"
+
+__all__ = ["REQUEST_ID_PATH", "MetricUnit", "logger", "metrics", "tracer"]

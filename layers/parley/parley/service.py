@@ -1,0 +1,246 @@
+"""Parley's use cases: what each route does, written against injected store, notifier, timers and clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from parley import protocol
+from parley.clock import Clock, iso_ms, message_id_for, message_id_ms
+from parley.config import Settings
+from parley.errors import NotFound, NotJoined, RateLimited, StoreError, TokenExpired
+from parley.idempotency import Command, Once
+from parley.models import Caller, Channel, ChannelListing, DueItem, Message, User
+from parley.notify import Notifier
+from parley.ratelimit import decide
+from parley.store import Store
+from parley.timers import PresenceTimers
+
+logger = Logger(child=True)
+
+DEFAULT_CHANNELS = ["general", "random"]
+TYPING_WINDOW_MS = 2000
+RATE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a route answers its caller: a frame, or nothing (typing)."""
+
+    frame: dict[str, Any] | None
+
+
+class Chat:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        notifier: Notifier,
+        timers: PresenceTimers,
+        once: Once,
+        clock: Clock,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.timers = timers
+        self.once = once
+        self.clock = clock
+        self.settings = settings
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def connect(self, caller: Caller, connected_at_ms: int) -> None:
+        now = self.clock.now_ms()
+        if not self.store.workspace_exists(caller.workspace):
+            self.store.create_workspace(caller.workspace, DEFAULT_CHANNELS, now)
+        self.store.put_connection(caller, connected_at_ms, self._connection_expiry_s(now))
+
+    def disconnect(self, connection_id: str) -> None:
+        """Forget a connection and everything it held. Safe to run twice (sweeper, fan-out, $disconnect)."""
+        connection = self.store.get_connection(connection_id)
+        if connection is None:
+            return
+        for channel in sorted(connection.channels):
+            self._unsubscribe(connection_id, connection.workspace, connection.user.id, channel)
+        self.store.delete_connection(connection_id)
+
+    def check_token(self, caller: Caller) -> None:
+        if caller.token_expires_at * 1000 <= self.clock.now_ms():
+            raise TokenExpired("your token has expired; reconnect with a new one")
+
+    def heartbeat(self, caller: Caller) -> Reply:
+        now = self.clock.now_ms()
+        self.store.touch_connection(caller.connection_id, self._connection_expiry_s(now))
+        return Reply(protocol.heartbeat(iso_ms(now)))
+
+    # ---- channels ------------------------------------------------------------------------------
+
+    def create_channel(self, caller: Caller, frame: protocol.CreateChannelFrame) -> Reply:
+        channel = Channel(caller.workspace, frame.name, frame.private, caller.user.id)
+        self.store.create_channel(channel, self.clock.now_ms())
+        return Reply(protocol.channel_created(channel))
+
+    def list_channels(self, caller: Caller) -> Reply:
+        memberships = self.store.member_channels(caller.workspace, caller.user.id)
+        listings = [
+            ChannelListing(channel, channel.id in memberships)
+            for channel in self.store.list_channels(caller.workspace)
+            if not channel.private or channel.id in memberships
+        ]
+        return Reply(protocol.channels(listings))
+
+    def invite(self, caller: Caller, frame: protocol.InviteFrame) -> Reply:
+        self._visible_channel(caller, frame.channel)
+        self.store.add_member(caller.workspace, frame.user, frame.channel, self.clock.now_ms())
+        return Reply(protocol.invited(frame.channel, frame.user))
+
+    def join(self, caller: Caller, frame: protocol.JoinFrame) -> Reply:
+        channel = self._visible_channel(caller, frame.channel)
+        now = self.clock.now_ms()
+        if not channel.private and not self.store.is_member(caller.workspace, caller.user.id, channel.id):
+            self.store.add_member(caller.workspace, caller.user.id, channel.id, now)
+        expiry = self._connection_expiry_s(now)
+        self.store.subscribe(caller, channel.id, expiry)
+        # presence items outlive any one connection (2 h on AWS): the last join pushes the backstop out
+        self.store.presence_add(caller, channel.id, now // 1000 + self.settings.max_connection_seconds + 600)
+        if frame.since is not None:
+            page = self.store.messages_after(caller.workspace, channel.id, frame.since, protocol.RECOVER_MAX)
+            recovered = not page.has_more
+        else:
+            page = self.store.recent_messages(caller.workspace, channel.id, protocol.JOIN_RECENT)
+            recovered = True
+        present = self.store.present_users(caller.workspace, channel.id, now // 1000)
+        if all(u.id != caller.user.id for u in present):
+            present.append(caller.user)
+        return Reply(protocol.joined(channel.id, page.messages, recovered, present))
+
+    def leave(self, caller: Caller, frame: protocol.LeaveFrame) -> Reply:
+        self._unsubscribe(caller.connection_id, caller.workspace, caller.user.id, frame.channel)
+        return Reply(protocol.left(frame.channel))
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    def post_message(self, caller: Caller, frame: protocol.MessageFrame) -> Reply:
+        self._require_joined(caller, frame.channel)
+        command: Command = {
+            "workspace": caller.workspace,
+            "userId": caller.user.id,
+            "userName": caller.user.name,
+            "channel": frame.channel,
+            "text": frame.text,
+            "clientMsgId": frame.client_msg_id,
+            "threadId": frame.thread_id,
+        }
+        if frame.client_msg_id is None:
+            return Reply(self._append(command))
+        return Reply(self.once.run(command, self._append))
+
+    def _append(self, command: Command) -> Command:
+        workspace, channel, user_id = command["workspace"], command["channel"], command["userId"]
+        thread_id = command["threadId"]
+        if thread_id is not None and self.store.get_message(workspace, channel, thread_id) is None:
+            raise NotFound(f"thread '{thread_id}' is not a message of channel '{channel}'")
+        self._take_rate(workspace, user_id)
+        now = self.clock.now_ms()
+        message_id = message_id_for(now)
+        draft = Message(
+            id=message_id,
+            workspace=workspace,
+            channel=channel,
+            ts=iso_ms(message_id_ms(message_id)),
+            user=User(user_id, command["userName"]),
+            text=command["text"],
+            client_msg_id=command["clientMsgId"],
+            thread_id=thread_id,
+        )
+        return protocol.ack(self.store.append_message(draft))
+
+    def _take_rate(self, workspace: str, user_id: str) -> None:
+        for _ in range(RATE_ATTEMPTS):
+            now = self.clock.now_ms()
+            tat = self.store.rate_state(workspace, user_id)
+            decision = decide(
+                tat, now, rate_per_s=self.settings.rate_per_second, burst=self.settings.rate_burst
+            )
+            if not decision.allowed:
+                raise RateLimited(decision.retry_after_ms)
+            expires = decision.new_tat_ms // 1000 + 60
+            if self.store.save_rate_state(workspace, user_id, tat, decision.new_tat_ms, expires):
+                return
+        # lost the compare-and-set every time: the user's other connections are sending right now
+        raise RateLimited(int(1000 / self.settings.rate_per_second))
+
+    def history(self, caller: Caller, frame: protocol.HistoryFrame) -> Reply:
+        self._require_joined(caller, frame.channel)
+        if frame.before is None:
+            page = self.store.recent_messages(caller.workspace, frame.channel, frame.limit)
+        else:
+            page = self.store.messages_before(caller.workspace, frame.channel, frame.before, frame.limit)
+        return Reply(protocol.history(frame.channel, page.messages, page.has_more))
+
+    def typing(self, caller: Caller, frame: protocol.TypingFrame) -> Reply:
+        self._require_joined(caller, frame.channel)
+        # inside the window the store refuses the write; the frame is still accepted, silently
+        self.store.touch_typing(caller, frame.channel, self.clock.now_ms(), TYPING_WINDOW_MS)
+        return Reply(None)
+
+    # ---- presence timers and the sweeper -------------------------------------------------------
+
+    def finish_leave(self, workspace: str, channel: str, user_id: str) -> bool:
+        """A grace period ended: broadcast the leave (by deleting the presence) unless the user came back."""
+        # SQS may deliver a delayed message a little early; half a second of tolerance avoids a lost leave
+        return self.store.finalize_leave(workspace, channel, user_id, self.clock.now_ms() + 500)
+
+    def sweep(self) -> tuple[int, int]:
+        """Finish overdue leaves, forget connections that stopped heartbeating; (connections, leaves)."""
+        stale = leaves = 0
+        for item in self.store.due_items(self.clock.now_ms()):
+            if item.kind == "connection":
+                self._drop_stale(item)
+                stale += 1
+            elif self.finish_leave(item.workspace, item.channel, item.user_id):
+                leaves += 1
+        return stale, leaves
+
+    def _drop_stale(self, item: DueItem) -> None:
+        try:
+            self.notifier.close(item.connection_id)
+        except Exception:  # closing is a courtesy: the connection is forgotten either way
+            logger.warning("could not close stale connection", extra={"stale_connection": item.connection_id})
+        self.disconnect(item.connection_id)
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _visible_channel(self, caller: Caller, channel_id: str) -> Channel:
+        """The channel if the caller may see it; otherwise NotFound, so its existence is not revealed."""
+        channel = self.store.get_channel(caller.workspace, channel_id)
+        if channel is None or (
+            channel.private and not self.store.is_member(caller.workspace, caller.user.id, channel_id)
+        ):
+            raise NotFound(f"no channel '{channel_id}'")
+        return channel
+
+    def _require_joined(self, caller: Caller, channel: str) -> None:
+        now_s = self.clock.now_ms() // 1000
+        if not self.store.is_subscribed(caller.connection_id, caller.workspace, channel, now_s):
+            raise NotJoined(f"join '{channel}' on this connection first")
+
+    def _unsubscribe(self, connection_id: str, workspace: str, user_id: str, channel: str) -> None:
+        self.store.unsubscribe(connection_id, workspace, channel)
+        grace_ms = self.settings.presence_grace_seconds * 1000
+        if self.store.presence_remove(
+            workspace, channel, user_id, connection_id, self.clock.now_ms() + grace_ms
+        ):
+            try:
+                self.timers.schedule_leave_check(
+                    workspace, channel, user_id, self.settings.presence_grace_seconds
+                )
+            except StoreError:
+                # the sweeper (every minute) and TTL finish the leave instead, only later
+                logger.warning("presence timer not scheduled", extra={"channel": channel})
+
+    def _connection_expiry_s(self, now_ms: int) -> int:
+        return now_ms // 1000 + self.settings.heartbeat_timeout_seconds

@@ -1,0 +1,94 @@
+"""Glue for the event-driven functions: the stream fan-out, the presence timer queue and the sweeper."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from parley.deps import services
+from parley.fanout import StreamChange, plan
+from parley.observability import MetricUnit, logger, metrics
+
+
+class NotDelivered(Exception):
+    """Marks a stream record whose events did not reach every recipient; the mapping retries it."""
+
+
+def handle_stream(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    batch = DynamoDBStreamModel.model_validate(event)
+    changes = [
+        StreamChange(
+            sequence=r.dynamodb.SequenceNumber,
+            event_id=r.eventID,
+            event_name=str(r.eventName),
+            new_image=r.dynamodb.NewImage if isinstance(r.dynamodb.NewImage, dict) else None,
+            old_image=r.dynamodb.OldImage if isinstance(r.dynamodb.OldImage, dict) else None,
+            created_ms=(
+                int(r.dynamodb.ApproximateCreationDateTime.timestamp() * 1000)
+                if r.dynamodb.ApproximateCreationDateTime
+                else None
+            ),
+        )
+        for r in batch.Records
+    ]
+    work = plan(changes)
+    fanout = services().fanout
+    report = fanout.deliver(work, int(time.time()))
+    for connection_id in report.gone:
+        try:
+            services().chat.disconnect(connection_id)
+        except Exception:  # TTL and the sweeper are the backstop; a gone connection is no delivery failure
+            logger.exception("stale connection clean-up failed", extra={"stale_connection": connection_id})
+
+    now_ms = time.time() * 1000
+    oldest = min((c.created_ms for c in changes if c.created_ms), default=None)
+    metrics.add_metric(name="FanoutBatchSize", unit=MetricUnit.Count, value=len(changes))
+    metrics.add_metric(name="Deliveries", unit=MetricUnit.Count, value=report.deliveries)
+    metrics.add_metric(name="Posts", unit=MetricUnit.Count, value=report.posts)
+    metrics.add_metric(name="GoneConnections", unit=MetricUnit.Count, value=len(report.gone))
+    metrics.add_metric(name="Throttles", unit=MetricUnit.Count, value=report.throttled)
+    if oldest is not None:
+        metrics.add_metric(
+            name="FanoutLatency", unit=MetricUnit.Milliseconds, value=max(0.0, now_ms - oldest)
+        )
+    if report.failed_sequences:
+        logger.warning("fan-out incomplete", extra={"failed_records": len(report.failed_sequences)})
+
+    def check(record: DynamoDBRecord) -> None:
+        if record.dynamodb is not None and record.dynamodb.sequence_number in report.failed_sequences:
+            raise NotDelivered(record.dynamodb.sequence_number)
+
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    return process_partial_response(event=event, record_handler=check, processor=processor, context=context)
+
+
+def handle_presence_timers(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    chat = services().chat
+
+    def finish(record: SQSRecord) -> None:
+        body = json.loads(record.body)
+        if chat.finish_leave(str(body["workspace"]), str(body["channel"]), str(body["userId"])):
+            metrics.add_metric(name="PresenceLeaves", unit=MetricUnit.Count, value=1)
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(event=event, record_handler=finish, processor=processor, context=context)
+
+
+def handle_sweep() -> dict[str, int]:
+    stale, leaves = services().chat.sweep()
+    metrics.add_metric(name="StaleConnections", unit=MetricUnit.Count, value=stale)
+    metrics.add_metric(name="OverdueLeaves", unit=MetricUnit.Count, value=leaves)
+    logger.info("sweep done", extra={"stale_connections": stale, "overdue_leaves": leaves})
+    return {"staleConnections": stale, "overdueLeaves": leaves}
