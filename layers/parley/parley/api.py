@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from parley import protocol
-from parley.deps import services
+from parley import deps
 from parley.errors import ErrorCode, ParleyError, RateLimited, StoreError, TokenExpired, UnknownAction
 from parley.events import ConnectEvent, DisconnectEvent, RouteEvent, caller_of
 from parley.models import Caller
@@ -43,7 +43,7 @@ def handle_route(
         context_ = parsed.request_context
         caller = caller_of(context_.connection_id, request_id, context_.authorizer)
         logger.append_keys(connection_id=caller.connection_id, user_id=caller.user.id)
-        chat = services().chat
+        chat = deps.services().chat
         chat.once.register(context)
         chat.check_token(caller)
         body = parsed.body if isinstance(parsed.body, str) else None
@@ -73,7 +73,7 @@ def error_frame(exc: ParleyError, request_id: str, action: str | None) -> dict[s
 
 def _close_expired(caller: Caller, exc: TokenExpired, action: str) -> Response:
     """Tell the client why, then close: the route response would race the close, so post it first."""
-    chat = services().chat
+    chat = deps.services().chat
     frame = protocol.encode(error_frame(exc, caller.request_id, action))
     chat.notifier.post(caller.connection_id, frame)
     chat.notifier.close(caller.connection_id)
@@ -101,7 +101,7 @@ def handle_connect(event: dict[str, Any]) -> Response:
         ctx = parsed.request_context
         caller = caller_of(ctx.connection_id, ctx.request_id, ctx.authorizer)
         logger.append_keys(connection_id=caller.connection_id, user_id=caller.user.id)
-        services().chat.connect(caller, int(ctx.connected_at.timestamp() * 1000))
+        deps.services().chat.connect(caller, int(ctx.connected_at.timestamp() * 1000))
     except Exception:
         logger.exception("connect failed")
         return {"statusCode": 500}
@@ -114,7 +114,7 @@ def handle_disconnect(event: dict[str, Any]) -> Response:
     ctx = parsed.request_context
     logger.append_keys(connection_id=ctx.connection_id)
     logger.info("disconnect", extra={"status": ctx.disconnect_status_code, "reason": ctx.disconnect_reason})
-    services().chat.disconnect(ctx.connection_id)
+    deps.services().chat.disconnect(ctx.connection_id)
     return {"statusCode": 200}
 
 
@@ -124,12 +124,11 @@ def handle_authorize(event: dict[str, Any]) -> Response:
         APIGatewayAuthorizerResponseWebSocket,
     )
 
-    from parley.deps import verifier
     from parley.errors import InvalidToken
 
     query = event.get("queryStringParameters") or {}
     try:
-        identity = verifier().verify(query.get("token"))
+        identity = deps.verifier().verify(query.get("token"))
     except InvalidToken as exc:
         # the reason only: the token itself is never logged
         logger.info("token refused", extra={"reason": exc.reason})

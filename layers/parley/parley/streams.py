@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from parley.deps import services
+from parley import deps
 from parley.fanout import StreamChange, plan
 from parley.observability import MetricUnit, logger, metrics
 
@@ -44,11 +44,11 @@ def handle_stream(event: dict[str, Any], context: LambdaContext) -> PartialItemF
         for r in batch.Records
     ]
     work = plan(changes)
-    fanout = services().fanout
-    report = fanout.deliver(work, int(time.time()))
+    fanout = deps.services().fanout
+    report = fanout.deliver(work, deps.services().chat.clock.now_ms() // 1000)
     for connection_id in report.gone:
         try:
-            services().chat.disconnect(connection_id)
+            deps.services().chat.disconnect(connection_id)
         except Exception:  # TTL and the sweeper are the backstop; a gone connection is no delivery failure
             logger.exception("stale connection clean-up failed", extra={"stale_connection": connection_id})
 
@@ -75,7 +75,7 @@ def handle_stream(event: dict[str, Any], context: LambdaContext) -> PartialItemF
 
 
 def handle_presence_timers(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    chat = services().chat
+    chat = deps.services().chat
 
     def finish(record: SQSRecord) -> None:
         body = json.loads(record.body)
@@ -87,7 +87,7 @@ def handle_presence_timers(event: dict[str, Any], context: LambdaContext) -> Par
 
 
 def handle_sweep() -> dict[str, int]:
-    stale, leaves = services().chat.sweep()
+    stale, leaves = deps.services().chat.sweep()
     metrics.add_metric(name="StaleConnections", unit=MetricUnit.Count, value=stale)
     metrics.add_metric(name="OverdueLeaves", unit=MetricUnit.Count, value=leaves)
     logger.info("sweep done", extra={"stale_connections": stale, "overdue_leaves": leaves})

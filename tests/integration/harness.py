@@ -1,0 +1,149 @@
+"""Drive Parley's real handlers under moto, with fakes only where AWS cannot be reached (@connections)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+from parley import deps
+from parley.config import settings
+from parley.fanout import Fanout
+from parley.idempotency import PowertoolsOnce
+from parley.service import Chat
+from parley.store import Store
+from tests.conftest import MotoAws
+from tests.support import events
+from tests.support.fakes import FakeClock, FakeNotifier, FakeTimers
+from tests.support.handlers import LambdaContext, load
+from tests.support.streams import StreamPump, sweep_expired
+from tests.support.template import stream_filters
+
+ROUTES = {
+    "join",
+    "leave",
+    "message",
+    "typing",
+    "history",
+    "heartbeat",
+    "create_channel",
+    "invite",
+    "channels",
+}
+_conn_ids = itertools.count(1)
+
+
+@dataclass
+class Client:
+    harness: Harness
+    connection_id: str
+    auth: dict[str, Any]
+
+    def send(self, body: str | dict[str, Any]) -> dict[str, Any] | None:
+        """Send one frame; the route response (what the caller receives) or None."""
+        event = events.route_event(self.connection_id, self.auth, body, self.harness.clock.now_ms())
+        route = event["requestContext"]["routeKey"]
+        name = route if route in ROUTES else "default"
+        if route not in ROUTES:
+            event["requestContext"]["routeKey"] = "$default"
+        response = load(name).handler(event, LambdaContext(function_name=f"parley-{name}"))
+        assert response["statusCode"] == 200
+        return json.loads(response["body"]) if "body" in response else None
+
+    def disconnect(self) -> None:
+        event = events.disconnect_event(self.connection_id, self.auth, self.harness.clock.now_ms())
+        assert load("disconnect").handler(event, LambdaContext())["statusCode"] == 200
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.harness.notifier.events(self.connection_id)
+
+    def events_of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+
+class Harness:
+    def __init__(self, aws: MotoAws, pool: ThreadPoolExecutor) -> None:
+        self.aws = aws
+        self.notifier = FakeNotifier()
+        self.timers = FakeTimers()
+        self.clock = FakeClock(int(time.time() * 1000))
+        config = settings()
+        store = Store(
+            boto3.resource("dynamodb"), state_table=config.state_table, messages_table=config.messages_table
+        )
+        self.store = store
+        chat = Chat(
+            store=store,
+            notifier=self.notifier,
+            timers=self.timers,
+            once=PowertoolsOnce(DynamoDBPersistenceLayer(table_name=config.idempotency_table)),
+            clock=self.clock,
+            settings=config,
+        )
+        self.services = deps.Services(
+            chat=chat, fanout=Fanout(store=store, notifier=self.notifier, executor=pool)
+        )
+        filters = {
+            "StateTable": stream_filters("StateTable"),
+            "MessagesTable": stream_filters("MessagesTable"),
+        }
+        self.pump_source = StreamPump(aws.client, aws.streams, filters)
+        self.fanout_responses: list[dict[str, Any]] = []
+
+    def connect(
+        self, user: str, workspace: str = "acme", *, name: str | None = None, expires_in_s: int = 3600
+    ) -> Client:
+        connection_id = f"c{next(_conn_ids):04d}="
+        exp = self.clock.now_ms() // 1000 + expires_in_s
+        auth = events.authorizer_context(user, workspace, name=name, exp=exp)
+        response = load("connect").handler(
+            events.connect_event(connection_id, auth, self.clock.now_ms()), LambdaContext()
+        )
+        assert response == {"statusCode": 200}
+        return Client(self, connection_id, auth)
+
+    def pump(self) -> list[dict[str, Any]]:
+        """Deliver what the streams hold now, as one fan-out invocation (like a batch of the mapping)."""
+        records = self.pump_source.poll()
+        if not records:
+            return []
+        response = load("fanout").handler({"Records": records}, LambdaContext(function_name="parley-fanout"))
+        self.fanout_responses.append(response)
+        return records
+
+    def fire_presence_timers(self) -> dict[str, Any]:
+        """Deliver the delayed SQS messages the leave paths scheduled, as the queue trigger would."""
+        records = [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": json.dumps({"workspace": w, "channel": c, "userId": u}),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": str(self.clock.now_ms()),
+                    "SenderId": "AIDATEST",
+                    "ApproximateFirstReceiveTimestamp": str(self.clock.now_ms()),
+                },
+                "messageAttributes": {},
+                "md5OfBody": "0" * 32,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:PresenceTimerQueue",
+                "awsRegion": "us-east-1",
+            }
+            for i, (w, c, u, _) in enumerate(self.timers.scheduled)
+        ]
+        self.timers.scheduled.clear()
+        result: dict[str, Any] = load("presence_timer").handler({"Records": records}, LambdaContext())
+        return result
+
+    def expire_ttl(self) -> int:
+        """What DynamoDB's TTL deleter would have removed by the fake clock's now."""
+        table = self.aws.dynamodb.Table("StateTable")
+        return sweep_expired(table, "expiresAt", self.clock.now_ms() // 1000)

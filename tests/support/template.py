@@ -1,0 +1,74 @@
+"""Read template.yaml (CloudFormation short tags included) so tests build exactly the tables it declares."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@cache
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    with path.open() as fh:
+        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in load_template()["Resources"].items() if v["Type"] == kind}
+
+
+def table_definitions() -> dict[str, tuple[dict[str, Any], str | None]]:
+    """Logical id -> (create_table kwargs named after the logical id, TTL attribute or None)."""
+    tables = {}
+    for logical_id, resource in resources_of_type("AWS::DynamoDB::Table").items():
+        props = resource["Properties"]
+        kwargs: dict[str, Any] = {
+            "TableName": logical_id,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if "GlobalSecondaryIndexes" in props:
+            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if "StreamSpecification" in props:
+            kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        ttl = props.get("TimeToLiveSpecification") or {}
+        tables[logical_id] = (kwargs, ttl.get("AttributeName") if ttl.get("Enabled") else None)
+    return tables
+
+
+def stream_filters(table_logical_id: str) -> list[dict[str, Any]]:
+    """The FilterCriteria patterns of FanoutFunction's event on the given table's stream."""
+    import json
+
+    events = load_template()["Resources"]["FanoutFunction"]["Properties"]["Events"]
+    for event in events.values():
+        stream = event["Properties"]["Stream"]
+        if stream == {"Fn::GetAtt": [table_logical_id, "StreamArn"]}:
+            return [json.loads(f["Pattern"]) for f in event["Properties"]["FilterCriteria"]["Filters"]]
+    raise KeyError(table_logical_id)
