@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from parley.api import handle_route
 from parley.models import Caller
 from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer

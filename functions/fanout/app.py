@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from parley.observability import logger, metrics, tracer
 from parley.streams import handle_stream
 

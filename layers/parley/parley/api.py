@@ -9,8 +9,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from parley import protocol
-from parley import deps
+from parley import deps, protocol
 from parley.errors import ErrorCode, ParleyError, RateLimited, StoreError, TokenExpired, UnknownAction
 from parley.events import ConnectEvent, DisconnectEvent, RouteEvent, caller_of
 from parley.models import Caller
