@@ -1,0 +1,691 @@
+"""template.yaml against docs/design.md and our security rules: least privilege, safe logs, finite retries."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+DESIGN = ROOT / "docs" / "design.md"
+
+TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
+QUEUES = ("PresenceTimerQueue", "PresenceTimerDeadLetterQueue", "FanoutDeadLetterQueue")
+ROUTE_FUNCTIONS = {
+    "$connect": "ConnectFunction",
+    "$disconnect": "DisconnectFunction",
+    "$default": "DefaultFunction",
+    "join": "JoinFunction",
+    "leave": "LeaveFunction",
+    "message": "MessageFunction",
+    "typing": "TypingFunction",
+    "history": "HistoryFunction",
+    "heartbeat": "HeartbeatFunction",
+    "create_channel": "CreateChannelFunction",
+    "invite": "InviteFunction",
+    "channels": "ChannelsFunction",
+}
+ONE_WAY_ROUTES = {"$connect", "$disconnect"}
+CONNECTIONS = "@connections"
+
+# The permissions each function needs, as (resource, action): nothing more, nothing less.
+_WS = {(CONNECTIONS, "execute-api:ManageConnections")}
+EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
+    "AuthorizerFunction": {("ssm:JwtSecretParameterName", "ssm:GetParameter")},
+    "ConnectFunction": {
+        ("StateTable", "dynamodb:PutItem"),
+        ("MessagesTable", "dynamodb:GetItem"),
+        ("MessagesTable", "dynamodb:PutItem"),
+        ("MessagesTable", "dynamodb:ConditionCheckItem"),
+    },
+    "DisconnectFunction": {
+        ("StateTable", "dynamodb:GetItem"),
+        ("StateTable", "dynamodb:UpdateItem"),
+        ("StateTable", "dynamodb:DeleteItem"),
+        ("PresenceTimerQueue", "sqs:SendMessage"),
+    },
+    "DefaultFunction": _WS,
+    "JoinFunction": {
+        ("StateTable", "dynamodb:GetItem"),
+        ("StateTable", "dynamodb:PutItem"),
+        ("StateTable", "dynamodb:UpdateItem"),
+        ("StateTable", "dynamodb:Query"),
+        ("MessagesTable", "dynamodb:GetItem"),
+        ("MessagesTable", "dynamodb:PutItem"),
+        ("MessagesTable", "dynamodb:Query"),
+    }
+    | _WS,
+    "LeaveFunction": {
+        ("StateTable", "dynamodb:GetItem"),
+        ("StateTable", "dynamodb:UpdateItem"),
+        ("StateTable", "dynamodb:DeleteItem"),
+        ("PresenceTimerQueue", "sqs:SendMessage"),
+    }
+    | _WS,
+    "MessageFunction": {
+        ("StateTable", "dynamodb:GetItem"),
+        ("StateTable", "dynamodb:PutItem"),
+        ("MessagesTable", "dynamodb:GetItem"),
+        ("MessagesTable", "dynamodb:PutItem"),
+        ("MessagesTable", "dynamodb:UpdateItem"),
+        ("MessagesTable", "dynamodb:ConditionCheckItem"),
+        ("IdempotencyTable", "dynamodb:GetItem"),
+        ("IdempotencyTable", "dynamodb:PutItem"),
+        ("IdempotencyTable", "dynamodb:UpdateItem"),
+        ("IdempotencyTable", "dynamodb:DeleteItem"),
+    }
+    | _WS,
+    "TypingFunction": {("StateTable", "dynamodb:GetItem"), ("StateTable", "dynamodb:PutItem")} | _WS,
+    "HistoryFunction": {
+        ("StateTable", "dynamodb:GetItem"),
+        ("MessagesTable", "dynamodb:Query"),
+        ("MessagesTable", "dynamodb:GetItem"),
+    }
+    | _WS,
+    "HeartbeatFunction": {("StateTable", "dynamodb:UpdateItem")} | _WS,
+    "CreateChannelFunction": {
+        ("MessagesTable", "dynamodb:PutItem"),
+        ("MessagesTable", "dynamodb:GetItem"),
+        ("MessagesTable", "dynamodb:ConditionCheckItem"),
+    }
+    | _WS,
+    "InviteFunction": {("MessagesTable", "dynamodb:GetItem"), ("MessagesTable", "dynamodb:PutItem")} | _WS,
+    "ChannelsFunction": {("MessagesTable", "dynamodb:Query"), ("MessagesTable", "dynamodb:GetItem")} | _WS,
+    "FanoutFunction": {
+        ("StateTable", "dynamodb:Query"),
+        ("StateTable", "dynamodb:GetItem"),
+        ("StateTable", "dynamodb:UpdateItem"),
+        ("StateTable", "dynamodb:DeleteItem"),
+        ("FanoutDeadLetterQueue", "sqs:SendMessage"),
+    }
+    | {
+        (f"{table}/stream", action)
+        for table in ("StateTable", "MessagesTable")
+        for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+    }
+    | {(f"{table}/stream/*", "dynamodb:ListStreams") for table in ("StateTable", "MessagesTable")}
+    | _WS,
+    "PresenceTimerFunction": {
+        ("StateTable", "dynamodb:GetItem"),
+        ("StateTable", "dynamodb:UpdateItem"),
+        ("StateTable", "dynamodb:DeleteItem"),
+        ("PresenceTimerQueue", "sqs:ReceiveMessage"),
+        ("PresenceTimerQueue", "sqs:DeleteMessage"),
+        ("PresenceTimerQueue", "sqs:GetQueueAttributes"),
+        ("PresenceTimerQueue", "sqs:ChangeMessageVisibility"),
+    },
+    "SweeperFunction": {
+        ("StateTable", "dynamodb:Query"),
+        ("StateTable/index/Due", "dynamodb:Query"),
+        ("StateTable", "dynamodb:GetItem"),
+        ("StateTable", "dynamodb:UpdateItem"),
+        ("StateTable", "dynamodb:DeleteItem"),
+        ("PresenceTimerQueue", "sqs:SendMessage"),
+    }
+    | _WS,
+}
+# Only these may appear in the stage's access log: never a query string (the JWT travels there) or a header.
+SAFE_LOG_VARIABLES = {
+    "$context.requestId",
+    "$context.extendedRequestId",
+    "$context.identity.sourceIp",
+    "$context.connectionId",
+    "$context.routeKey",
+    "$context.eventType",
+    "$context.status",
+    "$context.requestTime",
+    "$context.integrationLatency",
+    "$context.integrationStatus",
+    "$context.authorizer.error",
+    "$context.error.message",
+}
+
+
+# ---------------------------------------------------------------- loading
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that reads CloudFormation short tags (!Ref, !GetAtt, !Sub...) as their long forms."""
+
+
+def _short_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == type_}
+
+
+def functions_of(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources_of(template, "AWS::Serverless::Function")
+
+
+def design_functions() -> dict[str, str]:
+    """logical id -> folder, from the functions table of docs/design.md."""
+    rows = re.findall(r"^\| (\w+Function) \| (functions/\w+) \|", DESIGN.read_text(), re.MULTILINE)
+    return dict(rows)
+
+
+def design_filter_patterns() -> dict[str, list[dict[str, Any]]]:
+    """Table -> the filter patterns listed under 'Fan-out filters' in docs/design.md."""
+    section = DESIGN.read_text().split("## Fan-out filters", 1)[1].split("\n## ", 1)[0]
+    patterns: dict[str, list[dict[str, Any]]] = {}
+    table = ""
+    for line in section.splitlines():
+        heading = re.match(r"^- (\w+Table):", line)
+        if heading:
+            table = heading.group(1)
+        for raw in re.findall(r"`(\{.*?\})`", line):
+            patterns.setdefault(table, []).append(json.loads(raw))
+    return patterns
+
+
+# ---------------------------------------------------------------- IAM helpers
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _if_branches(value: Any) -> Iterator[Any]:
+    """Both branches of an Fn::If (recursively), dropping AWS::NoValue; a plain value yields itself."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        for branch in value["Fn::If"][1:]:
+            yield from _if_branches(branch)
+    elif value != {"Ref": "AWS::NoValue"}:
+        yield value
+
+
+def statements_by_owner(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every IAM statement in the template, keyed by the resource that carries it."""
+    owners: dict[str, list[dict[str, Any]]] = {}
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        found: list[dict[str, Any]] = []
+        if res["Type"] == "AWS::Serverless::Function":
+            for policy in _as_list(props.get("Policies", [])):
+                for doc in _if_branches(policy):
+                    if isinstance(doc, dict) and "Statement" in doc:
+                        found.extend(_as_list(doc["Statement"]))
+        elif res["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                for doc in _if_branches(policy):
+                    found.extend(_as_list(doc["PolicyDocument"]["Statement"]))
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            found.extend(_as_list(props["PolicyDocument"]["Statement"]))
+        if found:
+            owners[name] = found
+    return owners
+
+
+def all_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [st for sts in statements_by_owner(template).values() for st in sts]
+
+
+def resource_owner(resource: Any) -> str:
+    """Name what an IAM resource points at: a table/queue (or its index/stream), @connections, ssm, '*'."""
+    if isinstance(resource, str):
+        return resource
+    if "Fn::GetAtt" in resource:
+        logical_id, attribute = resource["Fn::GetAtt"]
+        if attribute == "StreamArn":
+            return f"{logical_id}/stream"
+        return logical_id if attribute == "Arn" else f"{logical_id}.{attribute}"
+    if "Fn::Sub" in resource:
+        text = resource["Fn::Sub"]
+        arn_of = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)", text)
+        if arn_of:
+            return arn_of.group(1) + arn_of.group(2)
+        if text.startswith("arn:${AWS::Partition}:execute-api:") and text.endswith("/@connections/*"):
+            return CONNECTIONS
+        ssm = re.fullmatch(
+            r"arn:\$\{AWS::Partition\}:ssm:\$\{AWS::Region\}:\$\{AWS::AccountId\}:parameter\$\{(\w+)\}", text
+        )
+        if ssm:
+            return f"ssm:{ssm.group(1)}"
+        return text
+    return json.dumps(resource)
+
+
+def granted(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {
+        (resource_owner(resource), action)
+        for st in statements
+        if st["Effect"] == "Allow"
+        for action in _as_list(st["Action"])
+        for resource in _as_list(st["Resource"])
+    }
+
+
+def function_permissions(template: dict[str, Any], function: str) -> set[tuple[str, str]]:
+    """What a function may do: its SAM Policies statements, or those of its explicit Role."""
+    owners = statements_by_owner(template)
+    role = functions_of(template)[function]["Properties"].get("Role")
+    if role is not None:
+        return granted(owners.get(role["Fn::GetAtt"][0], []))
+    return granted(owners.get(function, []))
+
+
+# ---------------------------------------------------------------- IAM
+
+
+def test_the_iam_walk_sees_every_policy_carrying_resource(template):
+    # GIVEN the template WHEN its statements are collected THEN each function's policies or role are seen
+    owners = statements_by_owner(template)
+    for name, fn in functions_of(template).items():
+        role = fn["Properties"].get("Role")
+        assert (role["Fn::GetAtt"][0] if role else name) in owners, name
+
+
+def test_no_statement_has_a_wildcard_action(template):
+    for st in all_statements(template):
+        for action in _as_list(st["Action"]):
+            assert "*" not in action, st
+
+
+def test_no_statement_grants_on_every_resource(template):
+    for st in all_statements(template):
+        assert "*" not in _as_list(st["Resource"]), st
+
+
+def test_no_data_statement_uses_a_wildcard_or_unknown_resource(template):
+    # Tables, their indexes and streams, and queues must be named by this stack's own ARNs.
+    data_resources = set(TABLES) | set(QUEUES)
+    data_resources |= {f"{t}/stream" for t in TABLES} | {f"{t}/stream/*" for t in TABLES}
+    data_resources |= {f"{t}/index/Due" for t in TABLES}
+    for st in all_statements(template):
+        actions = _as_list(st["Action"])
+        if not any(a.startswith(("dynamodb:", "sqs:")) for a in actions):
+            continue
+        for resource in _as_list(st["Resource"]):
+            owner = resource_owner(resource)
+            assert owner in data_resources, (owner, st)
+            # A stream wildcard is only acceptable for ListStreams, the way SAM's own template scopes it.
+            if owner.endswith("/*"):
+                assert actions == ["dynamodb:ListStreams"], st
+
+
+def test_no_statement_grants_scan(template):
+    for st in all_statements(template):
+        assert not any(a.lower() in ("dynamodb:scan", "dynamodb:*") for a in _as_list(st["Action"])), st
+
+
+def test_no_function_uses_sam_policy_templates_or_managed_policies(template):
+    # DynamoDBCrudPolicy and friends grant Scan and more; only explicit statements are reviewable here.
+    for name, fn in functions_of(template).items():
+        for policy in _as_list(fn["Properties"].get("Policies", [])):
+            for doc in _if_branches(policy):
+                assert isinstance(doc, dict) and set(doc) == {"Statement"}, (name, doc)
+
+
+def test_functions_fed_by_streams_or_queues_have_an_explicit_role(template):
+    # SAM would attach AWSLambdaDynamoDBExecutionRole / AWSLambdaSQSQueueExecutionRole (Resource "*").
+    for name, fn in functions_of(template).items():
+        kinds = {ev["Type"] for ev in fn["Properties"].get("Events", {}).values()}
+        if kinds & {"DynamoDB", "SQS", "Kinesis"}:
+            role = fn["Properties"].get("Role")
+            assert role is not None, name
+            role_res = template["Resources"][role["Fn::GetAtt"][0]]
+            assert role_res["Type"] == "AWS::IAM::Role"
+            principal = role_res["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+            assert principal == {"Service": "lambda.amazonaws.com"}
+
+
+def test_explicit_roles_keep_logging_and_tracing(template):
+    for name, role in resources_of(template, "AWS::IAM::Role").items():
+        managed = {arn["Fn::Sub"].rsplit("/", 1)[1] for arn in role["Properties"]["ManagedPolicyArns"]}
+        assert managed == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}, name
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_PERMISSIONS))
+def test_each_function_gets_exactly_the_permissions_it_needs(template, function):
+    assert function_permissions(template, function) == EXPECTED_PERMISSIONS[function]
+
+
+def test_the_authorizer_reads_the_secret_only_in_hs256_mode(template):
+    (policy,) = functions_of(template)["AuthorizerFunction"]["Properties"]["Policies"]
+    condition, when_true, _ = policy["Fn::If"]
+    assert condition == "UseJwks"
+    assert when_true == {"Ref": "AWS::NoValue"}
+    assert template["Conditions"]["UseJwks"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwksUrl"}, ""]}]}
+
+
+# ---------------------------------------------------------------- functions and globals
+
+
+def test_the_template_declares_exactly_the_functions_of_the_design(template):
+    expected = design_functions()
+    assert len(expected) == 16
+    actual = {name: fn["Properties"]["CodeUri"].rstrip("/") for name, fn in functions_of(template).items()}
+    assert actual == expected
+
+
+@pytest.mark.parametrize("function,folder", sorted(design_functions().items()))
+def test_every_code_uri_folder_exists(template, function, folder):
+    code_uri = functions_of(template)[function]["Properties"]["CodeUri"]
+    assert (ROOT / code_uri).is_dir(), code_uri
+    assert (ROOT / code_uri / "app.py").is_file(), code_uri
+
+
+def test_the_layer_is_built_from_the_parley_package(template):
+    layer = template["Resources"]["ParleyLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    content = ROOT / layer["Properties"]["ContentUri"]
+    assert (content / "requirements.txt").is_file()
+    assert (content / "parley" / "__init__.py").is_file()
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "ParleyLayer"}]
+
+
+def test_globals_set_the_environment_of_the_design(template):
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    section = DESIGN.read_text().split("## Environment", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    documented = {name for cell in first_cells for name in re.findall(r"`([A-Z][A-Z_]+)`", cell)}
+    assert len(documented) == 15
+    assert documented <= set(env)
+    assert set(env) - documented <= {"POWERTOOLS_LOGGER_LOG_EVENT"}
+    assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    assert env["CONNECTIONS_ENDPOINT"] == {
+        "Fn::Sub": "https://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}"
+    }
+    for variable, table in (("STATE_TABLE", "StateTable"), ("MESSAGES_TABLE", "MessagesTable")):
+        assert env[variable] == {"Ref": table}
+    assert env["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    assert env["PRESENCE_QUEUE_URL"] == {"Ref": "PresenceTimerQueue"}
+
+
+def test_globals_run_every_function_on_python_313_with_tracing(template):
+    fn = template["Globals"]["Function"]
+    assert (fn["Runtime"], fn["Handler"], fn["Tracing"]) == ("python3.13", "app.handler", "Active")
+
+
+# ---------------------------------------------------------------- API Gateway
+
+
+def _routes(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        res["Properties"]["RouteKey"]: (name, res["Properties"])
+        for name, res in resources_of(template, "AWS::ApiGatewayV2::Route").items()
+    }
+
+
+def _function_of_uri(uri: dict[str, Any]) -> str:
+    match = re.search(r"/functions/\$\{(\w+)\.Arn\}/invocations$", uri["Fn::Sub"])
+    assert match, uri
+    return match.group(1)
+
+
+def test_every_route_exists_once(template):
+    keys = [
+        res["Properties"]["RouteKey"] for res in resources_of(template, "AWS::ApiGatewayV2::Route").values()
+    ]
+    assert sorted(keys) == sorted(ROUTE_FUNCTIONS)
+
+
+@pytest.mark.parametrize("route_key", sorted(ROUTE_FUNCTIONS))
+def test_every_route_targets_an_integration_of_its_function(template, route_key):
+    _, route = _routes(template)[route_key]
+    target = re.fullmatch(r"integrations/\$\{(\w+)\}", route["Target"]["Fn::Sub"])
+    assert target, route["Target"]
+    integration = template["Resources"][target.group(1)]
+    assert integration["Type"] == "AWS::ApiGatewayV2::Integration"
+    assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+    function = _function_of_uri(integration["Properties"]["IntegrationUri"])
+    assert function == ROUTE_FUNCTIONS[route_key]
+    assert template["Resources"][function]["Type"] == "AWS::Serverless::Function"
+
+
+@pytest.mark.parametrize("route_key", sorted(set(ROUTE_FUNCTIONS) - ONE_WAY_ROUTES))
+def test_two_way_routes_have_a_default_route_response(template, route_key):
+    name, route = _routes(template)[route_key]
+    assert route["RouteResponseSelectionExpression"] == "$default"
+    responses = [
+        res["Properties"]
+        for res in resources_of(template, "AWS::ApiGatewayV2::RouteResponse").values()
+        if res["Properties"]["RouteId"] == {"Ref": name}
+    ]
+    assert [r["RouteResponseKey"] for r in responses] == ["$default"]
+
+
+def test_only_connect_is_authorized_by_the_jwt_authorizer(template):
+    for key, (_, route) in _routes(template).items():
+        if key == "$connect":
+            assert route["AuthorizationType"] == "CUSTOM"
+            authorizer = template["Resources"][route["AuthorizerId"]["Ref"]]["Properties"]
+            assert authorizer["AuthorizerType"] == "REQUEST"
+            assert authorizer["IdentitySource"] == ["route.request.querystring.token"]
+            assert _function_of_uri(authorizer["AuthorizerUri"]) == "AuthorizerFunction"
+        else:
+            assert route.get("AuthorizationType", "NONE") == "NONE", key
+
+
+def test_api_gateway_may_invoke_every_integrated_function(template):
+    allowed = {
+        res["Properties"]["FunctionName"]["Ref"]
+        for res in resources_of(template, "AWS::Lambda::Permission").values()
+        if res["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    }
+    assert allowed == set(ROUTE_FUNCTIONS.values()) | {"AuthorizerFunction"}
+
+
+def test_the_deployment_waits_for_every_route_and_route_response(template):
+    (deployment,) = resources_of(template, "AWS::ApiGatewayV2::Deployment").values()
+    needed = set(resources_of(template, "AWS::ApiGatewayV2::Route"))
+    needed |= set(resources_of(template, "AWS::ApiGatewayV2::RouteResponse"))
+    assert needed <= set(deployment["DependsOn"])
+
+
+def _access_log_format(template: dict[str, Any]) -> str:
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    return stage["Properties"]["AccessLogSettings"]["Format"]
+
+
+def test_access_logs_never_contain_the_token(template):
+    fmt = _access_log_format(template).lower()
+    for forbidden in ("querystring", "token", "authorization", "header"):
+        assert forbidden not in fmt
+
+
+def test_access_log_format_is_json_of_safe_context_variables_only(template):
+    fmt = _access_log_format(template)
+    assert set(re.findall(r"\$context\.[\w.]+", fmt)) == SAFE_LOG_VARIABLES
+    record = json.loads(fmt)
+    assert set(record.values()) == SAFE_LOG_VARIABLES
+
+
+def test_stage_has_no_data_trace_and_is_throttled(template):
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings["DataTraceEnabled"] is False
+    assert settings["ThrottlingBurstLimit"] == 500
+    assert settings["ThrottlingRateLimit"] == 1000
+
+
+# ---------------------------------------------------------------- fan-out and timers
+
+
+def _stream_events(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Table logical id -> the properties of FanoutFunction's DynamoDB event on its stream."""
+    events = functions_of(template)["FanoutFunction"]["Properties"]["Events"]
+    return {
+        ev["Properties"]["Stream"]["Fn::GetAtt"][0]: ev["Properties"]
+        for ev in events.values()
+        if ev["Type"] == "DynamoDB"
+    }
+
+
+def test_fanout_reads_both_streams_from_the_latest_record(template):
+    events = _stream_events(template)
+    assert set(events) == {"MessagesTable", "StateTable"}
+    for props in events.values():
+        assert props["StartingPosition"] == "LATEST"
+
+
+@pytest.mark.parametrize("table", ["MessagesTable", "StateTable"])
+def test_fanout_retries_are_finite_and_failures_are_kept(template, table):
+    props = _stream_events(template)[table]
+    # -1 (the default) retries until the record expires, blocking the shard for up to 24 hours.
+    assert 0 <= props["MaximumRetryAttempts"] <= 10
+    assert 60 <= props["MaximumRecordAgeInSeconds"] <= 86400
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    on_failure = props["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    assert on_failure["Destination"] == {"Fn::GetAtt": ["FanoutDeadLetterQueue", "Arn"]}
+    assert props["BatchSize"] == {"Ref": "FanoutBatchSize"}
+    assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "FanoutBatchingWindowSeconds"}
+
+
+@pytest.mark.parametrize("table", ["MessagesTable", "StateTable"])
+def test_fanout_filters_are_valid_json_and_the_designs(template, table):
+    filters = _stream_events(template)[table]["FilterCriteria"]["Filters"]
+    assert 1 <= len(filters) <= 5
+    patterns = [json.loads(f["Pattern"]) for f in filters]
+    assert all(isinstance(p, dict) for p in patterns)
+    assert patterns == design_filter_patterns()[table]
+
+
+def test_presence_timer_queue_outlasts_its_consumer(template):
+    queue = template["Resources"]["PresenceTimerQueue"]["Properties"]
+    timer = functions_of(template)["PresenceTimerFunction"]["Properties"]
+    timeout = timer.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["DelaySeconds"] == 0
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["PresenceTimerDeadLetterQueue", "Arn"]
+    }
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    (event,) = timer["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["PresenceTimerQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_queues_are_encrypted(template):
+    for name in QUEUES:
+        assert template["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True, name
+
+
+def test_sweeper_runs_every_minute(template):
+    (event,) = functions_of(template)["SweeperFunction"]["Properties"]["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == "rate(1 minute)"
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _table(template: dict[str, Any], name: str) -> dict[str, Any]:
+    return template["Resources"][name]["Properties"]
+
+
+def test_tables_are_on_demand_encrypted_and_named_by_cloudformation(template):
+    for name in TABLES:
+        props = _table(template, name)
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["SSESpecification"] == {"SSEEnabled": True}, name
+        assert "TableName" not in props, name
+
+
+@pytest.mark.parametrize("name", ["StateTable", "MessagesTable"])
+def test_fanout_tables_stream_new_and_old_images(template, name):
+    assert _table(template, name)["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+@pytest.mark.parametrize(
+    ("name", "attribute"), [("StateTable", "expiresAt"), ("IdempotencyTable", "expiration")]
+)
+def test_ttl_where_the_design_says(template, name, attribute):
+    assert _table(template, name)["TimeToLiveSpecification"] == {"AttributeName": attribute, "Enabled": True}
+
+
+def test_messages_are_durable(template):
+    table = template["Resources"]["MessagesTable"]
+    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    assert "TimeToLiveSpecification" not in table["Properties"]
+
+
+def test_state_table_has_the_sparse_due_index(template):
+    props = _table(template, "StateTable")
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "Due"
+    assert index["KeySchema"] == [
+        {"AttributeName": "dueShard", "KeyType": "HASH"},
+        {"AttributeName": "dueAt", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert types == {"PK": "S", "SK": "S", "dueShard": "S", "dueAt": "N"}
+
+
+# ---------------------------------------------------------------- alarms and outputs
+
+
+def test_alarms_notify_only_when_a_topic_is_given(template):
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    watched = {
+        (a["Properties"]["MetricName"], json.dumps(a["Properties"]["Dimensions"][0]["Value"]))
+        for a in alarms.values()
+    }
+    assert watched == {
+        ("Errors", '{"Ref": "FanoutFunction"}'),
+        ("IteratorAge", '{"Ref": "FanoutFunction"}'),
+        ("Errors", '{"Ref": "AuthorizerFunction"}'),
+        ("ApproximateNumberOfMessagesVisible", '{"Fn::GetAtt": ["FanoutDeadLetterQueue", "QueueName"]}'),
+        (
+            "ApproximateNumberOfMessagesVisible",
+            '{"Fn::GetAtt": ["PresenceTimerDeadLetterQueue", "QueueName"]}',
+        ),
+    }
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }, name
+
+
+def test_outputs_give_the_urls_and_names_clients_and_operators_need(template):
+    outputs = template["Outputs"]
+    assert outputs["WebSocketUrl"]["Value"] == {
+        "Fn::Sub": "wss://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}"
+    }
+    assert outputs["ConnectionsUrl"]["Value"]["Fn::Sub"].endswith("/${StageName}/@connections")
+    for name, ref in (
+        ("StateTableName", "StateTable"),
+        ("MessagesTableName", "MessagesTable"),
+        ("IdempotencyTableName", "IdempotencyTable"),
+        ("FanoutDeadLetterQueueUrl", "FanoutDeadLetterQueue"),
+    ):
+        assert outputs[name]["Value"] == {"Ref": ref}
