@@ -1,0 +1,359 @@
+"""Run template functions as Lambda does: one worker process per execution environment, warm reuse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ws_emulator.template import FunctionSpec, Template
+
+DEFAULT_CONCURRENCY = 4
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit, separate from the function Timeout
+_WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
+_PIPE_LIMIT = 16 * 1024 * 1024  # well above Lambda's 6 MB payload limit
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    ok: bool
+    payload: Any  # handler return value (JSON-roundtripped) when ok
+    error: dict[str, Any] | None  # {"errorType","errorMessage","stackTrace"} like Lambda
+    duration_ms: float
+    function_id: str
+    request_id: str
+    cold_start: bool = False
+    init_ms: float = 0.0
+
+
+def rewrite_urls(environment: Mapping[str, str], url_rewrites: Mapping[str, str]) -> dict[str, str]:
+    """Point environment values naming the emulated API's AWS URL at the local one (prefixes too)."""
+    return {key: _rewrite(value, url_rewrites) for key, value in environment.items()}
+
+
+def _rewrite(value: str, url_rewrites: Mapping[str, str]) -> str:
+    for remote, local in url_rewrites.items():
+        bare = remote.rstrip("/")
+        if value.rstrip("/") == bare:
+            return local
+        if value.startswith(bare + "/"):
+            return local.rstrip("/") + value[len(bare) :]
+    return value
+
+
+def function_environment(
+    spec: FunctionSpec,
+    template: Template,
+    env_overrides: Mapping[str, str],
+    url_rewrites: Mapping[str, str],
+    log_stream_name: str,
+) -> dict[str, str]:
+    """The os.environ a worker of `spec` sees: Lambda's variables, the template's, then overrides."""
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "AWS_REGION": template.region,
+        "AWS_DEFAULT_REGION": template.region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        # As `sam local` does: Powertools Tracer and friends switch themselves off.
+        "AWS_SAM_LOCAL": "true",
+    }
+    # Set last: Lambda does not let a template override these.
+    reserved = {
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name,
+        "LAMBDA_TASK_ROOT": str(spec.code_dir),
+        "LAMBDA_RUNTIME_DIR": str(_WORKER_SCRIPT.parent),
+        "_HANDLER": spec.handler,
+    }
+    return base | rewrite_urls(spec.environment, url_rewrites) | dict(env_overrides) | reserved
+
+
+def _timeout_error(request_id: str, timeout_s: float) -> dict[str, Any]:
+    return {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
+        "stackTrace": [],
+    }
+
+
+class _WorkerDied(Exception):
+    def __init__(self, returncode: int | None) -> None:
+        super().__init__(f"worker exited with {returncode}")
+        self.returncode = returncode
+
+
+class _Worker:
+    """One execution environment: a child interpreter with the handler imported."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, pump: asyncio.Task[None]) -> None:
+        self.proc = proc
+        self.pump = pump
+        self.invocations = 0
+
+    async def request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
+        try:
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _WorkerDied(await self.proc.wait()) from exc
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise _WorkerDied(await self.proc.wait())
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        await self.proc.wait()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.pump, timeout=1.0)
+
+
+class _FunctionPool:
+    """Execution environments of one function, at most `cap` at a time; extra invokes wait."""
+
+    def __init__(self, spec: FunctionSpec, env_factory: Any, cap: int, log: logging.Logger) -> None:
+        self.spec = spec
+        self._env_factory = env_factory
+        self.cap = cap
+        self._sem = asyncio.Semaphore(cap)
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._log = log
+        self.cold_starts = 0
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return {
+            "function_name": self.spec.name,
+            "function_arn": self.spec.arn,
+            "memory_mb": self.spec.memory_mb,
+        }
+
+    async def _spawn(self) -> tuple[_Worker | None, dict[str, Any] | None]:
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
+        env = self._env_factory(self.spec, stream)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",  # no PYTHONPATH, no user site, no script dir: the handler sees only its own path
+            "-u",
+            str(_WORKER_SCRIPT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=str(self.spec.code_dir),
+            env={"PATH": env["PATH"], "LANG": env["LANG"]},
+            limit=_PIPE_LIMIT,
+        )
+        worker = _Worker(proc, asyncio.create_task(self._pump(proc)))
+        self.cold_starts += 1
+        init = {
+            "env": env,
+            "code_dir": str(self.spec.code_dir),
+            "layer_dirs": [str(layer.path) for layer in self.spec.layers],
+            "handler": self.spec.handler,
+            "meta": self.meta
+            | {"log_group_name": f"/aws/lambda/{self.spec.name}", "log_stream_name": stream},
+        }
+        try:
+            reply = await asyncio.wait_for(worker.request(init), timeout=INIT_TIMEOUT_S)
+        except TimeoutError:
+            await worker.kill()
+            return None, {
+                "errorType": "Runtime.InitTimeout",
+                "errorMessage": f"Init phase did not finish in {INIT_TIMEOUT_S:.0f} seconds",
+                "stackTrace": [],
+            }
+        except _WorkerDied as exc:
+            await worker.kill()
+            return None, {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"Runtime exited during init with exit status {exc.returncode}",
+                "stackTrace": [],
+            }
+        if reply.get("type") != "ready":
+            await worker.kill()
+            return None, dict(
+                reply.get("error") or {"errorType": "Runtime.Unknown", "errorMessage": str(reply)}
+            )
+        return worker, None
+
+    async def _pump(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        prefix = self.spec.logical_id
+        while True:
+            line = await proc.stderr.readline()
+            if not line:
+                return
+            self._log.info("[%s] %s", prefix, line.decode("utf-8", "replace").rstrip())
+
+    async def invoke(self, event: dict[str, Any]) -> InvokeResult:
+        request_id = str(uuid.uuid4())
+        async with self._sem:
+            started = time.perf_counter()
+            cold = not self._idle
+            init_ms = 0.0
+            if self._idle:
+                worker: _Worker | None = self._idle.pop()
+            else:
+                worker, init_error = await self._spawn()
+                init_ms = (time.perf_counter() - started) * 1000
+                if worker is None:
+                    assert init_error is not None
+                    return self._result(False, None, init_error, started, request_id, cold, init_ms)
+            assert worker is not None
+            self._busy.add(worker)
+            invoke_started = time.perf_counter()
+            deadline_ms = int(time.time() * 1000 + self.spec.timeout_s * 1000)
+            msg = {"request_id": request_id, "event": event, "deadline_ms": deadline_ms}
+            try:
+                reply = await asyncio.wait_for(worker.request(msg), timeout=self.spec.timeout_s)
+            except TimeoutError:
+                # Lambda throws the environment away after a timeout: the next invoke is a cold start.
+                self._busy.discard(worker)
+                await worker.kill()
+                self._log.warning(
+                    "[%s] %s", self.spec.logical_id, _timeout_error(request_id, self.spec.timeout_s)
+                )
+                err = _timeout_error(request_id, self.spec.timeout_s)
+                return self._result(False, None, err, invoke_started, request_id, cold, init_ms)
+            except _WorkerDied as exc:
+                self._busy.discard(worker)
+                await worker.kill()
+                err = {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+                    f"exit status {exc.returncode}",
+                    "stackTrace": [],
+                }
+                return self._result(False, None, err, invoke_started, request_id, cold, init_ms)
+            except asyncio.CancelledError:
+                # The caller gave up mid-invoke; the worker's state is unknown, so it is not reused.
+                self._busy.discard(worker)
+                await asyncio.shield(worker.kill())
+                raise
+            self._busy.discard(worker)
+            worker.invocations += 1
+            self._idle.append(worker)
+            if reply.get("ok"):
+                return self._result(
+                    True, reply.get("payload"), None, invoke_started, request_id, cold, init_ms
+                )
+            return self._result(False, None, reply.get("error"), invoke_started, request_id, cold, init_ms)
+
+    def _result(  # noqa: PLR0917 - private helper, called with the invoke's locals
+        self,
+        ok: bool,
+        payload: Any,
+        error: dict[str, Any] | None,
+        started: float,
+        request_id: str,
+        cold: bool,
+        init_ms: float,
+    ) -> InvokeResult:
+        duration_ms = (time.perf_counter() - started) * 1000
+        init = f" Init Duration: {init_ms:.2f} ms" if cold else ""
+        self._log.debug(
+            "[%s] REPORT RequestId: %s Duration: %.2f ms%s",
+            self.spec.logical_id,
+            request_id,
+            duration_ms,
+            init,
+        )
+        return InvokeResult(
+            ok=ok,
+            payload=payload,
+            error=error,
+            duration_ms=duration_ms,
+            function_id=self.spec.logical_id,
+            request_id=request_id,
+            cold_start=cold,
+            init_ms=init_ms,
+        )
+
+    @property
+    def worker_count(self) -> int:
+        return len(self._idle) + len(self._busy)
+
+    async def stop(self) -> None:
+        workers = [*self._idle, *self._busy]
+        self._idle.clear()
+        self._busy.clear()
+        await asyncio.gather(*(w.kill() for w in workers), return_exceptions=True)
+
+
+class FunctionRuntime:
+    """Invokes the template's functions in isolated worker processes, bounded per function."""
+
+    def __init__(
+        self,
+        template: Template,
+        *,
+        env_overrides: Mapping[str, str],
+        url_rewrites: Mapping[str, str],
+        log: logging.Logger | None = None,
+        default_concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        self.template = template
+        self._env_overrides = dict(env_overrides)
+        self._url_rewrites = dict(url_rewrites)
+        self._log = log or logging.getLogger("ws_emulator.runtime")
+        self._default_concurrency = default_concurrency
+        self._pools: dict[str, _FunctionPool] = {}
+
+    def environment(self, function_id: str, log_stream_name: str = "local") -> dict[str, str]:
+        """The environment a worker of `function_id` gets (for diagnostics and tests)."""
+        spec = self.template.functions[function_id]
+        return function_environment(
+            spec, self.template, self._env_overrides, self._url_rewrites, log_stream_name
+        )
+
+    async def start(self) -> None:
+        for fid, spec in self.template.functions.items():
+            reserved = spec.reserved_concurrency
+            if reserved == 0:
+                self._log.warning(
+                    "%s has ReservedConcurrentExecutions 0: AWS would throttle every invoke", fid
+                )
+            cap = reserved if reserved else self._default_concurrency
+
+            def env_factory(s: FunctionSpec, stream: str) -> dict[str, str]:
+                return function_environment(s, self.template, self._env_overrides, self._url_rewrites, stream)
+
+            self._pools[fid] = _FunctionPool(spec, env_factory, cap, self._log)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(pool.stop() for pool in self._pools.values()), return_exceptions=True)
+
+    def pool_stats(self, function_id: str) -> dict[str, int]:
+        pool = self._pools[function_id]
+        return {"workers": pool.worker_count, "cold_starts": pool.cold_starts, "cap": pool.cap}
+
+    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvokeResult:
+        """Invoke `function_id` with `event`; handler failures come back as InvokeResult(ok=False)."""
+        if not self._pools:
+            await self.start()
+        pool = self._pools.get(function_id)
+        if pool is None:
+            raise KeyError(f"unknown function {function_id!r}")
+        return await pool.invoke(event)
