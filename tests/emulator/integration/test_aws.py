@@ -1,0 +1,104 @@
+"""LocalAws: embedded moto server, provisioning from a template, external endpoints."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from ws_emulator.aws import LocalAws, localstack_endpoint
+from ws_emulator.template import Template, load_template
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
+
+
+@pytest.fixture
+def template() -> Template:
+    # A fresh stack name per test: moto servers in one process share their backends.
+    return load_template(FIXTURE, stack_name=f"t{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def external_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def check_provisioned(aws: LocalAws, template: Template) -> None:
+    ddb = aws.client("dynamodb")
+    table = ddb.describe_table(TableName=template.tables["ItemsTable"].name)["Table"]
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["Due"]
+    ttl = ddb.describe_time_to_live(TableName=template.tables["ItemsTable"].name)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiresAt"}
+    sqs = aws.client("sqs")
+    url = aws.queue_url(template, "WorkQueue")
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["VisibilityTimeout"] == "2"
+    assert template.queues["WorkDLQ"].arn in attrs["RedrivePolicy"]
+    table_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{template.tables['ItemsTable'].name}"
+    assert aws.stream_arn(template, "ItemsTable").startswith(f"{table_arn}/stream/")
+
+
+def test_embedded_server_provisions_template_idempotently(template: Template) -> None:
+    aws = LocalAws()
+    aws.start()
+    try:
+        assert aws.endpoint_url.startswith("http://127.0.0.1:")
+        aws.provision(template, {"/app/secret": "s3cr3t"})
+        aws.provision(template, {"/app/secret": "s3cr3t"})  # a second run changes nothing
+        check_provisioned(aws, template)
+        param = aws.client("ssm").get_parameter(Name="/app/secret", WithDecryption=True)["Parameter"]
+        assert (param["Type"], param["Value"]) == ("SecureString", "s3cr3t")
+        env = aws.function_env()
+        assert env["AWS_ENDPOINT_URL"] == aws.endpoint_url
+        assert env["AWS_ACCOUNT_ID_ENDPOINT_MODE"] == "disabled"
+        assert env["AWS_ACCESS_KEY_ID"] == "testing"
+        assert "AWS_ENDPOINT_URL_DYNAMODB" not in env
+    finally:
+        aws.stop()
+
+
+def test_external_endpoint_for_everything(template: Template, external_server: str) -> None:
+    aws = LocalAws(endpoint=external_server)
+    aws.start()  # starts nothing: every client goes to the external endpoint
+    assert not aws.embedded
+    aws.provision(template, {})
+    check_provisioned(aws, template)
+    assert aws.client("sqs").meta.endpoint_url == external_server
+    assert aws.function_env()["AWS_ENDPOINT_URL"] == external_server
+    aws.stop()
+
+
+def test_external_dynamodb_endpoint_only(template: Template, external_server: str) -> None:
+    aws = LocalAws(dynamodb_endpoint=external_server)
+    aws.start()
+    try:
+        aws.provision(template, {})
+        assert aws.client("dynamodb").meta.endpoint_url == external_server
+        assert aws.client("dynamodbstreams").meta.endpoint_url == external_server
+        assert aws.client("sqs").meta.endpoint_url == aws.endpoint_url != external_server
+        env = aws.function_env()
+        assert env["AWS_ENDPOINT_URL_DYNAMODB"] == external_server
+        assert env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] == external_server
+        assert env["AWS_ENDPOINT_URL"] == aws.endpoint_url
+        check_provisioned(aws, template)
+    finally:
+        aws.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "http://localhost:4566"),
+        ({"LOCALSTACK_HOST": "ls", "EDGE_PORT": "4577"}, "http://ls:4577"),
+        ({"LOCALSTACK_HOST": "ls:4510"}, "http://ls:4510"),
+        ({"USE_SSL": "true"}, "https://localhost:4566"),
+    ],
+)
+def test_localstack_endpoint_discovery(env: dict[str, str], expected: str) -> None:
+    assert localstack_endpoint(env) == expected

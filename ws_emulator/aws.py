@@ -1,0 +1,198 @@
+"""Local AWS services: an embedded moto server (or external endpoints) and resource provisioning."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from ws_emulator.template import QueueSpec, Template
+
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+_LOCALSTACK = "localstack"
+
+
+def localstack_endpoint(env: Mapping[str, str] | None = None) -> str:
+    """LocalStack's edge URL the way localstack-client finds it: LOCALSTACK_HOST, EDGE_PORT, USE_SSL."""
+    env = os.environ if env is None else env
+    host = env.get("LOCALSTACK_HOST", "localhost")
+    scheme = "https" if env.get("USE_SSL", "").lower() in ("1", "true", "yes") else "http"
+    if ":" in host:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{env.get('EDGE_PORT', '4566')}"
+
+
+class LocalAws:
+    """Embedded ThreadedMotoServer on 127.0.0.1:<free port> by default, or external endpoints.
+
+    `endpoint` sends every service to one URL (e.g. LocalStack; the value "localstack" resolves
+    it like localstack-client). `dynamodb_endpoint` sends only DynamoDB and DynamoDB Streams there;
+    the other services still use the embedded moto server.
+    """
+
+    def __init__(
+        self,
+        *,
+        dynamodb_endpoint: str | None = None,
+        endpoint: str | None = None,
+        region: str = "us-east-1",
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.region = region
+        self._external = localstack_endpoint() if endpoint == _LOCALSTACK else endpoint
+        self._dynamodb_endpoint = dynamodb_endpoint
+        self._server: Any = None
+        self._log = log or logging.getLogger("ws_emulator.aws")
+        self.endpoint_url = self._external or ""
+        self.provisioned_queue_urls: dict[str, str] = {}
+
+    @property
+    def embedded(self) -> bool:
+        return self._external is None
+
+    @property
+    def dynamodb_endpoint_url(self) -> str:
+        return self._dynamodb_endpoint or self.endpoint_url
+
+    def start(self) -> None:
+        if self._external is not None:
+            return
+        from moto.server import ThreadedMotoServer
+
+        # werkzeug logs every request at INFO; the emulator's log is for the app, not for moto.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        self._log.info("embedded moto server on %s", self.endpoint_url)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def function_env(self) -> dict[str, str]:
+        """What every function gets so a plain boto3 client reaches the local services."""
+        env = {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            # Without this botocore builds account-specific DynamoDB hosts that moto does not serve.
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            **FAKE_CREDENTIALS,
+        }
+        if self._dynamodb_endpoint and self._dynamodb_endpoint != self.endpoint_url:
+            env["AWS_ENDPOINT_URL_DYNAMODB"] = self._dynamodb_endpoint
+            env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = self._dynamodb_endpoint
+        return env
+
+    def client(self, service: str, *, max_pool_connections: int = 10) -> Any:
+        """A boto3 client for the emulator's own use; never reads the process environment."""
+        if not self.endpoint_url:
+            raise RuntimeError("LocalAws.start() has not been called")
+        url = self.dynamodb_endpoint_url if service in ("dynamodb", "dynamodbstreams") else self.endpoint_url
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=url,
+            region_name=self.region,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            config=Config(
+                retries={"max_attempts": 2, "mode": "standard"},
+                max_pool_connections=max_pool_connections,
+                account_id_endpoint_mode="disabled",
+            ),
+        )
+
+    # -- provisioning -----------------------------------------------------------------------------
+    def provision(self, template: Template, ssm_parameters: Mapping[str, str] | None = None) -> None:
+        """Create tables (+TTL), queues (DLQs first) and SecureString parameters; safe to repeat."""
+        ddb = self.client("dynamodb")
+        for table in template.tables.values():
+            try:
+                ddb.create_table(**table.create_args)
+                self._log.info("created table %s (%s)", table.name, table.logical_id)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceInUseException":
+                    raise
+            ddb.get_waiter("table_exists").wait(
+                TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+            )
+            if table.ttl_attribute:
+                self._enable_ttl(ddb, table.name, table.ttl_attribute)
+        sqs = self.client("sqs")
+        for queue in _dlqs_first(template.queues):
+            attributes = dict(queue.attributes)
+            try:
+                url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] not in ("QueueAlreadyExists", "QueueNameExists"):
+                    raise
+                # An existing queue with other attributes: bring it in line with the template.
+                url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
+                settable = {k: v for k, v in attributes.items() if k not in ("FifoQueue",)}
+                if settable:
+                    sqs.set_queue_attributes(QueueUrl=url, Attributes=settable)
+            self.provisioned_queue_urls[queue.logical_id] = url
+            self._log.info("queue %s (%s)", queue.name, queue.logical_id)
+        if ssm_parameters:
+            ssm = self.client("ssm")
+            for name, value in ssm_parameters.items():
+                ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+                self._log.info("SSM SecureString parameter %s", name)
+
+    def _enable_ttl(self, ddb: Any, table: str, attribute: str) -> None:
+        try:
+            ddb.update_time_to_live(
+                TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
+            )
+        except ClientError as exc:
+            # Enabling TTL twice is a ValidationException ("TimeToLive is already enabled").
+            if exc.response["Error"]["Code"] != "ValidationException":
+                raise
+
+    def queue_url(self, template: Template, queue_id: str) -> str:
+        """The URL the configured endpoint uses for a template queue."""
+        if queue_id in self.provisioned_queue_urls:
+            return self.provisioned_queue_urls[queue_id]
+        url: str = self.client("sqs").get_queue_url(QueueName=template.queues[queue_id].name)["QueueUrl"]
+        self.provisioned_queue_urls[queue_id] = url
+        return url
+
+    def stream_arn(self, template: Template, table_id: str) -> str:
+        """The table's real latest stream ARN (its label is only known once the table exists)."""
+        desc = self.client("dynamodb").describe_table(TableName=template.tables[table_id].name)["Table"]
+        arn = desc.get("LatestStreamArn")
+        if not arn:
+            raise RuntimeError(f"table {table_id} has no stream")
+        return str(arn)
+
+
+def _dlqs_first(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:
+    # A RedrivePolicy names its DLQ by ARN, and SQS checks that the DLQ exists.
+    ordered: list[QueueSpec] = []
+    seen: set[str] = set()
+
+    def visit(qid: str, depth: int = 0) -> None:
+        if qid in seen or depth > len(queues):
+            return
+        dlq = queues[qid].dead_letter_queue_id
+        if dlq and dlq in queues:
+            visit(dlq, depth + 1)
+        seen.add(qid)
+        ordered.append(queues[qid])
+
+    for qid in queues:
+        visit(qid)
+    return ordered
