@@ -8,7 +8,7 @@ from parley.api import handle_authorize
 from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
 
 
-@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

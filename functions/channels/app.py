@@ -15,7 +15,7 @@ def _list_channels(chat: Chat, caller: Caller, _frame: ChannelsFrame) -> Reply:
     return chat.list_channels(caller)
 
 
-@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from parley.observability import logger, metrics, tracer
 from parley.streams import handle_stream
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

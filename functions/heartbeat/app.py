@@ -15,7 +15,7 @@ def _heartbeat(chat: Chat, caller: Caller, _frame: HeartbeatFrame) -> Reply:
     return chat.heartbeat(caller)
 
 
-@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

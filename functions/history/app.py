@@ -10,7 +10,7 @@ from parley.protocol import HistoryFrame
 from parley.service import Chat
 
 
-@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

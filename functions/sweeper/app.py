@@ -8,7 +8,7 @@ from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
 from parley.streams import handle_sweep
 
 
-@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH)
+@logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -38,7 +38,8 @@ class StreamPump:
     def __init__(self, dynamodb: Any, streams: Any, filters: dict[str, list[dict[str, Any]]]) -> None:
         self._streams = streams
         self._filters = filters
-        self._iterators: dict[str, tuple[str, str]] = {}  # shard id -> (iterator, stream arn)
+        # keyed by (stream, shard): moto names the first shard of every stream alike
+        self._iterators: dict[tuple[str, str], str] = {}
         self.dropped = 0
         for table in filters:
             arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
@@ -46,14 +47,13 @@ class StreamPump:
                 it = streams.get_shard_iterator(
                     StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
                 )
-                self._iterators[shard["ShardId"]] = (it["ShardIterator"], arn)
-        self._table_of = {arn: table for table in filters for _, arn in self._iterators.values()}
+                self._iterators[(arn, shard["ShardId"])] = it["ShardIterator"]
 
     def poll(self, *, filtered: bool = True) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
-        for shard_id, (iterator, arn) in list(self._iterators.items()):
+        for (arn, shard_id), iterator in list(self._iterators.items()):
             page = self._streams.get_records(ShardIterator=iterator)
-            self._iterators[shard_id] = (page["NextShardIterator"], arn)
+            self._iterators[(arn, shard_id)] = page["NextShardIterator"]
             table = next(t for t in self._filters if arn.split("/")[1] == t)
             for raw in page["Records"]:
                 record = _jsonable(raw, arn)

@@ -102,10 +102,11 @@ class Chat:
         now = self.clock.now_ms()
         if not channel.private and not self.store.is_member(caller.workspace, caller.user.id, channel.id):
             self.store.add_member(caller.workspace, caller.user.id, channel.id, now)
-        expiry = self._connection_expiry_s(now)
-        self.store.subscribe(caller, channel.id, expiry)
-        # presence items outlive any one connection (2 h on AWS): the last join pushes the backstop out
-        self.store.presence_add(caller, channel.id, now // 1000 + self.settings.max_connection_seconds + 600)
+        # Subscriptions and presence are cleaned up by leave/disconnect/sweeper; their TTL is only the
+        # backstop, so it must outlast any connection (2 h on AWS), not just one heartbeat period.
+        backstop = now // 1000 + self.settings.max_connection_seconds + 600
+        self.store.subscribe(caller, channel.id, backstop)
+        self.store.presence_add(caller, channel.id, backstop)
         if frame.since is not None:
             page = self.store.messages_after(caller.workspace, channel.id, frame.since, protocol.RECOVER_MAX)
             recovered = not page.has_more

@@ -70,7 +70,9 @@ def handle_stream(event: dict[str, Any], context: LambdaContext) -> PartialItemF
         if record.dynamodb is not None and record.dynamodb.sequence_number in report.failed_sequences:
             raise NotDelivered(record.dynamodb.sequence_number)
 
-    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    # Every record failing is still a per-record answer, not a function error: the mapping retries from
+    # the first failure, and bisecting would not help (failures are per connection, not poison records).
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=check, processor=processor, context=context)
 
 
