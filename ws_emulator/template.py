@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ws_emulator.filters import FilterError, validate_pattern
 from ws_emulator.intrinsics import NO_VALUE, IntrinsicError, Resolver, load_yaml
 
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -682,8 +683,10 @@ class _Builder:
                 parsed = json.loads(pattern) if isinstance(pattern, str) else pattern
             except json.JSONDecodeError as exc:
                 raise self.error(where, f"FilterCriteria pattern is not JSON: {exc}") from exc
-            if not isinstance(parsed, dict):
-                raise self.error(where, "FilterCriteria pattern must be a JSON object")
+            try:
+                validate_pattern(parsed)
+            except FilterError as exc:
+                raise self.error(where, f"FilterCriteria pattern rejected: {exc}") from exc
             filters.append(parsed)
         if len(filters) > 5:
             self.warnings.append(f"{where}: {len(filters)} filters; AWS allows 5 unless the quota is raised")

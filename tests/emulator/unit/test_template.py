@@ -167,6 +167,37 @@ def test_errors_name_the_logical_id(tmp_path: Path, resource: str, logical_id: s
     assert err.value.logical_id == logical_id
 
 
+BAD_FILTER = """\
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn
+      Handler: app.h
+      Runtime: python3.11
+      Events:
+        S:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt T.StreamArn
+            StartingPosition: LATEST
+            FilterCriteria: {Filters: [{Pattern: '{"eventName": "INSERT"}'}]}
+"""
+
+
+def test_invalid_filter_pattern_is_a_template_error(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as err:
+        load_template(write(tmp_path, BAD_FILTER))
+    assert err.value.logical_id == "F.Events.S"
+    assert "pattern" in err.value.message
+
+
 def test_merge_globals_semantics() -> None:
     merged = merge_globals(
         {"Timeout": 3, "Layers": ["a"], "Environment": {"Variables": {"A": "1", "B": "1"}}},
