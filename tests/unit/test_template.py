@@ -656,14 +656,25 @@ def test_state_table_has_the_sparse_due_index(template):
 
 def test_alarms_notify_only_when_a_topic_is_given(template):
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
-    watched = {
-        (a["Properties"]["MetricName"], json.dumps(a["Properties"]["Dimensions"][0]["Value"]))
-        for a in alarms.values()
-    }
+
+    def metrics_of(props):
+        if "MetricName" in props:
+            return [(props["MetricName"], json.dumps(props["Dimensions"][0]["Value"]))]
+        return [
+            (
+                m["MetricStat"]["Metric"]["MetricName"],
+                json.dumps(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]),
+            )
+            for m in props["Metrics"]
+            if "MetricStat" in m
+        ]
+
+    watched = {metric for a in alarms.values() for metric in metrics_of(a["Properties"])}
     assert watched == {
         ("Errors", '{"Ref": "FanoutFunction"}'),
         ("IteratorAge", '{"Ref": "FanoutFunction"}'),
         ("Errors", '{"Ref": "AuthorizerFunction"}'),
+        ("TokensRefused", '"parley"'),
         ("ApproximateNumberOfMessagesVisible", '{"Fn::GetAtt": ["FanoutDeadLetterQueue", "QueueName"]}'),
         (
             "ApproximateNumberOfMessagesVisible",
@@ -689,3 +700,11 @@ def test_outputs_give_the_urls_and_names_clients_and_operators_need(template):
         ("FanoutDeadLetterQueueUrl", "FanoutDeadLetterQueue"),
     ):
         assert outputs[name]["Value"] == {"Ref": ref}
+
+
+def test_authorizer_alarm_does_not_count_refused_tokens_as_failures(template):
+    # a refused token raises "Unauthorized" (API Gateway's 401), which Lambda counts as an Error
+    alarm = template["Resources"]["AuthorizerErrorsAlarm"]["Properties"]
+    returned = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert len(returned) == 1
+    assert returned[0]["Expression"].replace(" ", "") == "FILL(errors,0)-FILL(refused,0)"
