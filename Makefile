@@ -33,6 +33,10 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	@touch $@
 
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 install: $(BIN)/.installed  ## create .venv with the pinned dev dependencies
 
 run: install  ## start Parley locally: the emulator serving template.yaml (ws://$(HOST):$(PORT))
@@ -63,10 +67,10 @@ unit: install  ## unit tests only (no network)
 integration: install  ## handlers under moto
 	$(BIN)/pytest tests/integration -q
 
-e2e: install  ## end-to-end through the emulator over loopback
+e2e: install node_modules/.installed  ## end-to-end through the emulator over loopback
 	$(BIN)/pytest tests/e2e -q
 
-test-fast: install  ## the pytest suite alone
+test-fast: install node_modules/.installed  ## the pytest suite alone
 	$(BIN)/pytest -q
 
 test: lint typecheck template-check test-fast  ## everything CI runs
