@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from parley.errors import BadRequest, ErrorCode
 from parley.models import Channel, ChannelListing, Message, User
@@ -21,21 +21,23 @@ HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
 
 
-def _no_lone_surrogates(value: str) -> str:
+def _no_lone_surrogates(value: Any) -> Any:
     # JSON may carry lone surrogates (\ud800); they cannot be stored as UTF-8, so refuse them up front.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode (no lone surrogates)") from None
     return value
 
 
-SafeStr = Annotated[str, AfterValidator(_no_lone_surrogates)]
+# Constraints first, so their errors speak of characters (after an AfterValidator they count "items").
+_Unicode = BeforeValidator(_no_lone_surrogates)
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,80}$")]
 MessageId = Annotated[str, StringConstraints(pattern=r"^[0-9]{17}$")]
-UserId = Annotated[SafeStr, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s#]+$")]
-Text = Annotated[SafeStr, StringConstraints(min_length=1, max_length=MAX_TEXT)]
-ClientMsgId = Annotated[SafeStr, StringConstraints(min_length=1, max_length=MAX_CLIENT_MSG_ID)]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s#]+$"), _Unicode]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT), _Unicode]
+ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLIENT_MSG_ID), _Unicode]
 
 
 class Frame(BaseModel):
