@@ -1,0 +1,54 @@
+"""The sample events in events/ drive every handler under moto, in the order a session would send them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.support.handlers import LambdaContext, load
+from tests.support.template import ROOT
+
+
+def sample(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    return event
+
+
+def reply(name: str) -> dict[str, Any] | None:
+    response = load(name).handler(sample(name), LambdaContext(function_name=f"parley-{name}"))
+    assert response["statusCode"] == 200
+    return json.loads(response["body"]) if "body" in response else None
+
+
+def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> None:
+    # Given the sample $connect event (alice, workspace demo) was admitted
+    assert load("connect").handler(sample("connect"), LambdaContext()) == {"statusCode": 200}
+    # When each sample route event is sent in turn, Then each answers its documented frame type
+    expected = {
+        "join": "joined",
+        "message": "ack",
+        "typing": None,
+        "history": "history",
+        "heartbeat": "heartbeat",
+        "channels": "channels",
+        "create_channel": "channel_created",
+        "invite": "invited",
+        "leave": "left",
+    }
+    for name, frame_type in expected.items():
+        answer = reply(name)
+        assert (answer or {}).get("type") == frame_type, (name, answer)
+    default = reply("default")
+    assert default is not None and default["code"] == "unknown_action"
+    assert load("disconnect").handler(sample("disconnect"), LambdaContext()) == {"statusCode": 200}
+
+
+def test_sample_stream_queue_and_schedule_events_run(parley: Any) -> None:
+    assert load("fanout").handler(sample("fanout"), LambdaContext()) == {"batchItemFailures": []}
+    assert load("presence_timer").handler(sample("presence_timer"), LambdaContext()) == {
+        "batchItemFailures": []
+    }
+    assert load("sweeper").handler(sample("sweeper"), LambdaContext()) == {
+        "staleConnections": 0,
+        "overdueLeaves": 0,
+    }
