@@ -6,7 +6,7 @@ Every access is a key lookup or a Query (never a Scan); docs/design.md lists the
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -142,19 +142,13 @@ class Store:
 
     def touch_connection(self, connection_id: str, expires_at_s: int) -> bool:
         """Push back a live connection's expiry (heartbeat); False if the connection is unknown."""
-        try:
-            with _translated():
-                self._state.update_item(
-                    Key={"PK": f"CONN#{connection_id}", "SK": "META"},
-                    UpdateExpression="SET expiresAt = :e, dueAt = :d",
-                    ConditionExpression="attribute_exists(PK)",
-                    ExpressionAttributeValues={":e": expires_at_s, ":d": expires_at_s * 1000},
-                )
-        except StoreError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _conditional(
+            self._state.update_item,
+            Key={"PK": f"CONN#{connection_id}", "SK": "META"},
+            UpdateExpression="SET expiresAt = :e, dueAt = :d",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":e": expires_at_s, ":d": expires_at_s * 1000},
+        )
 
     def delete_connection(self, connection_id: str) -> None:
         with _translated():
@@ -370,39 +364,28 @@ class Store:
         if attrs.get("conns") or "leaveAt" in attrs:
             return False
         leave_at_s = -(-leave_at_ms // 1000)
-        try:
-            with _translated():
-                # TTL (at the end of the grace) is only the backstop: the presence timer deletes on time.
-                self._state.update_item(
-                    Key=key,
-                    UpdateExpression="SET leaveAt = :t, dueShard = :s, dueAt = :t, expiresAt = :e",
-                    ConditionExpression="attribute_exists(PK) AND attribute_not_exists(conns)",
-                    ExpressionAttributeValues={
-                        ":t": leave_at_ms,
-                        ":s": f"pres#{_shard(workspace + channel + user_id)}",
-                        ":e": leave_at_s,
-                    },
-                )
-        except StoreError as exc:
-            if _is_condition_failure(exc):
-                return False  # re-joined meanwhile
-            raise
-        return True
+        # TTL (at the end of the grace) is only the backstop: the presence timer deletes on time.
+        # The condition fails when the user re-joined meanwhile.
+        return _conditional(
+            self._state.update_item,
+            Key=key,
+            UpdateExpression="SET leaveAt = :t, dueShard = :s, dueAt = :t, expiresAt = :e",
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(conns)",
+            ExpressionAttributeValues={
+                ":t": leave_at_ms,
+                ":s": f"pres#{_shard(workspace + channel + user_id)}",
+                ":e": leave_at_s,
+            },
+        )
 
     def finalize_leave(self, workspace: str, channel: str, user_id: str, now_ms: int) -> bool:
         """Delete a presence whose grace is over (a REMOVE: `leaves`); False if the user came back."""
-        try:
-            with _translated():
-                self._state.delete_item(
-                    Key={"PK": _chan_state_pk(workspace, channel), "SK": f"PRES#{user_id}"},
-                    ConditionExpression="attribute_not_exists(conns) AND leaveAt <= :now",
-                    ExpressionAttributeValues={":now": now_ms},
-                )
-        except StoreError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _conditional(
+            self._state.delete_item,
+            Key={"PK": _chan_state_pk(workspace, channel), "SK": f"PRES#{user_id}"},
+            ConditionExpression="attribute_not_exists(conns) AND leaveAt <= :now",
+            ExpressionAttributeValues={":now": now_ms},
+        )
 
     def present_users(self, workspace: str, channel: str, now_s: int) -> list[User]:
         items = self._query(
@@ -417,29 +400,23 @@ class Store:
 
     def touch_typing(self, caller: Caller, channel: str, now_ms: int, window_ms: int) -> bool:
         """Record a typing signal unless one was recorded within the window; True when recorded."""
-        try:
-            with _translated():
-                self._state.put_item(
-                    Item={
-                        "PK": _chan_state_pk(caller.workspace, channel),
-                        "SK": f"TYPING#{caller.user.id}",
-                        "kind": "typing",
-                        "workspace": caller.workspace,
-                        "channel": channel,
-                        "userId": caller.user.id,
-                        "userName": caller.user.name,
-                        "at": now_ms,
-                        "expiresAt": (now_ms + window_ms) // 1000 + 1,
-                    },
-                    ConditionExpression="attribute_not_exists(PK) OR #at <= :cutoff",
-                    ExpressionAttributeNames={"#at": "at"},
-                    ExpressionAttributeValues={":cutoff": now_ms - window_ms},
-                )
-        except StoreError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return _conditional(
+            self._state.put_item,
+            Item={
+                "PK": _chan_state_pk(caller.workspace, channel),
+                "SK": f"TYPING#{caller.user.id}",
+                "kind": "typing",
+                "workspace": caller.workspace,
+                "channel": channel,
+                "userId": caller.user.id,
+                "userName": caller.user.name,
+                "at": now_ms,
+                "expiresAt": (now_ms + window_ms) // 1000 + 1,
+            },
+            ConditionExpression="attribute_not_exists(PK) OR #at <= :cutoff",
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues={":cutoff": now_ms - window_ms},
+        )
 
     def rate_state(self, workspace: str, user_id: str) -> int | None:
         with _translated():
@@ -450,30 +427,23 @@ class Store:
         self, workspace: str, user_id: str, old: int | None, new: int, expires_at_s: int
     ) -> bool:
         """Compare-and-set the limiter state, so a user's concurrent connections cannot overspend."""
-        condition = "attribute_not_exists(tat)" if old is None else "tat = :old"
-        values: dict[str, Any] = {}
-        if old is not None:
-            values[":old"] = old
-        try:
-            with _translated():
-                kwargs: dict[str, Any] = {
-                    "Item": {
-                        "PK": f"RATE#{workspace}#{user_id}",
-                        "SK": "RATE",
-                        "kind": "rate",
-                        "tat": new,
-                        "expiresAt": expires_at_s,
-                    },
-                    "ConditionExpression": condition,
-                }
-                if values:
-                    kwargs["ExpressionAttributeValues"] = values
-                self._state.put_item(**kwargs)
-        except StoreError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+        item = {
+            "PK": f"RATE#{workspace}#{user_id}",
+            "SK": "RATE",
+            "kind": "rate",
+            "tat": new,
+            "expiresAt": expires_at_s,
+        }
+        if old is None:
+            return _conditional(
+                self._state.put_item, Item=item, ConditionExpression="attribute_not_exists(tat)"
+            )
+        return _conditional(
+            self._state.put_item,
+            Item=item,
+            ConditionExpression="tat = :old",
+            ExpressionAttributeValues={":old": old},
+        )
 
     # ---- messages ------------------------------------------------------------------------------
 
@@ -610,6 +580,18 @@ class Store:
 def _code_of(exc: StoreError) -> str:
     cause = exc.__cause__
     return _code(cause) if isinstance(cause, ClientError) else ""
+
+
+def _conditional(operation: Callable[..., Any], **kwargs: Any) -> bool:
+    """Run a conditional write; False when its condition did not hold (a normal outcome here)."""
+    try:
+        with _translated():
+            operation(**kwargs)
+    except StoreError as exc:
+        if _is_condition_failure(exc):
+            return False
+        raise
+    return True
 
 
 def _is_condition_failure(exc: StoreError) -> bool:
