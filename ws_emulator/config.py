@@ -14,7 +14,7 @@ from ws_emulator import limits
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
-LOCALSTACK_DEFAULT_ENDPOINT = "http://localhost:4566"
+LOCALSTACK = "localstack"
 
 
 class ConfigError(ValueError):
@@ -40,6 +40,7 @@ class Config:
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
     ssm_parameters: Mapping[str, str] = field(default_factory=dict)
     dynamodb_endpoint: str | None = None
+    # Every AWS service at this URL instead of the embedded moto server ("localstack": find LocalStack).
     aws_endpoint: str | None = None
     idle_timeout_s: float = limits.IDLE_TIMEOUT_S
     max_connection_duration_s: float = limits.MAX_CONNECTION_DURATION_S
@@ -74,9 +75,10 @@ class Config:
             ("--dynamodb-endpoint", self.dynamodb_endpoint),
             ("--localstack", self.aws_endpoint),
         ):
-            if url is not None and (
-                urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc
-            ):
+            # "localstack" alone means: find LocalStack as localstack-client does (LOCALSTACK_HOST...).
+            if url is None or (option == "--localstack" and url == LOCALSTACK):
+                continue
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
                 raise ConfigError(f"{option}: {url!r} is not an http(s) URL")
         if self.dev_users and not self.dev_token_secret:
             raise ConfigError("--dev-users needs --dev-token-secret to mint their tokens")

@@ -84,6 +84,7 @@ class GatewayApi:
     info: ApiInfo
     selection: SelectionExpression
     routes: Mapping[str, RouteDef]
+    selection_text: str = "$request.body.action"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,295 @@
+"""The emulator's life: start-up (template, AWS, functions, sources, servers), serve, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ws_emulator.aws import LocalAws
+from ws_emulator.config import Config
+from ws_emulator.devtokens import mint_token
+from ws_emulator.events import ApiInfo
+from ws_emulator.gateway import AuthorizerDef, Gateway, GatewayApi, GatewaySettings, RouteDef
+from ws_emulator.management import Faults, ManagementApi
+from ws_emulator.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
+from ws_emulator.runtime import FunctionRuntime
+from ws_emulator.template import Template, TemplateError, WebSocketApiSpec, load_template
+
+DRAIN_TIMEOUT_S = 10.0
+EVENT_LOGGER = "ws_emulator.events"
+
+
+def build_gateway_api(template: Template, spec: WebSocketApiSpec, stage: str) -> tuple[GatewayApi, list[str]]:
+    """The gateway's view of one API, and notes about what it does not emulate."""
+    notes: list[str] = []
+    try:
+        selection = parse_expression(spec.route_selection_expression)
+    except RouteSelectionError as exc:
+        raise TemplateError(spec.logical_id, str(exc), template.path) from exc
+    authorizers = {
+        aid: AuthorizerDef(a.logical_id, a.function_id, tuple(a.identity_sources))
+        for aid, a in spec.authorizers.items()
+    }
+    routes: dict[str, RouteDef] = {}
+    for key, route in spec.routes.items():
+        authorizer = None
+        if route.authorization_type == "CUSTOM":
+            if key != CONNECT_ROUTE:
+                # AWS only runs authorizers on $connect; a template saying otherwise would fail to deploy.
+                notes.append(
+                    f"route {key}: AuthorizationType CUSTOM ignored (authorizers run on $connect only)"
+                )
+            elif route.authorizer_id in authorizers:
+                authorizer = authorizers[route.authorizer_id]
+            else:
+                raise TemplateError(key, f"authorizer {route.authorizer_id!r} not found", template.path)
+        elif route.authorization_type not in ("NONE", ""):
+            notes.append(
+                f"route {key}: AuthorizationType {route.authorization_type} not emulated (treated as NONE)"
+            )
+        if route.function_id is None:
+            notes.append(f"route {key}: no Lambda proxy integration, messages are accepted and dropped")
+        routes[key] = RouteDef(key, route.function_id, authorizer, route.has_route_response)
+    info = ApiInfo(api_id=spec.api_id, stage=stage, region=template.region, account_id=template.account_id)
+    api = GatewayApi(info, selection, routes, selection_text=spec.route_selection_expression)
+    return api, notes
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+class _NoEventSources:
+    """Stands in while the template has nothing to poll or the event-source module is unavailable."""
+
+    async def start(self) -> None:
+        return None
+
+    async def drain(self, timeout_s: float) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def dead_letters(self) -> dict[str, list[dict[str, Any]]]:
+        return {}
+
+
+@dataclass(frozen=True)
+class _Endpoints:
+    ws_root: str
+    ws_url: str
+    management_url: str
+
+
+class Emulator:
+    """One emulated stack: startup() → serve → shutdown(); `run_emulator` wraps it for tests."""
+
+    def __init__(self, config: Config, *, log: logging.Logger | None = None) -> None:
+        self.config = config
+        self.log = log or logging.getLogger("ws_emulator")
+        self.template: Template | None = None
+        self.aws: LocalAws | None = None
+        self.runtime: FunctionRuntime | None = None
+        self.sources: Any = _NoEventSources()
+        self.gateway: Gateway | None = None
+        self.management: ManagementApi | None = None
+        self.notes: list[str] = []
+        self._endpoints: _Endpoints | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    # ---- addresses -------------------------------------------------------------------------------
+
+    @property
+    def ws_url(self) -> str:
+        """`ws://host:port/{stage}`, the local stand-in for `wss://{api}.execute-api.../{stage}`."""
+        return self._require_endpoints().ws_url
+
+    @property
+    def management_url(self) -> str:
+        """`http://host:port/{stage}`: boto3's endpoint_url for `apigatewaymanagementapi`."""
+        return self._require_endpoints().management_url
+
+    @property
+    def admin_url(self) -> str:
+        return self.management_url.rsplit("/", 1)[0] + "/_emulator"
+
+    def _require_endpoints(self) -> _Endpoints:
+        if self._endpoints is None:
+            raise RuntimeError("the emulator has not started")
+        return self._endpoints
+
+    # ---- start-up --------------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Load, provision and listen; on failure everything started so far is stopped again."""
+        try:
+            await self._startup()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+
+    async def _startup(self) -> None:
+        config = self.config
+        template = load_template(
+            config.template, config.parameter_overrides, region=config.region, stack_name=config.stack_name
+        )
+        self.template = template
+        if not template.websocket_apis:
+            raise TemplateError(
+                "<template>", "no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET", template.path
+            )
+        spec = template.websocket_apis[0]
+        self.notes += [
+            f"API {extra.logical_id} not served: one WebSocket API per emulator"
+            for extra in template.websocket_apis[1:]
+        ]
+        stage = config.stage or spec.stage
+        api, notes = build_gateway_api(template, spec, stage)
+        self.notes += notes + list(template.warnings)
+
+        # Bind both ports first: functions get the local URLs in their environment before anything runs.
+        ws_sock = _bind(config.host, config.port)
+        self._stack.callback(ws_sock.close)
+        mg_sock = _bind(config.host, config.resolved_management_port)
+        self._stack.callback(mg_sock.close)
+        host = config.host
+        ws_port, mg_port = ws_sock.getsockname()[1], mg_sock.getsockname()[1]
+        self._endpoints = _Endpoints(
+            ws_root=f"ws://{host}:{ws_port}",
+            ws_url=f"ws://{host}:{ws_port}/{stage}",
+            management_url=f"http://{host}:{mg_port}/{stage}",
+        )
+
+        aws = LocalAws(
+            dynamodb_endpoint=config.dynamodb_endpoint,
+            endpoint=config.aws_endpoint,
+            region=template.region,
+            log=logging.getLogger("ws_emulator.aws"),
+        )
+        await asyncio.to_thread(aws.start)
+        self._stack.callback(aws.stop)
+        self.aws = aws
+        await asyncio.to_thread(aws.provision, template, dict(config.ssm_parameters))
+
+        runtime = FunctionRuntime(
+            template,
+            env_overrides=aws.function_env(),
+            url_rewrites=self._url_rewrites(api.info),
+            log=logging.getLogger("ws_emulator.runtime"),
+        )
+        await runtime.start()
+        self._stack.push_async_callback(runtime.stop)
+        self.runtime = runtime
+
+        self.sources = self._event_sources(template, aws, runtime)
+        await self.sources.start()
+        self._stack.push_async_callback(self.sources.stop)
+
+        gateway = Gateway(
+            api,
+            runtime,
+            GatewaySettings(
+                idle_timeout_s=config.idle_timeout_s,
+                max_duration_s=config.max_connection_duration_s,
+                connect_rate=config.connect_rate,
+                frame_limit_bytes=config.frame_limit_bytes,
+                message_limit_bytes=config.message_limit_bytes,
+            ),
+            log=logging.getLogger("ws_emulator.gateway"),
+            event_log=logging.getLogger(EVENT_LOGGER),
+        )
+        management = ManagementApi(
+            gateway,
+            stage=stage,
+            log=logging.getLogger("ws_emulator.management"),
+            dead_letters=self.sources.dead_letters,
+            token_minter=self._token_minter(),
+            faults=Faults(config.fault_post_gone_rate, config.fault_post_throttle_rate),
+            info=self._health,
+            message_limit_bytes=config.message_limit_bytes,
+        )
+        # The management API outlives the gateway: `$disconnect` handlers and draining fan-out post to it.
+        await management.start(mg_sock)
+        self._stack.push_async_callback(management.stop)
+        self.management = management
+        await gateway.start(ws_sock)
+        self._stack.push_async_callback(self._stop_gateway_and_drain, gateway)
+        self.gateway = gateway
+
+    def _url_rewrites(self, info: ApiInfo) -> dict[str, str]:
+        endpoints = self._require_endpoints()
+        aws_host = info.domain_name
+        return {
+            f"https://{aws_host}/{info.stage}": endpoints.management_url,
+            f"https://{aws_host}": endpoints.management_url.rsplit("/", 1)[0],
+            f"wss://{aws_host}/{info.stage}": endpoints.ws_url,
+            f"wss://{aws_host}": endpoints.ws_root,
+        }
+
+    def _event_sources(self, template: Template, aws: LocalAws, runtime: FunctionRuntime) -> Any:
+        try:
+            module = importlib.import_module("ws_emulator.streams")
+        except ImportError:
+            if any(f.stream_sources or f.sqs_sources or f.schedules for f in template.functions.values()):
+                self.notes.append("event sources (streams, SQS, schedules) are not available in this build")
+            return _NoEventSources()
+        return module.EventSources(
+            template,
+            aws,
+            runtime,
+            ttl_sweep_interval_s=self.config.ttl_sweep_interval_s,
+            log=logging.getLogger("ws_emulator.sources"),
+        )
+
+    def _token_minter(self) -> Callable[[str, str | None], str] | None:
+        secret = self.config.dev_token_secret
+        if not secret:
+            return None
+        claims = dict(self.config.dev_token_claims)
+        return lambda sub, name: mint_token(secret, sub, name=name, claims=claims)
+
+    def _health(self) -> dict[str, Any]:
+        gateway = self.gateway
+        return {
+            "websocketUrl": self.ws_url,
+            "managementUrl": self.management_url,
+            "connections": len(gateway.connections) if gateway else 0,
+            "awsEndpoint": self.aws.endpoint_url if self.aws else None,
+        }
+
+    # ---- shutdown --------------------------------------------------------------------------------
+
+    async def _stop_gateway_and_drain(self, gateway: Gateway) -> None:
+        # Like uvicorn: stop accepting, end open connections (each gets its $disconnect), then let
+        # streams and queues deliver what those handlers wrote before functions and moto go away.
+        await gateway.shutdown()
+        try:
+            await self.sources.drain(DRAIN_TIMEOUT_S)
+        except Exception:
+            self.log.exception("draining event sources failed")
+
+    async def shutdown(self) -> None:
+        """Stop in reverse order of start-up; safe to call twice."""
+        await self._stack.aclose()
+        self.gateway = None
+
+
+@contextlib.asynccontextmanager
+async def run_emulator(config: Config) -> AsyncIterator[Emulator]:
+    """`async with run_emulator(config) as emu:` exposes ws_url, management_url, runtime and aws."""
+    emulator = Emulator(config)
+    await emulator.startup()
+    try:
+        yield emulator
+    finally:
+        await emulator.shutdown()
