@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,8 @@ class LocalAws:
         self._log = log or logging.getLogger("ws_emulator.aws")
         self.endpoint_url = self._external or ""
         self.provisioned_queue_urls: dict[str, str] = {}
+        self._clients: dict[tuple[str, int], Any] = {}
+        self._clients_lock = threading.Lock()
 
     @property
     def embedded(self) -> bool:
@@ -77,6 +80,7 @@ class LocalAws:
         self._log.info("embedded moto server on %s", self.endpoint_url)
 
     def stop(self) -> None:
+        self._clients.clear()
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -96,10 +100,20 @@ class LocalAws:
             env["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = self._dynamodb_endpoint
         return env
 
-    def client(self, service: str, *, max_pool_connections: int = 10) -> Any:
-        """A boto3 client for the emulator's own use; never reads the process environment."""
+    def client(self, service: str, *, max_pool_connections: int = 20) -> Any:
+        """A boto3 client for the emulator's own use (shared: clients are thread-safe, and slow to build).
+
+        It never reads the process environment, so the emulator's own AWS settings cannot leak in.
+        """
         if not self.endpoint_url:
             raise RuntimeError("LocalAws.start() has not been called")
+        key = (service, max_pool_connections)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = self._new_client(service, max_pool_connections)
+            return self._clients[key]
+
+    def _new_client(self, service: str, max_pool_connections: int) -> Any:
         url = self.dynamodb_endpoint_url if service in ("dynamodb", "dynamodbstreams") else self.endpoint_url
         return boto3.session.Session().client(
             service,  # type: ignore[call-overload]

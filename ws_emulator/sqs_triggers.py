@@ -1,0 +1,187 @@
+"""SQS event source mappings: poll a queue, invoke with Lambda's SQS event, delete what succeeded.
+
+Visibility timeout, per-message and per-queue DelaySeconds and RedrivePolicy (maxReceiveCount ->
+DLQ) are left to the SQS implementation: moto 5.2 honours all three (checked), as does AWS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ws_emulator.batching import parse_item_failures
+from ws_emulator.runtime import FunctionRuntime
+from ws_emulator.template import FunctionSpec, SqsSourceSpec
+
+RunBlocking = Callable[..., Awaitable[Any]]
+
+
+def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": value.get("DataType", "String"),
+    }
+    if "StringValue" in value:
+        out["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        raw = value["BinaryValue"]
+        out["binaryValue"] = base64.b64encode(raw).decode() if isinstance(raw, bytes) else raw
+    return out
+
+
+def sqs_record(message: dict[str, Any], *, queue_arn: str, region: str) -> dict[str, Any]:
+    """A ReceiveMessage message as the record Lambda hands the function."""
+    record: dict[str, Any] = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {
+            k: _message_attribute(v) for k, v in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+    if "MD5OfMessageAttributes" in message:
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    return record
+
+
+def succeeded_message_ids(
+    records: list[dict[str, Any]], ok: bool, payload: Any, report_failures: bool
+) -> list[str]:
+    """Messages to delete after an invoke; the others come back after the visibility timeout."""
+    ids = [r["messageId"] for r in records]
+    if not ok:
+        return []
+    if not report_failures:
+        return ids
+    failed = parse_item_failures(payload)
+    if failed is None:
+        return ids
+    if not failed or any(f not in ids for f in failed):
+        return []  # a malformed response fails the whole batch, as on AWS
+    return [i for i in ids if i not in failed]
+
+
+class SqsMapping:
+    """One SQS event source mapping: one poller, one batch in flight."""
+
+    def __init__(
+        self,
+        function: FunctionSpec,
+        source: SqsSourceSpec,
+        *,
+        queue_url: str,
+        queue_arn: str,
+        region: str,
+        client: Any,
+        runtime: FunctionRuntime,
+        run_blocking: RunBlocking,
+        wait_time_s: int = 1,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.function = function
+        self.source = source
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self._region = region
+        self._client = client
+        self._runtime = runtime
+        self._run = run_blocking
+        self._wait_time_s = wait_time_s
+        self._log = log or logging.getLogger("ws_emulator.sqs")
+        self.busy = False
+        self.invocations = 0
+        self.name = f"{function.logical_id}.{source.event_id or source.queue_id}"
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep polling: a transient endpoint error must not kill the mapping
+                self._log.exception("SQS mapping %s failed; retrying", self.name)
+                await asyncio.sleep(1.0)
+
+    async def _receive(self, max_messages: int, wait_s: int) -> list[dict[str, Any]]:
+        response = await self._run(
+            self._client.receive_message,
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max(1, min(10, max_messages)),
+            WaitTimeSeconds=wait_s,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages: list[dict[str, Any]] = response.get("Messages", [])
+        return messages
+
+    async def poll_once(self) -> int:
+        """Receive up to BatchSize messages (within the batching window) and deliver them."""
+        messages = await self._receive(self.source.batch_size, self._wait_time_s)
+        if not messages:
+            return 0
+        self.busy = True
+        try:
+            deadline = time.monotonic() + self.source.batching_window_s
+            while len(messages) < self.source.batch_size and time.monotonic() < deadline:
+                more = await self._receive(self.source.batch_size - len(messages), 0)
+                if not more:
+                    await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                messages += more
+            await self._deliver(messages)
+        finally:
+            self.busy = False
+        return len(messages)
+
+    async def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        records = [sqs_record(m, queue_arn=self.queue_arn, region=self._region) for m in messages]
+        result = await self._runtime.invoke(self.function.logical_id, {"Records": records})
+        self.invocations += 1
+        done = succeeded_message_ids(
+            records, result.ok, result.payload, self.source.report_batch_item_failures
+        )
+        if not result.ok:
+            error = result.error or {}
+            self._log.warning(
+                "%s: batch of %d failed (%s: %s); messages return after the visibility timeout",
+                self.name,
+                len(records),
+                error.get("errorType"),
+                error.get("errorMessage"),
+            )
+        elif len(done) < len(records):
+            self._log.info(
+                "%s: %d of %d message(s) reported failed", self.name, len(records) - len(done), len(records)
+            )
+        handles = {r["messageId"]: r["receiptHandle"] for r in records}
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            await self._run(
+                self._client.delete_message_batch,
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": handles[mid]} for i, mid in enumerate(chunk)],
+            )
+
+    async def quiet(self) -> bool:
+        """Nothing visible or in flight in the queue, and no batch being delivered."""
+        if self.busy:
+            return False
+        attrs = (
+            await self._run(
+                self._client.get_queue_attributes,
+                QueueUrl=self.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )
+        )["Attributes"]
+        visible = int(attrs.get("ApproximateNumberOfMessages", 0))
+        in_flight = int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
+        return visible == 0 and in_flight == 0 and not self.busy
