@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +18,7 @@ from ws_emulator.gateway import AuthorizerDef, Gateway, GatewayApi, GatewaySetti
 from ws_emulator.management import Faults, ManagementApi
 from ws_emulator.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
 from ws_emulator.runtime import FunctionRuntime
+from ws_emulator.streams import EventSources
 from ws_emulator.template import Template, TemplateError, WebSocketApiSpec, load_template
 
 DRAIN_TIMEOUT_S = 10.0
@@ -68,22 +68,6 @@ def _bind(host: str, port: int) -> socket.socket:
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-class _NoEventSources:
-    """Stands in while the template has nothing to poll or the event-source module is unavailable."""
-
-    async def start(self) -> None:
-        return None
-
-    async def drain(self, timeout_s: float) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def dead_letters(self) -> dict[str, list[dict[str, Any]]]:
-        return {}
-
-
 @dataclass(frozen=True)
 class _Endpoints:
     ws_root: str
@@ -100,7 +84,7 @@ class Emulator:
         self.template: Template | None = None
         self.aws: LocalAws | None = None
         self.runtime: FunctionRuntime | None = None
-        self.sources: Any = _NoEventSources()
+        self.sources: EventSources | None = None
         self.gateway: Gateway | None = None
         self.management: ManagementApi | None = None
         self.notes: list[str] = []
@@ -191,9 +175,16 @@ class Emulator:
         self._stack.push_async_callback(runtime.stop)
         self.runtime = runtime
 
-        self.sources = self._event_sources(template, aws, runtime)
-        await self.sources.start()
-        self._stack.push_async_callback(self.sources.stop)
+        sources = EventSources(
+            template,
+            aws,
+            runtime,
+            ttl_sweep_interval_s=config.ttl_sweep_interval_s,
+            log=logging.getLogger("ws_emulator.sources"),
+        )
+        await sources.start()
+        self._stack.push_async_callback(sources.stop)
+        self.sources = sources
 
         gateway = Gateway(
             api,
@@ -212,7 +203,7 @@ class Emulator:
             gateway,
             stage=stage,
             log=logging.getLogger("ws_emulator.management"),
-            dead_letters=self.sources.dead_letters,
+            dead_letters=sources.dead_letters,
             token_minter=self._token_minter(),
             faults=Faults(config.fault_post_gone_rate, config.fault_post_throttle_rate),
             info=self._health,
@@ -236,21 +227,6 @@ class Emulator:
             f"wss://{aws_host}": endpoints.ws_root,
         }
 
-    def _event_sources(self, template: Template, aws: LocalAws, runtime: FunctionRuntime) -> Any:
-        try:
-            module = importlib.import_module("ws_emulator.streams")
-        except ImportError:
-            if any(f.stream_sources or f.sqs_sources or f.schedules for f in template.functions.values()):
-                self.notes.append("event sources (streams, SQS, schedules) are not available in this build")
-            return _NoEventSources()
-        return module.EventSources(
-            template,
-            aws,
-            runtime,
-            ttl_sweep_interval_s=self.config.ttl_sweep_interval_s,
-            log=logging.getLogger("ws_emulator.sources"),
-        )
-
     def _token_minter(self) -> Callable[[str, str | None], str] | None:
         secret = self.config.dev_token_secret
         if not secret:
@@ -273,6 +249,8 @@ class Emulator:
         # Like uvicorn: stop accepting, end open connections (each gets its $disconnect), then let
         # streams and queues deliver what those handlers wrote before functions and moto go away.
         await gateway.shutdown()
+        if self.sources is None:
+            return
         try:
             await self.sources.drain(DRAIN_TIMEOUT_S)
         except Exception:

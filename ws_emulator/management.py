@@ -263,7 +263,7 @@ class ManagementApi:
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Dispatch one parsed request."""
         if request.path.startswith("/_emulator/"):
-            return self._admin(request)
+            return await self._admin(request)
         prefix, sep, raw_id = request.path.partition(CONNECTIONS_SEGMENT)
         if not sep or not raw_id or "/" in raw_id:
             return aws_error(403, "ForbiddenException", "Forbidden")
@@ -307,18 +307,19 @@ class ManagementApi:
             return aws_error(410, "GoneException", _gone_message(connection_id))
         return HttpResponse(204, b"", [("x-amzn-RequestId", new_id())])
 
-    def _admin(self, request: HttpRequest) -> HttpResponse:
+    async def _admin(self, request: HttpRequest) -> HttpResponse:
         name = request.path.removeprefix("/_emulator/").rstrip("/")
         if name == "faults":
             return self._faults(request)
         if request.method != "GET":
             return json_response(405, {"message": f"{request.method} not allowed on {request.path}"})
+        if name == "dead-letters":
+            # Peeking at queues is blocking boto3 work: keep it off the loop that serves the sockets.
+            letters = await asyncio.to_thread(self.dead_letters) if self.dead_letters else {}
+            return json_response(200, {"deadLetters": dict(letters)})
         endpoints: dict[str, Callable[[], HttpResponse]] = {
             "health": lambda: json_response(200, {"status": "ok", **(self.info() if self.info else {})}),
             "connections": lambda: json_response(200, {"connections": self.backend.summary()}),
-            "dead-letters": lambda: json_response(
-                200, {"deadLetters": dict(self.dead_letters() if self.dead_letters else {})}
-            ),
             "token": lambda: self._token(dict(request.query)),
         }
         endpoint = endpoints.get(name)

@@ -1,0 +1,134 @@
+"""The `ws-emulator` command: banner, dev tokens, exit codes, signals, dead-letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+from websockets.asyncio.client import connect
+
+from ws_emulator.cli import main
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "gateway_app" / "template.yaml"
+SECRET = "a-development-secret-of-32-bytes!"
+ROOT = Path(__file__).parents[3]
+
+
+async def start_cli(*args):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ws_emulator",
+        "serve",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines = []
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line, f"emulator exited early: {(await proc.stderr.read()).decode()}"
+        lines.append(line)
+        if line.startswith("Ctrl-C stops"):
+            return proc, "".join(lines)
+
+
+async def test_serve_prints_urls_routes_and_dev_users_then_stops_cleanly_on_sigint():
+    proc, banner = await start_cli(
+        "--template",
+        str(FIXTURE),
+        "--port",
+        "0",
+        "--dev-token-secret",
+        SECRET,
+        "--dev-token-claims",
+        '{"workspace": "demo"}',
+        "--dev-users",
+        "alice,bob",
+    )
+    try:
+        ws_url = re.search(r"WebSocket\s+(ws://\S+)", banner).group(1)
+        assert re.search(r"@connections\s+http://127\.0\.0\.1:\d+/test", banner)
+        assert re.search(r"\$connect\s+-> ConnectFunction\s+\(authorizer AuthorizerFunction", banner)
+        assert re.search(r"echo\s+-> EchoFunction\s+\(route response\)", banner)
+        assert "Permission (AWS::Lambda::Permission)" in banner
+        wscat = re.search(r"alice: wscat -c 'ws://127\.0\.0\.1:\d+/\?token=([^']+)'", banner)
+        claims = jwt.decode(wscat.group(1), SECRET, algorithms=["HS256"])
+        assert (claims["sub"], claims["workspace"]) == ("alice", "demo")
+        assert "bob: wscat -c" in banner
+
+        async with connect(ws_url + "?token=user:alice") as ws:
+            await ws.send(json.dumps({"action": "echo", "data": "cli"}))
+            assert json.loads(await ws.recv()) == {"echo": "cli", "from": "alice"}
+            event_line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+            proc.send_signal(signal.SIGINT)
+            await ws.wait_closed()
+            assert ws.close_code == 1001
+        assert re.match(r"\d\d:\d\d:\d\d\.\d{3} authorizer\s+\S+\s+AuthorizerFunction\s+Allow", event_line)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert "$disconnect" in out.decode() and "stopped" in out.decode()
+
+
+async def test_template_error_exits_2_with_one_paragraph(tmp_path):
+    broken = tmp_path / "template.yaml"
+    broken.write_text(
+        "Resources:\n"
+        "  Api:\n    Type: AWS::ApiGatewayV2::Api\n"
+        "    Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}\n"
+        "  Fn:\n    Type: AWS::Serverless::Function\n"
+        "    Properties: {CodeUri: missing-dir, Handler: app.handler, Runtime: python3.11}\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ws_emulator",
+        "serve",
+        "--template",
+        str(broken),
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    message = err.decode()
+    assert proc.returncode == 2
+    assert "Traceback" not in message
+    assert "Fn" in message and str(broken) in message
+    assert message.strip().count("\n") == 0
+
+
+def test_bad_option_exits_2(capsys, tmp_path):
+    assert main(["serve", "--template", str(tmp_path / "nope.yaml")]) == 2
+    assert "--template" in capsys.readouterr().err
+
+
+def test_token_command_prints_a_verifiable_token(capsys):
+    assert main(["token", "--secret", SECRET, "--sub", "alice", "--claims", '{"workspace": "demo"}']) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["name"], claims["workspace"]) == ("alice", "alice", "demo")
+
+
+async def test_dead_letters_command_reads_a_running_emulator(capsys):
+    from ws_emulator.app import run_emulator
+    from ws_emulator.config import Config
+
+    async with run_emulator(Config(template=FIXTURE, port=0)) as emu:
+        status = await asyncio.to_thread(main, ["dead-letters", "--url", emu.management_url])
+    assert status == 0
+    assert "no dead letters" in capsys.readouterr().out
+    assert main(["dead-letters", "--url", "http://127.0.0.1:9"]) == 1
