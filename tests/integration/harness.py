@@ -9,15 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
 from parley import deps
 from parley.config import settings
-from parley.fanout import Fanout
-from parley.idempotency import PowertoolsOnce
-from parley.service import Chat
-from parley.store import Store
 from tests.conftest import MotoAws
 from tests.support import events
 from tests.support.fakes import FakeClock, FakeNotifier, FakeTimers
@@ -74,22 +67,10 @@ class Harness:
         self.notifier = FakeNotifier()
         self.timers = FakeTimers()
         self.clock = FakeClock(int(time.time() * 1000))
-        config = settings()
-        store = Store(
-            boto3.resource("dynamodb"), state_table=config.state_table, messages_table=config.messages_table
+        self.services = deps.build_services(
+            settings(), notifier=self.notifier, timers=self.timers, clock=self.clock, executor=pool
         )
-        self.store = store
-        chat = Chat(
-            store=store,
-            notifier=self.notifier,
-            timers=self.timers,
-            once=PowertoolsOnce(DynamoDBPersistenceLayer(table_name=config.idempotency_table)),
-            clock=self.clock,
-            settings=config,
-        )
-        self.services = deps.Services(
-            chat=chat, fanout=Fanout(store=store, notifier=self.notifier, executor=pool)
-        )
+        self.store = self.services.chat.store
         filters = {
             "StateTable": stream_filters("StateTable"),
             "MessagesTable": stream_filters("MessagesTable"),

@@ -10,7 +10,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
-    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_sqs import SQSClient
 
 _RETRIES: Any = {"mode": "standard", "max_attempts": 3}
@@ -19,6 +19,12 @@ _RETRIES: Any = {"mode": "standard", "max_attempts": 3}
 @cache
 def dynamodb() -> DynamoDBServiceResource:
     return boto3.resource("dynamodb", config=Config(retries=_RETRIES, connect_timeout=2, read_timeout=5))
+
+
+@cache
+def dynamodb_client() -> DynamoDBClient:
+    """Plain client: unlike `dynamodb().meta.client` it takes DynamoDB-typed values (as Powertools needs)."""
+    return boto3.client("dynamodb", config=Config(retries=_RETRIES, connect_timeout=2, read_timeout=5))
 
 
 @cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -11,14 +11,14 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from parley import aws
 from parley.auth import Jwks, KeySource, SharedSecret, TokenVerifier
-from parley.clock import SystemClock
+from parley.clock import Clock, SystemClock
 from parley.config import Settings, settings
 from parley.fanout import Fanout
 from parley.idempotency import PowertoolsOnce
-from parley.notify import ManagementApiNotifier
+from parley.notify import ManagementApiNotifier, Notifier
 from parley.service import Chat
 from parley.store import Store
-from parley.timers import SqsPresenceTimers
+from parley.timers import PresenceTimers, SqsPresenceTimers
 
 SECRET_CACHE_SECONDS = 300
 
@@ -29,23 +29,32 @@ class Services:
     fanout: Fanout
 
 
-def build_services(config: Settings) -> Services:
+def build_services(
+    config: Settings,
+    *,
+    notifier: Notifier | None = None,
+    timers: PresenceTimers | None = None,
+    clock: Clock | None = None,
+    executor: Executor | None = None,
+) -> Services:
+    """The production wiring; tests pass fakes for what cannot run locally (@connections, time)."""
     store = Store(aws.dynamodb(), state_table=config.state_table, messages_table=config.messages_table)
-    notifier = ManagementApiNotifier(
-        aws.management_api(config.connections_endpoint, config.fanout_concurrency)
-    )
+    if notifier is None:
+        client = aws.management_api(config.connections_endpoint, config.fanout_concurrency)
+        notifier = ManagementApiNotifier(client)
     persistence = DynamoDBPersistenceLayer(
-        table_name=config.idempotency_table, boto3_client=aws.dynamodb().meta.client
+        table_name=config.idempotency_table, boto3_client=aws.dynamodb_client()
     )
     chat = Chat(
         store=store,
         notifier=notifier,
-        timers=SqsPresenceTimers(aws.sqs(), config.presence_queue_url),
+        timers=timers or SqsPresenceTimers(aws.sqs(), config.presence_queue_url),
         once=PowertoolsOnce(persistence),
-        clock=SystemClock(),
+        clock=clock or SystemClock(),
         settings=config,
     )
-    executor = ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout")
+    if executor is None:
+        executor = ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout")
     return Services(chat=chat, fanout=Fanout(store=store, notifier=notifier, executor=executor))
 
 
