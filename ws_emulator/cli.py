@@ -206,11 +206,23 @@ def banner(emulator: Emulator) -> str:
         target = route.function_id or "(no integration)"
         lines.append(f"    {key:<{width}}  -> {target}" + (f"  ({'; '.join(extras)})" if extras else ""))
     if template.ignored:
-        lines.append(f"  ignored: {', '.join(template.ignored)}")
-    lines += [f"  not emulated: {note}" for note in emulator.notes]
+        lines.append(f"  ignored (no local effect): {_ignored_summary(template.ignored)}")
+    lines += [f"  note: {note}" for note in emulator.notes]
     lines += _dev_user_lines(emulator)
     lines.append("Ctrl-C stops: open connections get $disconnect, event sources are drained.")
     return "\n".join(lines)
+
+
+def _ignored_summary(ignored: Sequence[str]) -> str:
+    """`Alarm (AWS::CloudWatch::Alarm)` entries grouped by type, so a big template stays on one line."""
+    by_type: dict[str, list[str]] = {}
+    for entry in ignored:
+        name, _, kind = entry.partition(" (")
+        by_type.setdefault(kind.rstrip(")") or "?", []).append(name)
+    return ", ".join(
+        f"{names[0]} ({kind})" if len(names) == 1 else f"{len(names)} {kind}"
+        for kind, names in sorted(by_type.items())
+    )
 
 
 def _dev_user_lines(emulator: Emulator) -> list[str]:

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -60,7 +59,7 @@ async def test_serve_prints_urls_routes_and_dev_users_then_stops_cleanly_on_sigi
         assert re.search(r"@connections\s+http://127\.0\.0\.1:\d+/test", banner)
         assert re.search(r"\$connect\s+-> ConnectFunction\s+\(authorizer AuthorizerFunction", banner)
         assert re.search(r"echo\s+-> EchoFunction\s+\(route response\)", banner)
-        assert "Permission (AWS::Lambda::Permission)" in banner
+        assert "ignored (no local effect): Permission (AWS::Lambda::Permission)" in banner
         wscat = re.search(r"alice: wscat -c 'ws://127\.0\.0\.1:\d+/\?token=([^']+)'", banner)
         claims = jwt.decode(wscat.group(1), SECRET, algorithms=["HS256"])
         assert (claims["sub"], claims["workspace"]) == ("alice", "demo")
@@ -104,7 +103,7 @@ async def test_template_error_exits_2_with_one_paragraph(tmp_path):
         stderr=asyncio.subprocess.PIPE,
         cwd=ROOT,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    _out, err = await asyncio.wait_for(proc.communicate(), 30)
     message = err.decode()
     assert proc.returncode == 2
     assert "Traceback" not in message
