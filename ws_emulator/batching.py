@@ -1,19 +1,4 @@
-"""Stream batching, checkpoint, retry and bisection state for one shard (pure, no I/O).
-
-Semantics reproduced from Lambda's DynamoDB stream event source mappings:
-- records are delivered in order, one batch in flight per shard;
-- a batch forms when BatchSize records wait, when the oldest waiting record has waited
-  MaximumBatchingWindowInSeconds, or at once when the window is 0 (or on `flush`);
-- a function error fails the whole batch; with ReportBatchItemFailures a returned
-  `batchItemFailures` list checkpoints at the lowest failed sequence number, and that record and
-  every later one of the batch are delivered again; an empty/null identifier, an identifier
-  not in the batch or a malformed response fails the whole batch;
-- BisectBatchOnFunctionError splits a failed batch in two (first half delivered first). Splitting
-  does not consume a retry attempt; once a batch cannot be split its failures count;
-- after MaximumRetryAttempts retries (-1 = forever) or once a record is older than
-  MaximumRecordAgeInSeconds (-1 = never) the records are discarded, reported for the on-failure
-  destination, and the shard moves on.
-"""
+"""Stream batching, checkpoint, retry and bisection state for one shard (pure, no I/O)."""
 
 from __future__ import annotations
 
@@ -93,7 +78,21 @@ class _Segment:
 
 @dataclass
 class ShardBatcher:
-    """The checkpoint/retry/bisect state machine of one shard."""
+    """The checkpoint/retry/bisect state machine of one shard, as Lambda runs a DynamoDB stream mapping.
+
+    - Records are delivered in order, one batch in flight per shard.
+    - A batch forms when BatchSize records wait, when the oldest waiting record has waited
+      MaximumBatchingWindowInSeconds, or at once when the window is 0 (or on `flush`).
+    - A function error fails the whole batch. With ReportBatchItemFailures a returned
+      `batchItemFailures` list checkpoints at the lowest failed sequence number: that record and every
+      later one of the batch are delivered again. An empty/null identifier, an identifier not in the
+      batch or a malformed response fails the whole batch.
+    - BisectBatchOnFunctionError splits a failed batch in two (first half first). A split does not
+      consume a retry attempt; once a batch cannot be split, its failures count.
+    - After MaximumRetryAttempts retries (-1 = forever), or once a record is older than
+      MaximumRecordAgeInSeconds (-1 = never), the records are discarded and reported for the
+      on-failure destination, and the shard moves on.
+    """
 
     config: BatchConfig
     _pending: deque[StreamRecord] = field(default_factory=deque)

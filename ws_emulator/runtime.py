@@ -23,6 +23,7 @@ DEFAULT_CONCURRENCY = 4
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit, separate from the function Timeout
 _WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
 _PIPE_LIMIT = 16 * 1024 * 1024  # well above Lambda's 6 MB payload limit
+RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024  # synchronous invoke response quota
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ class _WorkerDied(Exception):
         self.returncode = returncode
 
 
+class _ResponseTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"response of {size} bytes")
+        self.size = size
+
+
 class _Worker:
     """One execution environment: a child interpreter with the handler imported."""
 
@@ -114,9 +121,14 @@ class _Worker:
             await self.proc.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise _WorkerDied(await self.proc.wait()) from exc
-        line = await self.proc.stdout.readline()
+        try:
+            line = await self.proc.stdout.readline()
+        except ValueError as exc:  # the reply overran the pipe limit
+            raise _ResponseTooLarge(_PIPE_LIMIT) from exc
         if not line:
             raise _WorkerDied(await self.proc.wait())
+        if len(line) > RESPONSE_LIMIT_BYTES:
+            raise _ResponseTooLarge(len(line))
         reply: dict[str, Any] = json.loads(line)
         return reply
 
@@ -244,6 +256,17 @@ class _FunctionPool:
                     "errorType": "Runtime.ExitError",
                     "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
                     f"exit status {exc.returncode}",
+                    "stackTrace": [],
+                }
+                return self._result(False, None, err, invoke_started, request_id, cold, init_ms)
+            except _ResponseTooLarge as exc:
+                # The rest of the oversized reply is still in the pipe: this worker cannot be reused.
+                self._busy.discard(worker)
+                await worker.kill()
+                err = {
+                    "errorType": "Function.ResponseSizeTooLarge",
+                    "errorMessage": f"Response payload size ({exc.size} bytes) exceeded maximum allowed "
+                    f"payload size ({RESPONSE_LIMIT_BYTES} bytes).",
                     "stackTrace": [],
                 }
                 return self._result(False, None, err, invoke_started, request_id, cold, init_ms)

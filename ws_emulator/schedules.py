@@ -1,12 +1,4 @@
-"""Schedule / ScheduleV2 events: rate() and cron() expressions firing EventBridge-shaped events.
-
-Speeding schedules up for tests and demos, two ways (both EventSources arguments):
-- `schedule_speedup=60.0` runs a virtual clock 60 times faster than real time, so `rate(1 minute)`
-  fires every second and `cron(0/5 * * * ? *)` every five seconds;
-- `schedule_overrides={"SweeperFunction": 0.5}` fires that function's schedules every 0.5 real
-  seconds whatever their expression.
-The first firing comes one period after start, as for a newly created EventBridge rule.
-"""
+"""Schedule / ScheduleV2 events: rate() and cron() expressions firing EventBridge-shaped events."""
 
 from __future__ import annotations
 
@@ -204,7 +196,15 @@ class ScheduledTarget:
 
 
 class Scheduler:
-    """Fires every enabled schedule of the template through `invoke`."""
+    """Fires every enabled schedule of the template through `invoke`.
+
+    Speeding schedules up for tests and demos, two ways (both EventSources arguments):
+    - `schedule_speedup=60.0` runs a virtual clock 60 times faster than real time, so `rate(1 minute)`
+      fires every second and `cron(0/5 * * * ? *)` every five seconds;
+    - `schedule_overrides={"SweeperFunction": 0.5}` fires that function's schedules every 0.5 real
+      seconds whatever their expression.
+    The first firing comes one period after start, as for a newly created EventBridge rule.
+    """
 
     def __init__(
         self,

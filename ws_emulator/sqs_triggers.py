@@ -1,8 +1,4 @@
-"""SQS event source mappings: poll a queue, invoke with Lambda's SQS event, delete what succeeded.
-
-Visibility timeout, per-message and per-queue DelaySeconds and RedrivePolicy (maxReceiveCount ->
-DLQ) are left to the SQS implementation: moto 5.2 honours all three (checked), as does AWS.
-"""
+"""SQS event source mappings: poll a queue, invoke with Lambda's SQS event, delete what succeeded."""
 
 from __future__ import annotations
 
@@ -72,7 +68,11 @@ def succeeded_message_ids(
 
 
 class SqsMapping:
-    """One SQS event source mapping: one poller, one batch in flight."""
+    """One SQS event source mapping: one poller, one batch in flight.
+
+    Visibility timeout, per-message and per-queue DelaySeconds and RedrivePolicy (maxReceiveCount
+    -> DLQ) are left to the SQS implementation: moto 5.2 honours all three (checked), as AWS does.
+    """
 
     def __init__(
         self,

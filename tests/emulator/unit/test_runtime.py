@@ -93,6 +93,59 @@ async def test_unserializable_result_and_exit_are_errors(runtime: FunctionRuntim
     assert (await runtime.invoke("ToolsFunction", {})).cold_start
 
 
+async def test_oversized_response_is_an_error(runtime: FunctionRuntime) -> None:
+    result = await runtime.invoke("ToolsFunction", {"what": "big"})
+    assert result.error is not None and result.error["errorType"] == "Function.ResponseSizeTooLarge"
+    assert (await runtime.invoke("ToolsFunction", {})).ok
+
+
+BROKEN = """\
+Resources:
+  Missing:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.11}
+  NoHandler:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Handler: ok.nothing, Runtime: python3.11}
+  Crashes:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Handler: crash.handler, Runtime: python3.11}
+"""
+
+
+@pytest.mark.parametrize(
+    ("function_id", "error_type", "message"),
+    [
+        (
+            "Missing",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app': No module named 'not_installed'",
+        ),
+        ("NoHandler", "Runtime.HandlerNotFound", "Handler 'nothing' missing on module 'ok'"),
+        ("Crashes", "KeyError", "'REQUIRED_SETTING'"),
+    ],
+)
+async def test_init_failures_are_reported_like_lambda(
+    tmp_path: Path, function_id: str, error_type: str, message: str
+) -> None:
+    code = tmp_path / "fn"
+    code.mkdir()
+    (code / "app.py").write_text("import not_installed\n", encoding="utf-8")
+    (code / "ok.py").write_text("x = 1\n", encoding="utf-8")
+    (code / "crash.py").write_text("import os\nSETTING = os.environ['REQUIRED_SETTING']\n", encoding="utf-8")
+    (tmp_path / "template.yaml").write_text(BROKEN, encoding="utf-8")
+    rt = FunctionRuntime(load_template(tmp_path / "template.yaml"), env_overrides={}, url_rewrites={})
+    await rt.start()
+    try:
+        result = await rt.invoke(function_id, {})
+        assert not result.ok
+        assert result.error is not None
+        assert (result.error["errorType"], result.error["errorMessage"]) == (error_type, message)
+        assert rt.pool_stats(function_id)["workers"] == 0  # a failed init leaves no environment behind
+    finally:
+        await rt.stop()
+
+
 async def test_reserved_concurrency_bounds_workers(runtime: FunctionRuntime) -> None:
     # GIVEN BetaFunction with ReservedConcurrentExecutions 2
     # WHEN five slow invokes arrive together
