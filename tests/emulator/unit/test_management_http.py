@@ -1,0 +1,73 @@
+"""The management API's HTTP/1.1 parsing and fault picking (pure parts)."""
+
+import pytest
+
+from ws_emulator.management import BadRequest, Faults, HttpRequest, aws_error, body_length, parse_head
+
+
+def test_request_line_and_headers_are_parsed_with_lower_case_names():
+    method, target, version, headers = parse_head(
+        b"POST /prod/@connections/abc%3D HTTP/1.1\r\nHost: x\r\nContent-Length: 3"
+    )
+    assert (method, target, version) == ("POST", "/prod/@connections/abc%3D", "HTTP/1.1")
+    assert headers == {"host": "x", "content-length": "3"}
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /x\r\nHost: x",
+        b"GET x HTTP/1.1\r\nHost: x",
+        b"GET /x HTTP/2\r\nHost: x",
+        b"GET /x HTTP/1.1\r\nHost x",
+        b"GET /x HTTP/1.1\r\nHost : x",
+        b"GET /x HTTP/1.1\r\nHost: x\r\n folded",
+        b"GET /x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2",
+    ],
+)
+def test_malformed_heads_are_refused(head):
+    with pytest.raises(BadRequest):
+        parse_head(head)
+
+
+def test_body_length_rules():
+    assert body_length({}) == 0
+    assert body_length({"content-length": "12"}) == 12
+    with pytest.raises(BadRequest) as chunked:
+        body_length({"transfer-encoding": "chunked"})
+    assert chunked.value.status == 501
+    with pytest.raises(BadRequest):
+        body_length({"content-length": "-1"})
+    with pytest.raises(BadRequest) as huge:
+        body_length({"content-length": str(10**9)})
+    assert huge.value.status == 413
+
+
+def test_keep_alive_defaults_per_http_version():
+    assert HttpRequest("GET", "/", (), "HTTP/1.1", {}).keep_alive
+    assert not HttpRequest("GET", "/", (), "HTTP/1.1", {"connection": "close"}).keep_alive
+    assert not HttpRequest("GET", "/", (), "HTTP/1.0", {}).keep_alive
+    assert HttpRequest("GET", "/", (), "HTTP/1.0", {"connection": "keep-alive"}).keep_alive
+
+
+def test_aws_errors_carry_the_error_type_header_and_a_message():
+    response = aws_error(410, "GoneException", "gone")
+    assert ("x-amzn-ErrorType", "GoneException") in response.headers
+    assert response.body == b'{"message": "gone"}'
+    wire = response.encode(keep_alive=True)
+    assert wire.startswith(b"HTTP/1.1 410 Gone\r\n") and b"Content-Length: 19\r\n" in wire
+
+
+def test_faults_follow_their_rates():
+    assert Faults().pick() is None
+    assert Faults(post_gone_rate=1.0).pick() == "gone"
+    assert Faults(post_throttle_rate=1.0).pick() == "throttle"
+    mixed = Faults(0.3, 0.3, seed=1)
+    outcomes = [mixed.pick() for _ in range(1000)]
+    assert 200 < outcomes.count("gone") < 400 and 200 < outcomes.count("throttle") < 400
+
+
+def test_fault_settings_are_validated():
+    assert Faults.from_dict({"postGoneRate": 0.2}).post_gone_rate == 0.2
+    with pytest.raises(ValueError):
+        Faults.from_dict({"postGoneRate": 0.8, "postThrottleRate": 0.5})
