@@ -41,6 +41,8 @@ from ws_emulator.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, SelectionExpres
 CLIENT_BUFFER_LIMIT = 1024 * 1024
 # Messages of one connection waiting for their turn; beyond it the server stops reading that socket.
 PER_CONNECTION_QUEUE = 64
+# After $connect accepted, the rest of the handshake takes microseconds; past this it has failed.
+HANDSHAKE_GRACE_S = 10.0
 
 
 class InvocationResult(Protocol):
@@ -211,6 +213,7 @@ class Gateway:
         self.function_names = dict(function_names or {})
         self.connections: dict[str, Connection] = {}
         self._pending: dict[ServerConnection, Connection] = {}
+        self._orphans: set[asyncio.Task[None]] = set()
         self._bucket = limits.TokenBucket(settings.connect_rate)
         self._server: Server | None = None
         self.port = 0
@@ -259,12 +262,13 @@ class Gateway:
             return _json_response(429, {"message": "Too Many Requests"})
         now_ms = _now_ms()
         remote = ws.remote_address
+        source_ip = str(remote[0]) if remote else "127.0.0.1"
         client = ClientInfo(
             connection_id=new_id(),
             connected_at_ms=now_ms,
-            source_ip=str(remote[0]) if remote else "127.0.0.1",
+            source_ip=source_ip,
             user_agent=request.headers.get("User-Agent"),
-            headers=tuple(request.headers.raw_items()),
+            headers=_with_forwarding(request.headers, source_ip, self.port),
             query=tuple(parse_qsl(query_string, keep_blank_values=True)),
         )
         route = self.api.routes.get(CONNECT_ROUTE)
@@ -291,6 +295,8 @@ class Gateway:
                 message = _REJECT_MESSAGES.get(status, body or http_phrase(status))
                 return _json_response(status, {"message": message})
         mono = time.monotonic()
+        # Should the handshake still fail (client gone), the handler never runs: forget it later.
+        asyncio.get_running_loop().call_later(HANDSHAKE_GRACE_S, self._forget_pending, ws)
         self._pending[ws] = Connection(
             client=client,
             ws=ws,
@@ -300,6 +306,15 @@ class Gateway:
             last_active_ms=now_ms,
         )
         return None
+
+    def _forget_pending(self, ws: ServerConnection) -> None:
+        conn = self._pending.pop(ws, None)
+        if conn is not None:
+            self.log.info("connection %s never opened after $connect", conn.client.connection_id)
+            cause = limits.client_close_cause(None, None)
+            task = asyncio.create_task(self._disconnect(conn, cause))
+            self._orphans.add(task)
+            task.add_done_callback(self._orphans.discard)
 
     async def _authorize(self, spec: AuthorizerDef, client: ClientInfo) -> tuple[authz.AuthDecision, int]:
         missing = authz.missing_identity_sources(spec.identity_sources, client.headers, client.query)
@@ -527,6 +542,15 @@ class Gateway:
         trace = error.get("stackTrace")
         if trace:
             self.log.debug("%s", "".join(trace) if isinstance(trace, list) else trace)
+
+
+def _with_forwarding(headers: Headers, source_ip: str, port: int) -> tuple[tuple[str, str], ...]:
+    """Handshake headers plus the X-Forwarded-* ones API Gateway's front end adds (unless present)."""
+    pairs = list(headers.raw_items())
+    present = {name.lower() for name, _ in pairs}
+    added = {"X-Forwarded-For": source_ip, "X-Forwarded-Port": str(port), "X-Forwarded-Proto": "http"}
+    pairs += [(name, value) for name, value in added.items() if name.lower() not in present]
+    return tuple(pairs)
 
 
 def http_phrase(status: int) -> str:

@@ -450,3 +450,15 @@ async def test_admin_fault_endpoint_switches_faults_on_and_off():
         delete = b"DELETE /_emulator/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         await raw_exchange(gw.management.port, delete, expect_close=True)
         assert gw.management.faults.pick() is None
+
+
+async def test_connect_event_carries_handshake_headers_query_and_forwarding_headers():
+    invoker = make_invoker()
+    async with running_gateway(api_with(ROUTES), invoker) as gw:
+        async with connect(f"{gw.ws_url}?token=alice&tag=a&tag=b", additional_headers={"X-Trace": "t1"}):
+            pass
+        event = invoker.events_for("connect")[0]
+    assert event["headers"]["X-Trace"] == "t1"
+    assert event["headers"]["X-Forwarded-For"] == "127.0.0.1"
+    assert event["multiValueQueryStringParameters"]["tag"] == ["a", "b"]
+    assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
