@@ -123,10 +123,14 @@ def _send(out: IO[bytes], msg: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    # Keep the protocol channel private, then point fd 1 at stderr so handler prints are logs.
+    # Keep both protocol channels private: handler prints become logs, handler stdin reads see EOF.
     proto = os.fdopen(os.dup(1), "wb")
+    requests = os.fdopen(os.dup(0), "rb")
     os.dup2(2, 1)
-    first = sys.stdin.readline()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    first = requests.readline()
     if not first:
         return
     init = json.loads(first)
@@ -138,7 +142,7 @@ def main() -> None:
         _send(proto, {"type": "init_error", "error": exc.error})
         return
     _send(proto, {"type": "ready"})
-    for line in sys.stdin:
+    for line in requests:
         _send(proto, _invoke(handler, json.loads(line), meta))
 
 

@@ -12,7 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from ws_emulator.template import QueueSpec, Template
+from ws_emulator.template import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -46,9 +46,15 @@ class LocalAws:
         dynamodb_endpoint: str | None = None,
         endpoint: str | None = None,
         region: str = "us-east-1",
+        account_id: str = DEFAULT_ACCOUNT_ID,
         log: logging.Logger | None = None,
     ) -> None:
         self.region = region
+        self.credentials = dict(FAKE_CREDENTIALS)
+        if endpoint is not None or dynamodb_endpoint is not None:
+            # LocalStack takes a 12-digit access key as the account id; this keeps its ARNs equal to
+            # the template's (moto ignores the key). The embedded server keeps the usual "testing".
+            self.credentials["AWS_ACCESS_KEY_ID"] = account_id
         self._external = localstack_endpoint() if endpoint == _LOCALSTACK else endpoint
         self._dynamodb_endpoint = dynamodb_endpoint
         self._server: Any = None
@@ -93,7 +99,7 @@ class LocalAws:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             # Without this botocore builds account-specific DynamoDB hosts that moto does not serve.
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            **FAKE_CREDENTIALS,
+            **self.credentials,
         }
         if self._dynamodb_endpoint and self._dynamodb_endpoint != self.endpoint_url:
             env["AWS_ENDPOINT_URL_DYNAMODB"] = self._dynamodb_endpoint
@@ -119,9 +125,9 @@ class LocalAws:
             service,  # type: ignore[call-overload]
             endpoint_url=url,
             region_name=self.region,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            aws_access_key_id=self.credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=self.credentials["AWS_SESSION_TOKEN"],
             config=Config(
                 retries={"max_attempts": 2, "mode": "standard"},
                 max_pool_connections=max_pool_connections,

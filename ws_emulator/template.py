@@ -174,7 +174,17 @@ _HANDLED = {
     _DEPLOYMENT,
 }
 _FUNCTION_ARN = re.compile(r"arn:aws[\w-]*:lambda:[^:]+:\d+:function:([A-Za-z0-9_-]+)")
-_PSEUDO_PARAMS = ("AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::StackId")
+_UNSUPPORTED_STREAM_PROPS = {
+    "ParallelizationFactor": "one batch in flight per shard",
+    "TumblingWindowInSeconds": "no window state is passed",
+    "StartingPositionTimestamp": "AT_TIMESTAMP starts at LATEST",
+    "MetricsConfig": "no event source mapping metrics",
+}
+_UNSUPPORTED_SQS_PROPS = {
+    "FilterCriteria": "every message is delivered",
+    "ScalingConfig": "one poller, one batch in flight",
+    "MetricsConfig": "no event source mapping metrics",
+}
 
 
 def load_template(
@@ -676,6 +686,10 @@ class _Builder:
         table_id = self._table_by_stream_arn(str(stream)) if stream else None
         if table_id is None:
             raise self.error(where, f"Stream {stream!r} is not the stream of a table in this template")
+        table_props = self.resources[table_id].get("Properties") or {}
+        if not table_props.get("StreamSpecification"):
+            raise self.error(where, f"table {table_id} has no StreamSpecification")
+        self._warn_unsupported(where, props, _UNSUPPORTED_STREAM_PROPS)
         filters: list[dict[str, Any]] = []
         for flt in (props.get("FilterCriteria") or {}).get("Filters") or []:
             pattern = flt.get("Pattern")
@@ -713,15 +727,17 @@ class _Builder:
             event_id=event_id,
         )
 
+    def _warn_unsupported(self, where: str, props: dict[str, Any], unsupported: Mapping[str, str]) -> None:
+        for key, effect in unsupported.items():
+            if props.get(key) not in (None, False, [], {}):
+                self.warnings.append(f"{where}: {key} is not emulated ({effect})")
+
     def _sqs_source(self, where: str, event_id: str, props: dict[str, Any]) -> SqsSourceSpec:
         queue = props.get("Queue")
         queue_id = self._queue_by_arn(str(queue)) if queue else None
         if queue_id is None:
             raise self.error(where, f"Queue {queue!r} is not the ARN of a queue in this template")
-        if props.get("FilterCriteria"):
-            self.warnings.append(
-                f"{where}: FilterCriteria on SQS sources is not emulated (all messages delivered)"
-            )
+        self._warn_unsupported(where, props, _UNSUPPORTED_SQS_PROPS)
         return SqsSourceSpec(
             queue_id=queue_id,
             batch_size=int(props.get("BatchSize", 10)),

@@ -71,6 +71,8 @@ def test_external_endpoint_for_everything(template: Template, external_server: s
     check_provisioned(aws, template)
     assert aws.client("sqs").meta.endpoint_url == external_server
     assert aws.function_env()["AWS_ENDPOINT_URL"] == external_server
+    # LocalStack reads a 12-digit access key as the account: ARNs then match the template's
+    assert aws.function_env()["AWS_ACCESS_KEY_ID"] == "123456789012"
     aws.stop()
 
 

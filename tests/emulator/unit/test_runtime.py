@@ -93,6 +93,12 @@ async def test_unserializable_result_and_exit_are_errors(runtime: FunctionRuntim
     assert (await runtime.invoke("ToolsFunction", {})).cold_start
 
 
+async def test_handler_reading_stdin_cannot_disturb_the_protocol(runtime: FunctionRuntime) -> None:
+    result = await runtime.invoke("ToolsFunction", {"what": "stdin"})
+    assert result.payload == {"stdin": ""}
+    assert (await runtime.invoke("ToolsFunction", {})).ok
+
+
 async def test_oversized_response_is_an_error(runtime: FunctionRuntime) -> None:
     result = await runtime.invoke("ToolsFunction", {"what": "big"})
     assert result.error is not None and result.error["errorType"] == "Function.ResponseSizeTooLarge"
