@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -19,4 +20,6 @@ def decide(tat_ms: int | None, now_ms: int, *, rate_per_s: float, burst: int) ->
     tat = max(tat_ms if tat_ms is not None else now_ms, now_ms)
     if tat - now_ms > tolerance:
         return Decision(False, tat, max(1, int(tat - now_ms - tolerance + 0.999)))
-    return Decision(True, int(tat + interval), 0)
+    # round the stored state up: rounding down would admit a little more than rate_per_s when
+    # 1000 / rate_per_s is not a whole number of milliseconds
+    return Decision(True, math.ceil(tat + interval), 0)
