@@ -1,0 +1,196 @@
+"""TokenVerifier with a shared HS256 secret: who a token says the caller is, and every reason to refuse it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from parley.auth import LEEWAY_SECONDS, MAX_TOKEN_BYTES, Identity, SharedSecret, TokenVerifier
+from parley.errors import InvalidToken
+
+SECRET = "test-secret-that-is-long-enough-for-hs256!"
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "sub": "alice",
+        "workspace": "acme",
+        "name": "Alice",
+        "exp": int(time.time()) + 600,
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def token(secret: str = SECRET, algorithm: str = "HS256", **overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), secret, algorithm=algorithm)
+
+
+def verifier(**kwargs: str) -> TokenVerifier:
+    return TokenVerifier(SharedSecret(lambda: SECRET), **kwargs)
+
+
+def reason(raw: str | None, **kwargs: str) -> str:
+    with pytest.raises(InvalidToken) as caught:
+        verifier(**kwargs).verify(raw)
+    return caught.value.reason
+
+
+# ---- accepted --------------------------------------------------------------------------------------
+
+
+def test_a_valid_token_is_the_identity_it_claims():
+    exp = int(time.time()) + 600
+    identity = verifier().verify(token(exp=exp))
+    assert identity == Identity(user_id="alice", name="Alice", workspace="acme", expires_at=exp)
+
+
+def test_the_name_defaults_to_the_subject():
+    assert verifier().verify(token(name=None)).name == "alice"
+
+
+def test_the_authorizer_context_carries_the_identity():
+    exp = int(time.time()) + 600
+    context = verifier().verify(token(exp=exp)).authorizer_context()
+    assert context == {"userId": "alice", "userName": "Alice", "workspace": "acme", "tokenExp": exp}
+
+
+def test_a_token_expired_within_the_leeway_is_accepted():
+    assert verifier().verify(token(exp=int(time.time()) - LEEWAY_SECONDS + 5)).user_id == "alice"
+
+
+def test_issuer_and_audience_are_ignored_when_not_configured():
+    assert verifier().verify(token(iss="someone", aud="something")).user_id == "alice"
+
+
+def test_issuer_and_audience_are_accepted_when_they_match():
+    raw = token(iss="https://issuer.example", aud="parley")
+    assert verifier(issuer="https://issuer.example", audience="parley").verify(raw).user_id == "alice"
+
+
+def test_the_secret_is_fetched_per_verification_so_rotation_needs_no_restart():
+    secrets = iter([SECRET, "a-rotated-secret-that-is-also-long-enough"])
+    rotating = TokenVerifier(SharedSecret(lambda: next(secrets)))
+    assert rotating.verify(token()).user_id == "alice"
+    assert rotating.verify(token(secret="a-rotated-secret-that-is-also-long-enough")).user_id == "alice"
+
+
+def test_a_float_exp_is_truncated_to_seconds():
+    exp = time.time() + 600.7
+    assert verifier().verify(token(exp=exp)).expires_at == int(exp)
+
+
+@pytest.mark.parametrize("sub", ["auth0|123", "u" * 128, "名前", "a.b@example.com"])
+def test_subjects_without_whitespace_or_hash_are_accepted(sub):
+    assert verifier().verify(token(sub=sub)).user_id == sub
+
+
+# ---- refused ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", [None, ""])
+def test_a_missing_token_is_refused(raw):
+    assert reason(raw) == "missing token"
+
+
+def test_an_oversized_token_is_refused_before_parsing():
+    raw = token(name="n" * 50) + "x" * MAX_TOKEN_BYTES
+    assert reason(raw) == "token too large"
+
+
+@pytest.mark.parametrize("raw", ["garbage", "a.b.c", "...", "eyJhbGciOiJIUzI1NiJ9"])
+def test_a_malformed_token_is_refused(raw):
+    assert reason(raw) == "malformed token"
+
+
+def test_an_unsigned_alg_none_token_is_refused():
+    header = (
+        base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
+    )
+    payload = base64.urlsafe_b64encode(json.dumps(claims()).encode()).rstrip(b"=").decode()
+    assert reason(f"{header}.{payload}.") == "algorithm 'none' not accepted"
+
+
+def test_another_hmac_algorithm_is_refused():
+    assert reason(token(secret=SECRET * 2, algorithm="HS512")) == "algorithm 'HS512' not accepted"
+
+
+def test_an_asymmetric_token_is_refused_by_a_shared_secret_verifier():
+    key = ec.generate_private_key(ec.SECP256R1())
+    raw = jwt.encode(claims(), key, algorithm="ES256")
+    assert reason(raw) == "algorithm 'ES256' not accepted"
+
+
+def test_a_token_signed_with_another_secret_is_refused():
+    assert reason(token(secret="another-secret-that-is-long-enough-too!")) == "InvalidSignatureError"
+
+
+def test_a_tampered_payload_is_refused():
+    header, _, signature = token().split(".")
+    forged = base64.urlsafe_b64encode(json.dumps(claims(sub="mallory")).encode()).rstrip(b"=").decode()
+    assert reason(f"{header}.{forged}.{signature}") == "InvalidSignatureError"
+
+
+def test_a_token_expired_beyond_the_leeway_is_refused():
+    assert reason(token(exp=int(time.time()) - LEEWAY_SECONDS - 5)) == "expired"
+
+
+def test_a_token_not_yet_valid_is_refused():
+    assert reason(token(nbf=int(time.time()) + LEEWAY_SECONDS + 60)) == "not yet valid"
+
+
+@pytest.mark.parametrize("claim", ["sub", "workspace", "exp"])
+def test_a_token_without_a_required_claim_is_refused(claim):
+    assert reason(token(**{claim: None})) == "MissingRequiredClaimError"
+
+
+def test_a_non_numeric_exp_is_refused():
+    assert reason(token(exp="tomorrow")) == "DecodeError"
+
+
+def test_a_numeric_string_exp_is_refused():
+    # PyJWT reads "1790000000" as a number; the identity needs a real one for tokenExp
+    assert reason(token(exp=str(int(time.time()) + 600))) == "bad exp claim"
+
+
+@pytest.mark.parametrize("sub", ["", "bob smith", "bob#1", "u" * 129, 42, ["alice"]])
+def test_a_bad_subject_is_refused(sub):
+    assert reason(token(sub=sub)) in ("bad sub claim", "InvalidSubjectError")
+
+
+@pytest.mark.parametrize("workspace", ["", "a b", "acme#1", "w" * 65, "ümlaut", 7, True])
+def test_a_bad_workspace_is_refused(workspace):
+    assert reason(token(workspace=workspace)) == "bad workspace claim"
+
+
+@pytest.mark.parametrize("name", ["", "n" * 101, 5, {"first": "Al"}])
+def test_a_bad_name_is_refused(name):
+    assert reason(token(name=name)) == "bad name claim"
+
+
+def test_a_wrong_issuer_is_refused_when_one_is_configured():
+    assert reason(token(iss="https://evil.example"), issuer="https://issuer.example") == "InvalidIssuerError"
+
+
+def test_a_missing_issuer_is_refused_when_one_is_configured():
+    assert reason(token(), issuer="https://issuer.example") == "MissingRequiredClaimError"
+
+
+def test_a_wrong_audience_is_refused_when_one_is_configured():
+    assert reason(token(aud="other"), audience="parley") == "InvalidAudienceError"
+
+
+def test_a_missing_audience_is_refused_when_one_is_configured():
+    assert reason(token(), audience="parley") == "MissingRequiredClaimError"
+
+
+def test_refusal_reasons_never_contain_the_token():
+    raw = token(secret="another-secret-that-is-long-enough-too!")
+    assert raw not in reason(raw)
+    assert SECRET not in reason(raw)

@@ -1,0 +1,238 @@
+"""docs/protocol.md cannot drift from the code: actions, fields, replies, events, error codes and limits."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+
+from parley import auth, idempotency, protocol, service
+from parley.config import Settings
+from parley.errors import ErrorCode
+from parley.models import Channel, ChannelListing, Message, User
+
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+DOC = DOC_PATH.read_text(encoding="utf-8")
+DASH = "\u2013"  # the doc writes ranges with an en dash
+
+USER = User("alice", "Alice")
+MESSAGE = Message(
+    "17900000000000001", "acme", "general", "2026-09-21T14:13:20.000Z", USER, "hi", "c1", "1" * 17
+)
+CHANNEL = Channel("acme", "design", True, "alice")
+
+# Every frame the server sends, built by its encoder. A new encoder must be added here (see below).
+ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
+    "joined": lambda: protocol.joined("general", [MESSAGE], True, [USER]),
+    "left": lambda: protocol.left("general"),
+    "ack": lambda: protocol.ack(MESSAGE),
+    "history": lambda: protocol.history("general", [MESSAGE], False),
+    "heartbeat": lambda: protocol.heartbeat(MESSAGE.ts),
+    "channel_created": lambda: protocol.channel_created(CHANNEL),
+    "invited": lambda: protocol.invited("design", "bob"),
+    "channels": lambda: protocol.channels([ChannelListing(CHANNEL, True)]),
+    "message_event": lambda: protocol.message_event(MESSAGE),
+    "typing_event": lambda: protocol.typing_event("e1", "general", USER),
+    "presence_diff_event": lambda: protocol.presence_diff_event("p1", "general", [USER], []),
+    "error": lambda: protocol.error(
+        ErrorCode.RATE_LIMITED, "slow", request_id="r1", action="message", retry_after_ms=200
+    ),
+}
+# Functions of protocol.py that are not frame encoders.
+HELPERS = {
+    "decode_json_object",
+    "parse_frame",
+    "user_wire",
+    "message_wire",
+    "channel_wire",
+    "encode",
+    "batch_frame",
+}
+
+
+def section(heading: str) -> str:
+    """The text under a `## heading` or `### heading`, up to the next heading of the same or higher level."""
+    match = re.search(rf"^(#+) {re.escape(heading)}\s*$", DOC, flags=re.MULTILINE)
+    assert match, f"docs/protocol.md has no section {heading!r}"
+    level = len(match.group(1))
+    rest = DOC[match.end() :]
+    end = re.search(rf"^#{{1,{level}}} ", rest, flags=re.MULTILINE)
+    return rest[: end.start()] if end else rest
+
+
+def table_rows(text: str) -> dict[str, str]:
+    """First-column code names of the markdown tables in `text`, with their whole row."""
+    rows = {}
+    for line in text.splitlines():
+        cell = re.match(r"^\|\s*`([^`]+)`\s*\|", line)
+        if cell:
+            rows[cell.group(1)] = line
+    return rows
+
+
+def wire_names(model: type[protocol.Frame]) -> dict[str, bool]:
+    """A frame's field names as clients write them, each with whether it is required."""
+    return {(f.alias or name): f.is_required() for name, f in model.model_fields.items()}
+
+
+def mentioned(name: str, text: str = DOC) -> bool:
+    return f"`{name}`" in text or f'"{name}"' in text
+
+
+# ---- actions and their fields --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", list(protocol.FRAMES))
+def test_every_action_has_a_section(action):
+    assert section(f"`{action}`")
+
+
+def test_the_route_table_lists_exactly_the_actions():
+    assert set(table_rows(section("Frames"))) == set(protocol.FRAMES)
+
+
+@pytest.mark.parametrize("action", list(protocol.FRAMES))
+def test_an_actions_field_table_lists_exactly_its_fields(action):
+    documented = table_rows(section(f"`{action}`"))
+    assert set(documented) == set(wire_names(protocol.FRAMES[action]))
+
+
+@pytest.mark.parametrize("action", list(protocol.FRAMES))
+def test_optional_fields_and_only_they_are_documented_as_optional(action):
+    rows = table_rows(section(f"`{action}`"))
+    for name, required in wire_names(protocol.FRAMES[action]).items():
+        assert ("optional" in rows[name]) is (not required), f"{action}.{name}: {rows[name]}"
+
+
+# ---- replies and events --------------------------------------------------------------------------
+
+
+def test_every_encoder_is_covered_here():
+    functions = {
+        name
+        for name, fn in inspect.getmembers(protocol, inspect.isfunction)
+        if fn.__module__ == protocol.__name__ and not name.startswith("_")
+    }
+    assert functions == set(ENCODERS) | HELPERS
+
+
+@pytest.mark.parametrize("encoder", list(ENCODERS))
+def test_every_frame_type_and_key_the_server_sends_is_documented(encoder):
+    frame = ENCODERS[encoder]()
+    assert f'"type": "{frame["type"]}"' in DOC, f"no example of a {frame['type']!r} frame"
+    for key in frame:
+        assert mentioned(key), f"{frame['type']}.{key} is not documented"
+
+
+REPLIES = {
+    "join": "joined",
+    "leave": "left",
+    "message": "ack",
+    "history": "history",
+    "heartbeat": "heartbeat",
+    "create_channel": "channel_created",
+    "invite": "invited",
+    "channels": "channels",
+}
+
+
+@pytest.mark.parametrize("action", list(protocol.FRAMES))
+def test_an_actions_section_shows_its_reply_with_every_key(action):
+    text = section(f"`{action}`")
+    if action not in REPLIES:
+        assert "No reply" in text
+        return
+    reply = ENCODERS[REPLIES[action]]()
+    assert f'"type": "{reply["type"]}"' in text
+    for key in reply:
+        assert f'"{key}": ' in text, f"the {reply['type']!r} example lacks {key!r}"
+
+
+def test_the_message_table_lists_exactly_the_message_fields():
+    assert set(table_rows(section("Messages"))) == set(protocol.message_wire(MESSAGE))
+
+
+def test_nested_objects_are_documented():
+    for key in protocol.channels([ChannelListing(CHANNEL, True)])["channels"][0]:
+        assert mentioned(key, section("`channels`"))
+    for key in protocol.channel_created(CHANNEL)["channel"]:
+        assert mentioned(key, section("`create_channel`"))
+    for key in protocol.presence_diff_event("p1", "general", [USER], [])["joins"][0]:
+        assert mentioned(key, section("`presence_diff` event"))
+
+
+@pytest.mark.parametrize("event", ["message", "typing", "presence_diff", "batch"])
+def test_every_event_has_a_section(event):
+    assert f'"type": "{event}"' in section(f"`{event}` event")
+
+
+def test_the_batch_envelope_is_documented_as_sent():
+    assert '{"type": "batch", "events": [' in section("`batch` event")
+    assert protocol.batch_frame(["{}"]).startswith('{"type":"batch","events":[')
+
+
+def test_the_error_field_table_lists_exactly_the_error_frame_keys():
+    fields = table_rows(section("Errors").split("| code | meaning")[0])
+    frame = ENCODERS["error"]()
+    assert set(fields) == set(frame) - {"type"}
+
+
+# ---- error codes ---------------------------------------------------------------------------------
+
+
+def test_the_error_code_table_lists_exactly_the_error_codes():
+    codes = {name for name in table_rows(section("Errors")) if name in {c.value for c in ErrorCode}}
+    assert codes == {c.value for c in ErrorCode}
+    described = table_rows(section("Errors").split("| code | meaning")[1])
+    assert set(described) == {c.value for c in ErrorCode}
+
+
+# ---- limits --------------------------------------------------------------------------------------
+
+
+def test_frame_limits_match_the_code():
+    message, join, history = section("`message`"), section("`join`"), section("`history`")
+    assert f"1{DASH}{protocol.MAX_TEXT} characters" in message
+    assert f"1{DASH}{protocol.MAX_CLIENT_MSG_ID} characters" in message
+    assert f"last {protocol.JOIN_RECENT} messages" in join
+    assert f"at most {protocol.RECOVER_MAX} of them" in join
+    assert f"newest {protocol.RECOVER_MAX}" in join
+    assert f"1{DASH}{protocol.HISTORY_MAX}, default {protocol.HISTORY_DEFAULT}" in history
+
+
+def test_the_limits_table_matches_the_code():
+    limits = section("Limits at a glance")
+    settings = Settings.model_fields
+    for phrase in [
+        f"1{DASH}{protocol.MAX_TEXT} characters",
+        f"1{DASH}{protocol.MAX_CLIENT_MSG_ID} characters, "
+        f"remembered for {idempotency.WINDOW_SECONDS // 3600} hours",
+        f"the last {protocol.JOIN_RECENT} messages",
+        f"at most {protocol.RECOVER_MAX} messages",
+        f"1{DASH}{protocol.HISTORY_MAX}, default {protocol.HISTORY_DEFAULT}",
+        f"burst {settings['rate_burst'].default}, "
+        f"then {settings['rate_per_second'].default:g} messages per second",
+        f"1 per user and channel per {service.TYPING_WINDOW_MS // 1000} s",
+        f"| presence grace | {settings['presence_grace_seconds'].default} s |",
+        f"| heartbeat timeout | {settings['heartbeat_timeout_seconds'].default // 60} minutes |",
+        f"{auth.MAX_TOKEN_BYTES} bytes; {auth.LEEWAY_SECONDS} s leeway",
+    ]:
+        assert phrase in limits, phrase
+
+
+def test_patterns_match_the_code():
+    channel_pattern = get_args(protocol.ChannelName)[1].pattern
+    assert f"`{channel_pattern}`" in DOC
+    id_pattern = get_args(protocol.MessageId)[1].pattern
+    digits = re.fullmatch(r"\^\[0-9\]\{(\d+)\}\$", id_pattern)
+    assert digits, id_pattern
+    assert f"exactly {digits.group(1)} ASCII digits" in DOC
+
+
+def test_default_channels_match_the_code():
+    connecting = section("Connecting")
+    assert all(f"`{name}`" in connecting for name in service.DEFAULT_CHANNELS)
