@@ -83,9 +83,14 @@ RunBlocking = Callable[..., Any]
 class ShardPoller:
     """Reads one shard in order and delivers its records with one batch in flight."""
 
-    def __init__(self, mapping: StreamMapping, shard_id: str) -> None:
+    def __init__(
+        self, mapping: StreamMapping, shard_id: str, *, position: str, parent: ShardPoller | None = None
+    ) -> None:
         self.mapping = mapping
         self.shard_id = shard_id
+        self.position = position
+        self.parent = parent
+        self.finished = False
         self.batcher = ShardBatcher(mapping.config)
         self.last_empty_poll: float = 0.0
         self.last_sequence: str | None = None
@@ -105,11 +110,14 @@ class ShardPoller:
 
     async def open(self) -> None:
         """Take the starting iterator now, so records written after start() are not missed."""
-        self._first_iterator = await self._iterator(self.mapping.source.starting_position)
+        self._first_iterator = await self._iterator(self.position)
 
     async def run(self) -> None:
         m = self.mapping
-        iterator: str | None = self._first_iterator or await self._iterator(m.source.starting_position)
+        # A child shard's records follow its parent's: wait until the parent is read to its end.
+        while self.parent is not None and not self.parent.finished:
+            await asyncio.sleep(m.poll_interval_s)
+        iterator: str | None = self._first_iterator or await self._iterator(self.position)
         while iterator is not None:
             started = time.time()
             try:
@@ -118,7 +126,7 @@ class ShardPoller:
                 # Expired or trimmed iterators happen on real endpoints: resume after the last record.
                 m.log.warning("%s: GetRecords failed (%s); re-opening the shard", m.name, exc)
                 await asyncio.sleep(m.poll_interval_s)
-                iterator = await self._iterator("TRIM_HORIZON")
+                iterator = await self._iterator(self.position)
                 continue
             iterator = response.get("NextShardIterator")
             raws = response.get("Records", [])
@@ -133,6 +141,7 @@ class ShardPoller:
         while not self.batcher.idle:
             await self._deliver_ready(flush=True)
             await asyncio.sleep(m.poll_interval_s)
+        self.finished = True
 
     def _accept(self, raws: list[dict[str, Any]]) -> None:
         m = self.mapping
@@ -165,7 +174,7 @@ class ShardPoller:
                 await m.send_failure(self.shard_id, discarded)
 
     def quiet_since(self, moment: float) -> bool:
-        return self.batcher.idle and self.last_empty_poll >= moment
+        return self.finished or (self.batcher.idle and self.last_empty_poll >= moment)
 
 
 class StreamMapping:
@@ -224,7 +233,24 @@ class StreamMapping:
         ]
         for shard in description.get("Shards", []):
             if "EndingSequenceNumber" not in shard.get("SequenceNumberRange", {}):
-                self.shards[shard["ShardId"]] = ShardPoller(self, shard["ShardId"])
+                poller = ShardPoller(self, shard["ShardId"], position=self.source.starting_position)
+                self.shards[shard["ShardId"]] = poller
+
+    async def new_shards(self) -> list[ShardPoller]:
+        """Shards that appeared since the last look (a shard rollover), read from their start."""
+        description = (await self.run_blocking(self.streams.describe_stream, StreamArn=self.stream_arn))[
+            "StreamDescription"
+        ]
+        found = []
+        for shard in description.get("Shards", []):
+            shard_id = shard["ShardId"]
+            if shard_id in self.shards:
+                continue
+            parent = self.shards.get(shard.get("ParentShardId", ""))
+            poller = ShardPoller(self, shard_id, position="TRIM_HORIZON", parent=parent)
+            self.shards[shard_id] = poller
+            found.append(poller)
+        return found
 
     async def invoke(self, batch: Batch) -> Outcome:
         result = await self.runtime.invoke(self.function.logical_id, batch.event)
@@ -259,8 +285,12 @@ class StreamMapping:
         queue_id = self.source.on_failure_queue_id
         if queue_id is None:
             return
-        url = await self.run_blocking(self.aws.queue_url, self.template, queue_id)
-        await self.run_blocking(self.sqs.send_message, QueueUrl=url, MessageBody=json.dumps(message))
+        try:
+            url = await self.run_blocking(self.aws.queue_url, self.template, queue_id)
+            await self.run_blocking(self.sqs.send_message, QueueUrl=url, MessageBody=json.dumps(message))
+        except Exception:  # as on AWS, a destination failure loses the record but not the mapping
+            self.log.exception("%s: could not send the failure record to %s", self.name, queue_id)
+            return
         self.failures_sent += 1
 
 
@@ -282,6 +312,7 @@ class EventSources:
         schedule_overrides: Mapping[str, float] | None = None,
         enable_schedules: bool = True,
         enable_ttl: bool = True,
+        shard_refresh_s: float = 10.0,
     ) -> None:
         self.template = template
         self.aws = aws
@@ -295,6 +326,7 @@ class EventSources:
         self.schedule_overrides = dict(schedule_overrides or {})
         self.enable_schedules = enable_schedules
         self.enable_ttl = enable_ttl
+        self.shard_refresh_s = shard_refresh_s
         self.ttl_marks = TtlMarks()
         self.stream_mappings: list[StreamMapping] = []
         self.sqs_mappings: list[SqsMapping] = []
@@ -352,6 +384,8 @@ class EventSources:
         pollers = [p for m in self.stream_mappings for p in m.shards.values()]
         # Iterators must exist before start() returns, or writes right after it would be missed.
         await asyncio.gather(*(self._open(p) for p in pollers))
+        for stream_mapping in self.stream_mappings:
+            self._spawn(self._watch_shards(stream_mapping), f"{stream_mapping.name} shards")
         for mapping in self.sqs_mappings:
             self._spawn(mapping.run(), mapping.name)
         self._start_schedules()
@@ -375,6 +409,17 @@ class EventSources:
     async def _open(self, poller: ShardPoller) -> None:
         await poller.open()
         self._spawn(poller.run(), f"{poller.mapping.name}/{poller.shard_id}")
+
+    async def _watch_shards(self, mapping: StreamMapping) -> None:
+        # moto keeps one shard forever; DynamoDB (and LocalStack) roll shards over every few hours.
+        while True:
+            await asyncio.sleep(self.shard_refresh_s)
+            try:
+                for poller in await mapping.new_shards():
+                    self.log.info("%s: new shard %s", mapping.name, poller.shard_id)
+                    await self._open(poller)
+            except ClientError as exc:
+                self.log.warning("%s: DescribeStream failed: %s", mapping.name, exc)
 
     def _start_schedules(self) -> None:
         if not self.enable_schedules:

@@ -1,11 +1,19 @@
-"""Building Lambda DynamoDB records from GetRecords output (pure part of streams.py)."""
+"""Lambda DynamoDB records from GetRecords output, and the shard poller against a fake Streams API."""
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
+from botocore.exceptions import ClientError
 
-from ws_emulator.streams import lambda_record
+from ws_emulator.runtime import InvokeResult
+from ws_emulator.streams import EventSources, lambda_record
+from ws_emulator.template import Template, load_template
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-01-01T00:00:00.000"
 
@@ -61,3 +69,117 @@ def test_ttl_removal_carries_service_identity() -> None:
     )
     assert record.event["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     DynamoDBStreamModel.model_validate({"Records": [record.event]})
+
+
+# -- the shard poller against a fake DynamoDB Streams API ----------------------------------------
+class FakeStreams:
+    """Two shards: a closed parent and its open child; can fail one GetRecords call."""
+
+    def __init__(self) -> None:
+        self.shards: dict[str, list[dict[str, Any]]] = {
+            "parent": [_raw_record(1, "p1"), _raw_record(2, "p2")],
+            "child": [_raw_record(3, "c1")],
+        }
+        self.closed = {"parent"}
+        self.listed = ["parent"]
+        self.fail_next = False
+        self.iterator_requests: list[dict[str, Any]] = []
+
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:
+        shards = []
+        for shard_id in self.listed:
+            rng: dict[str, str] = {"StartingSequenceNumber": "1"}
+            if shard_id in self.closed:
+                rng["EndingSequenceNumber"] = "2"
+            shard: dict[str, Any] = {"ShardId": shard_id, "SequenceNumberRange": rng}
+            if shard_id == "child":
+                shard["ParentShardId"] = "parent"
+            shards.append(shard)
+        return {"StreamDescription": {"Shards": shards}}
+
+    def get_shard_iterator(self, **kwargs: Any) -> dict[str, Any]:
+        self.iterator_requests.append(kwargs)
+        records = self.shards[kwargs["ShardId"]]
+        kind = kwargs["ShardIteratorType"]
+        if kind == "TRIM_HORIZON":
+            pos = 0
+        elif kind == "LATEST":
+            pos = len(records)
+        else:
+            pos = next(
+                i + 1
+                for i, r in enumerate(records)
+                if r["dynamodb"]["SequenceNumber"] == kwargs["SequenceNumber"]
+            )
+        return {"ShardIterator": f"{kwargs['ShardId']}|{pos}"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        if self.fail_next:
+            self.fail_next = False
+            raise ClientError({"Error": {"Code": "ExpiredIteratorException", "Message": "old"}}, "GetRecords")
+        shard_id, pos_text = ShardIterator.split("|")
+        pos = int(pos_text)
+        records = self.shards[shard_id][pos : pos + 1]  # one record per call, to exercise iteration
+        new_pos = pos + len(records)
+        done = shard_id in self.closed and new_pos >= len(self.shards[shard_id])
+        return {"Records": records, "NextShardIterator": None if done else f"{shard_id}|{new_pos}"}
+
+
+def _raw_record(seq: int, pk: str) -> dict[str, Any]:
+    return raw(Keys={"PK": {"S": pk}}, SequenceNumber=str(seq), NewImage={"kind": {"S": "message"}})
+
+
+class FakeAws:
+    def __init__(self, streams: FakeStreams) -> None:
+        self.streams = streams
+
+    def client(self, service: str) -> Any:
+        return self.streams if service == "dynamodbstreams" else None
+
+    def stream_arn(self, template: Template, table_id: str) -> str:
+        return ARN
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvokeResult:
+        self.events.append(event)
+        return InvokeResult(True, None, None, 1.0, function_id, "r")
+
+
+async def test_trim_horizon_parent_then_child_and_recovery_after_expired_iterator() -> None:
+    # GIVEN a mapping reading from TRIM_HORIZON, a parent shard and (later) its child
+    template = load_template(FIXTURE)
+    function = template.functions["BatchFunction"]
+    source = replace(
+        function.stream_sources[0], starting_position="TRIM_HORIZON", filters=[], max_record_age_s=-1
+    )
+    template.functions["BatchFunction"] = replace(
+        function, stream_sources=[source], sqs_sources=[], schedules=[]
+    )
+    streams = FakeStreams()
+    streams.fail_next = True
+    runtime = FakeRuntime()
+    sources = EventSources(
+        template,
+        FakeAws(streams),  # type: ignore[arg-type]
+        runtime,  # type: ignore[arg-type]
+        poll_interval_s=0.01,
+        enable_ttl=False,
+        shard_refresh_s=0.05,
+    )
+    await sources.start()
+    try:
+        # WHEN the child shard appears
+        streams.listed.append("child")
+        await sources.drain(2.0)
+        await asyncio.sleep(0.2)
+        await sources.drain(2.0)
+    finally:
+        await sources.stop()
+    # THEN every record arrives once, parent before child, despite the failed GetRecords
+    keys = [r["dynamodb"]["Keys"]["PK"]["S"] for e in runtime.events for r in e["Records"]]
+    assert keys == ["p1", "p2", "c1"]
+    assert any(req.get("ShardIteratorType") == "TRIM_HORIZON" for req in streams.iterator_requests)
