@@ -81,6 +81,24 @@ async def test_serve_prints_urls_routes_and_dev_users_then_stops_cleanly_on_sigi
     assert "$disconnect" in out.decode() and "stopped" in out.decode()
 
 
+async def test_sigterm_closes_connections_with_disconnect_and_exits_0():
+    proc, banner = await start_cli("--template", str(FIXTURE), "--port", "0", "--quiet")
+    try:
+        ws_url = re.search(r"WebSocket\s+(ws://\S+)", banner).group(1)
+        async with connect(ws_url + "?token=user:tess") as ws:
+            proc.send_signal(signal.SIGTERM)
+            await ws.wait_closed()
+        assert (ws.close_code, ws.close_reason) == (1001, "Going away")
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().rstrip().endswith("stopped")
+    # --quiet: after the banner, only the shutdown messages.
+    assert "$connect" not in out.decode() and "$disconnect  " not in out.decode()
+
+
 async def test_template_error_exits_2_with_one_paragraph(tmp_path):
     broken = tmp_path / "template.yaml"
     broken.write_text(
