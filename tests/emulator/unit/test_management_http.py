@@ -71,3 +71,38 @@ def test_fault_settings_are_validated():
     assert Faults.from_dict({"postGoneRate": 0.2}).post_gone_rate == 0.2
     with pytest.raises(ValueError):
         Faults.from_dict({"postGoneRate": 0.8, "postThrottleRate": 0.5})
+
+
+class NoConnections:
+    async def post(self, connection_id, data):
+        raise NotImplementedError
+
+    def describe(self, connection_id):
+        raise NotImplementedError
+
+    def delete(self, connection_id):
+        raise NotImplementedError
+
+    def summary(self):
+        return []
+
+
+def admin_api(token_minter=None):
+    import logging
+
+    from ws_emulator.management import ManagementApi
+
+    return ManagementApi(
+        NoConnections(), stage="dev", log=logging.getLogger("test"), token_minter=token_minter
+    )
+
+
+async def test_token_endpoint_mints_only_when_enabled():
+    import json
+
+    request = HttpRequest("GET", "/_emulator/token", (("sub", "alice"), ("name", "Alice")), "HTTP/1.1", {})
+    assert (await admin_api().handle(request)).status == 404
+    minted = await admin_api(lambda sub, name: f"{sub}/{name}").handle(request)
+    assert (minted.status, json.loads(minted.body)) == (200, {"token": "alice/Alice"})
+    no_sub = HttpRequest("GET", "/_emulator/token", (), "HTTP/1.1", {})
+    assert (await admin_api(lambda sub, name: "t").handle(no_sub)).status == 400
