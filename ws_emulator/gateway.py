@@ -168,10 +168,6 @@ def _route_response_body(payload: Any) -> str | None:
 def _json_response(status: int, body: Mapping[str, Any]) -> Response:
     # Built by hand: `respond()` only takes standard codes and plain text, and $connect may answer any code.
     data = json.dumps(body).encode()
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Unknown"
     headers = Headers(
         [
             ("Date", email.utils.formatdate(usegmt=True)),
@@ -181,7 +177,7 @@ def _json_response(status: int, body: Mapping[str, Any]) -> Response:
             ("x-amzn-RequestId", new_id()),
         ]
     )
-    return Response(status, phrase, headers, data)
+    return Response(status, _phrase(status), headers, data)
 
 
 _REJECT_MESSAGES = {
@@ -292,7 +288,7 @@ class Gateway:
             if not 200 <= status < 300:
                 self._log_error(CONNECT_ROUTE, client.connection_id, result)
                 body = _route_response_body(result.payload) if result.ok else None
-                message = _REJECT_MESSAGES.get(status, body or http_phrase(status))
+                message = _REJECT_MESSAGES.get(status, body or _phrase(status))
                 return _json_response(status, {"message": message})
         mono = time.monotonic()
         # Should the handshake still fail (client gone), the handler never runs: forget it later.
@@ -553,7 +549,7 @@ def _with_forwarding(headers: Headers, source_ip: str, port: int) -> tuple[tuple
     return tuple(pairs)
 
 
-def http_phrase(status: int) -> str:
+def _phrase(status: int) -> str:
     try:
         return http.HTTPStatus(status).phrase
     except ValueError:
