@@ -186,6 +186,17 @@ async def test_sqs_messages_delivered_and_deleted(tmp_path: Path, aws: LocalAws)
         assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
+async def test_drain_follows_a_chain_from_queue_to_stream(tmp_path: Path, aws: LocalAws) -> None:
+    # GIVEN a queue-triggered function that writes to a table whose stream triggers a function
+    async with running(tmp_path, aws) as app:
+        url = app.aws.queue_url(app.template, "WorkQueue")
+        # WHEN a message arrives and the sources are drained
+        app.sqs.send_message(QueueUrl=url, MessageBody="write:chained")
+        await app.sources.drain(5)
+        # THEN the write made through plain boto3 in the worker reached the stream mapping too
+        assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in stream_records(app)] == ["chained"]
+
+
 async def test_sqs_delay_seconds_is_honoured(tmp_path: Path, aws: LocalAws) -> None:
     async with running(tmp_path, aws) as app:
         url = app.aws.queue_url(app.template, "WorkQueue")
