@@ -282,9 +282,7 @@ class Gateway:
             )
             result = await self.invoker.invoke(route.function_id, event)
             status = _status_of(result)
-            self._log_event(
-                CONNECT_ROUTE, client.connection_id, route.function_id, status, result.duration_ms
-            )
+            self._log_event(CONNECT_ROUTE, client.connection_id, route.function_id, status, result)
             if not 200 <= status < 300:
                 self._log_error(CONNECT_ROUTE, client.connection_id, result)
                 body = _route_response_body(result.payload) if result.ok else None
@@ -316,7 +314,7 @@ class Gateway:
         missing = authz.missing_identity_sources(spec.identity_sources, client.headers, client.query)
         if missing:
             self._log_event(
-                "authorizer", client.connection_id, spec.function_id, 401, 0.0, note="no identity"
+                "authorizer", client.connection_id, spec.function_id, 401, None, note="no identity"
             )
             self.log.info("401 without invoking %s: missing %s", spec.logical_id, ", ".join(missing))
             return authz.AuthDecision(401, reason="missing identity source"), 0
@@ -324,7 +322,7 @@ class Gateway:
         result = await self.invoker.invoke(spec.function_id, event)
         decision = authz.decide(result.ok, result.payload, result.error, self.api.info.connect_method_arn)
         shown = "Allow" if decision.allowed else str(decision.status)
-        self._log_event("authorizer", client.connection_id, spec.function_id, shown, result.duration_ms)
+        self._log_event("authorizer", client.connection_id, spec.function_id, shown, result)
         if decision.status == 500:
             self.log.error("authorizer %s: %s", spec.logical_id, decision.reason)
             self._log_error("authorizer", client.connection_id, result)
@@ -405,7 +403,7 @@ class Gateway:
             authorizer=conn.authorizer,
         )
         result = await self.invoker.invoke(route.function_id, event)
-        self._log_event(DISCONNECT_ROUTE, cid, route.function_id, _status_of(result), result.duration_ms)
+        self._log_event(DISCONNECT_ROUTE, cid, route.function_id, _status_of(result), result)
         self._log_error(DISCONNECT_ROUTE, cid, result)
 
     # ---- messages --------------------------------------------------------------------------------
@@ -427,7 +425,7 @@ class Gateway:
             body, is_base64, selectable = message, False, message
         route_key = select_route(self.api.selection, selectable, self.api.routes)
         if route_key is None:
-            self._log_event("(no route)", cid, None, 403, 0.0)
+            self._log_event("(no route)", cid, None, 403, None)
             await self._send(conn, {"message": "Forbidden", "connectionId": cid, "requestId": request_id})
             return
         route = self.api.routes[route_key]
@@ -445,7 +443,7 @@ class Gateway:
             authorizer=conn.authorizer,
         )
         result = await self.invoker.invoke(route.function_id, event)
-        self._log_event(route_key, cid, route.function_id, _status_of(result), result.duration_ms)
+        self._log_event(route_key, cid, route.function_id, _status_of(result), result)
         if not result.ok:
             self._log_error(route_key, cid, result)
             await self._send(
@@ -513,11 +511,15 @@ class Gateway:
         connection_id: str,
         function_id: str | None,
         status: int | str,
-        duration_ms: float,
+        result: InvocationResult | None,
         *,
         note: str = "",
     ) -> None:
         name = self.function_names.get(function_id, function_id) if function_id else "-"
+        duration_ms = result.duration_ms if result is not None else 0.0
+        # The runtime reports cold starts separately (Lambda bills and logs Init Duration apart, too).
+        if getattr(result, "cold_start", False):
+            note = f"{note}  cold start, init {getattr(result, 'init_ms', 0.0):.0f} ms".strip()
         self.event_log.info(
             "%-12s %-8s %-24s %-5s %7.1f ms%s",
             route,
