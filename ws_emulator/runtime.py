@@ -36,6 +36,16 @@ class InvokeResult:
     request_id: str
     cold_start: bool = False
     init_ms: float = 0.0
+    max_memory_mb: int | None = None  # peak RSS of the execution environment (Linux), as Lambda reports
+
+
+@dataclass
+class _Call:
+    request_id: str
+    cold: bool
+    init_ms: float
+    started: float
+    max_memory_mb: int | None = None
 
 
 def rewrite_urls(environment: Mapping[str, str], url_rewrites: Mapping[str, str]) -> dict[str, str]:
@@ -132,6 +142,16 @@ class _Worker:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
+    def peak_rss_mb(self) -> int | None:
+        try:
+            with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) // 1024
+        except (OSError, ValueError):
+            return None  # not Linux, or the process is gone
+        return None
+
     async def kill(self) -> None:
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -224,94 +244,94 @@ class _FunctionPool:
         async with self._sem:
             started = time.perf_counter()
             cold = not self._idle
-            init_ms = 0.0
             if self._idle:
                 worker: _Worker | None = self._idle.pop()
+                init_ms, init_error = 0.0, None
             else:
                 worker, init_error = await self._spawn()
                 init_ms = (time.perf_counter() - started) * 1000
-                if worker is None:
-                    assert init_error is not None
-                    return self._result(False, None, init_error, started, request_id, cold, init_ms)
-            assert worker is not None
+            call = _Call(request_id, cold, init_ms, time.perf_counter())
+            if worker is None:
+                assert init_error is not None
+                return self._result(call, False, None, init_error)
             self._busy.add(worker)
-            invoke_started = time.perf_counter()
-            deadline_ms = int(time.time() * 1000 + self.spec.timeout_s * 1000)
-            msg = {"request_id": request_id, "event": event, "deadline_ms": deadline_ms}
             try:
-                reply = await asyncio.wait_for(worker.request(msg), timeout=self.spec.timeout_s)
-            except TimeoutError:
-                # Lambda throws the environment away after a timeout: the next invoke is a cold start.
+                reply, error = await self._run(worker, call, event)
+            finally:
                 self._busy.discard(worker)
-                await worker.kill()
-                self._log.warning(
-                    "[%s] %s", self.spec.logical_id, _timeout_error(request_id, self.spec.timeout_s)
-                )
-                err = _timeout_error(request_id, self.spec.timeout_s)
-                return self._result(False, None, err, invoke_started, request_id, cold, init_ms)
-            except _WorkerDied as exc:
-                self._busy.discard(worker)
-                await worker.kill()
-                err = {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
-                    f"exit status {exc.returncode}",
-                    "stackTrace": [],
-                }
-                return self._result(False, None, err, invoke_started, request_id, cold, init_ms)
-            except _ResponseTooLarge as exc:
-                # The rest of the oversized reply is still in the pipe: this worker cannot be reused.
-                self._busy.discard(worker)
-                await worker.kill()
-                err = {
-                    "errorType": "Function.ResponseSizeTooLarge",
-                    "errorMessage": f"Response payload size ({exc.size} bytes) exceeded maximum allowed "
-                    f"payload size ({RESPONSE_LIMIT_BYTES} bytes).",
-                    "stackTrace": [],
-                }
-                return self._result(False, None, err, invoke_started, request_id, cold, init_ms)
-            except asyncio.CancelledError:
-                # The caller gave up mid-invoke; the worker's state is unknown, so it is not reused.
-                self._busy.discard(worker)
-                await asyncio.shield(worker.kill())
-                raise
-            self._busy.discard(worker)
-            worker.invocations += 1
-            self._idle.append(worker)
-            if reply.get("ok"):
-                return self._result(
-                    True, reply.get("payload"), None, invoke_started, request_id, cold, init_ms
-                )
-            return self._result(False, None, reply.get("error"), invoke_started, request_id, cold, init_ms)
+            if error is None and reply is not None:
+                # Read before the environment can be reused: Lambda reports it per invocation.
+                call.max_memory_mb = worker.peak_rss_mb()
+                worker.invocations += 1
+                self._idle.append(worker)
+                if reply.get("ok"):
+                    return self._result(call, True, reply.get("payload"), None)
+                error = reply.get("error") or {"errorType": "Runtime.Unknown", "errorMessage": str(reply)}
+            return self._result(call, False, None, error)
 
-    def _result(  # noqa: PLR0917 - private helper, called with the invoke's locals
-        self,
-        ok: bool,
-        payload: Any,
-        error: dict[str, Any] | None,
-        started: float,
-        request_id: str,
-        cold: bool,
-        init_ms: float,
-    ) -> InvokeResult:
-        duration_ms = (time.perf_counter() - started) * 1000
-        init = f" Init Duration: {init_ms:.2f} ms" if cold else ""
+    async def _run(
+        self, worker: _Worker, call: _Call, event: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(reply, None) when the worker answered and can be reused, else (None, error) and it is gone."""
+        deadline_ms = int(time.time() * 1000 + self.spec.timeout_s * 1000)
+        msg = {"request_id": call.request_id, "event": event, "deadline_ms": deadline_ms}
+        try:
+            return await asyncio.wait_for(worker.request(msg), timeout=self.spec.timeout_s), None
+        except TimeoutError:
+            # Lambda throws the environment away after a timeout: the next invoke is a cold start.
+            error = _timeout_error(call.request_id, self.spec.timeout_s)
+            self._log.warning("[%s] %s", self.spec.logical_id, error["errorMessage"])
+        except _WorkerDied as exc:
+            error = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"RequestId: {call.request_id} Error: Runtime exited with error: "
+                f"exit status {exc.returncode}",
+                "stackTrace": [],
+            }
+        except _ResponseTooLarge as exc:
+            # The rest of the oversized reply is still in the pipe: this worker cannot be reused.
+            error = {
+                "errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": f"Response payload size ({exc.size} bytes) exceeded maximum allowed "
+                f"payload size ({RESPONSE_LIMIT_BYTES} bytes).",
+                "stackTrace": [],
+            }
+        except asyncio.CancelledError:
+            # The caller gave up mid-invoke; the worker's state is unknown, so it is not reused.
+            await asyncio.shield(worker.kill())
+            raise
+        await worker.kill()
+        return None, error
+
+    def _result(self, call: _Call, ok: bool, payload: Any, error: dict[str, Any] | None) -> InvokeResult:
+        duration_ms = (time.perf_counter() - call.started) * 1000
+        init = f" Init Duration: {call.init_ms:.2f} ms" if call.cold else ""
+        memory = f" Memory Size: {self.spec.memory_mb} MB Max Memory Used: {call.max_memory_mb} MB"
         self._log.debug(
-            "[%s] REPORT RequestId: %s Duration: %.2f ms%s",
+            "[%s] REPORT RequestId: %s Duration: %.2f ms%s%s",
             self.spec.logical_id,
-            request_id,
+            call.request_id,
             duration_ms,
+            memory if call.max_memory_mb is not None else "",
             init,
         )
+        if call.max_memory_mb is not None and call.max_memory_mb > self.spec.memory_mb:
+            self._log.warning(
+                "[%s] used %d MB, over its MemorySize of %d MB: Lambda would end it (Runtime.OutOfMemory)",
+                self.spec.logical_id,
+                call.max_memory_mb,
+                self.spec.memory_mb,
+            )
         return InvokeResult(
             ok=ok,
             payload=payload,
             error=error,
             duration_ms=duration_ms,
             function_id=self.spec.logical_id,
-            request_id=request_id,
-            cold_start=cold,
-            init_ms=init_ms,
+            request_id=call.request_id,
+            cold_start=call.cold,
+            init_ms=call.init_ms,
+            max_memory_mb=call.max_memory_mb,
         )
 
     @property

@@ -58,6 +58,7 @@ async def test_second_invoke_is_warm_and_keeps_module_state(runtime: FunctionRun
     assert second.payload["calls"] == 2
     assert second.request_id != first.request_id
     assert runtime.pool_stats("AlphaFunction")["cold_starts"] == 1
+    assert second.max_memory_mb is not None and 5 < second.max_memory_mb < 256  # Lambda's "Max Memory Used"
 
 
 async def test_timeout_kills_worker_and_next_invoke_is_cold(runtime: FunctionRuntime) -> None:
