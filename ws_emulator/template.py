@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,11 @@ _INTEGRATION = "AWS::ApiGatewayV2::Integration"
 _AUTHORIZER = "AWS::ApiGatewayV2::Authorizer"
 _ROUTE_RESPONSE = "AWS::ApiGatewayV2::RouteResponse"
 _DEPLOYMENT = "AWS::ApiGatewayV2::Deployment"
+_ESM = "AWS::Lambda::EventSourceMapping"
+_RULE = "AWS::Events::Rule"
 _HANDLED = {
+    _ESM,
+    _RULE,
     _FUNCTION,
     _LAYER,
     _TABLE,
@@ -471,6 +475,11 @@ class _Builder:
         for lid, t in active.items():
             if t == _FUNCTION:
                 functions[lid] = self._function(lid, globals_fn, layers, ignored)
+        for lid, t in active.items():
+            if t == _ESM:
+                self._event_source_mapping(lid, functions)
+            elif t == _RULE:
+                self._events_rule(lid, functions, ignored)
         apis = [self._websocket_api(lid, active, functions) for lid, t in active.items() if t == _API]
         return Template(
             path=self.path,
@@ -486,6 +495,56 @@ class _Builder:
             layers=layers,
             parameters=dict(self.params),
         )
+
+    def _function_by_ref(self, where: str, value: Any, functions: dict[str, FunctionSpec]) -> str:
+        """A function of this template named by name, ARN (possibly qualified) or logical id."""
+        text = str(value or "")
+        match = _FUNCTION_ARN.search(text)
+        name = match.group(1) if match else text
+        for fid, spec in functions.items():
+            if name in (spec.name, fid):
+                return fid
+        raise self.error(where, f"{text!r} is not a function of this template")
+
+    def _event_source_mapping(self, lid: str, functions: dict[str, FunctionSpec]) -> None:
+        """A plain CloudFormation event source mapping: the same as the SAM event it expands from."""
+        props = self._props(lid)
+        fid = self._function_by_ref(lid, props.get("FunctionName"), functions)
+        spec = functions[fid]
+        arn = str(props.get("EventSourceArn") or "")
+        if not _truthy(props.get("Enabled"), True):
+            return
+        if ":dynamodb:" in arn:
+            source = self._stream_source(lid, lid, props | {"Stream": arn})
+            functions[fid] = replace(spec, stream_sources=[*spec.stream_sources, source])
+        elif ":sqs:" in arn:
+            sqs = self._sqs_source(lid, lid, props | {"Queue": arn})
+            functions[fid] = replace(spec, sqs_sources=[*spec.sqs_sources, sqs])
+        else:
+            raise self.error(
+                lid, f"EventSourceArn {arn!r}: only DynamoDB streams and SQS queues are emulated"
+            )
+
+    def _events_rule(self, lid: str, functions: dict[str, FunctionSpec], ignored: list[str]) -> None:
+        """An EventBridge rule with a ScheduleExpression targeting functions of this template."""
+        props = self._props(lid)
+        expression = props.get("ScheduleExpression")
+        if not expression:
+            ignored.append(f"{lid} ({_RULE} without ScheduleExpression)")
+            return
+        enabled = str(props.get("State", "ENABLED")).upper() == "ENABLED"
+        for target in props.get("Targets") or []:
+            arn = str(target.get("Arn", ""))
+            if not _FUNCTION_ARN.search(arn):
+                ignored.append(f"{lid} target {target.get('Id')} (not a Lambda function)")
+                continue
+            fid = self._function_by_ref(lid, arn, functions)
+            payload = target.get("Input")
+            if payload is not None and not isinstance(payload, str):
+                payload = json.dumps(payload)
+            schedule = ScheduleSpec(expression=str(expression), enabled=enabled, input=payload, event_id=lid)
+            spec = functions[fid]
+            functions[fid] = replace(spec, schedules=[*spec.schedules, schedule])
 
     def _props(self, lid: str) -> dict[str, Any]:
         props = self.resolve(lid, self.resources[lid].get("Properties") or {})

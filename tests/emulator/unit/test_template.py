@@ -206,3 +206,52 @@ def test_merge_globals_semantics() -> None:
     assert merged == {"Timeout": 9, "Layers": ["a", "b"], "Environment": {"Variables": {"A": "1", "B": "2"}}}
     # an intrinsic is a value, not a map to merge into
     assert merge_globals({"X": {"Ref": "A"}}, {"X": {"Fn::Sub": "b"}}) == {"X": {"Fn::Sub": "b"}}
+
+
+PLAIN_CFN_TRIGGERS = """\
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  Q:
+    Type: AWS::SQS::Queue
+  F:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn, Handler: app.handler, Runtime: python3.11}
+  StreamMapping:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      FunctionName: !Ref F
+      EventSourceArn: !GetAtt T.StreamArn
+      StartingPosition: TRIM_HORIZON
+      BatchSize: 7
+      FilterCriteria: {Filters: [{Pattern: '{"eventName": ["INSERT"]}'}]}
+  QueueMapping:
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      FunctionName: !GetAtt F.Arn
+      EventSourceArn: !GetAtt Q.Arn
+  Nightly:
+    Type: AWS::Events::Rule
+    Properties:
+      ScheduleExpression: rate(5 minutes)
+      Targets: [{Id: f, Arn: !GetAtt F.Arn, Input: '{"n": 1}'}]
+"""
+
+
+def test_plain_cloudformation_mappings_and_rules_become_function_triggers(tmp_path: Path) -> None:
+    fn = load_template(write(tmp_path, PLAIN_CFN_TRIGGERS)).functions["F"]
+    (stream,) = fn.stream_sources
+    assert (stream.table_id, stream.batch_size, stream.starting_position) == ("T", 7, "TRIM_HORIZON")
+    assert stream.filters == [{"eventName": ["INSERT"]}]
+    assert [s.queue_id for s in fn.sqs_sources] == ["Q"]
+    (rule,) = fn.schedules
+    assert (rule.expression, rule.enabled, rule.input, rule.event_id) == (
+        "rate(5 minutes)",
+        True,
+        '{"n": 1}',
+        "Nightly",
+    )
