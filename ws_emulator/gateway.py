@@ -331,7 +331,11 @@ class Gateway:
     # ---- connection life -------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        conn = self._pending.pop(ws)
+        conn = self._pending.pop(ws, None)
+        if conn is None:
+            # Only if the handshake outlived HANDSHAKE_GRACE_S: its $disconnect has already run.
+            await ws.close(1011, "Internal server error")
+            return
         cid = conn.client.connection_id
         self.connections[cid] = conn
         queue: asyncio.Queue[str | bytes | None] = asyncio.Queue(PER_CONNECTION_QUEUE)
