@@ -62,6 +62,8 @@ class Report:
     posts: int = 0
     deliveries: int = 0  # events times recipients
     gone: set[str] = field(default_factory=set)
+    # where each gone connection was subscribed: (workspace, channel, user id), for a complete clean-up
+    gone_subscriptions: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     throttled: int = 0
     failed_posts: int = 0
 
@@ -164,6 +166,7 @@ class Fanout:
     def deliver(self, work: Plan, now_s: int) -> Report:
         report = Report()
         per_connection: dict[str, list[PlannedEvent]] = defaultdict(list)
+        subscribed: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         for (workspace, channel), events in work.channels.items():
             try:
                 subscribers = self.store.subscribers(workspace, channel, now_s)
@@ -174,6 +177,7 @@ class Fanout:
             for sub in subscribers:
                 wanted = [e for e in events if e.skip_user != sub.user_id]
                 per_connection[sub.connection_id].extend(wanted)
+                subscribed[sub.connection_id].append((workspace, channel, sub.user_id))
 
         # Connections that share the same event list (most of a channel) share one encoded frame list.
         frame_cache: dict[tuple[int, ...], list[tuple[str, list[PlannedEvent]]]] = {}
@@ -194,6 +198,7 @@ class Fanout:
                 report.deliveries += len(carried)
             elif outcome is PostOutcome.GONE:
                 report.gone.add(connection_id)
+                report.gone_subscriptions[connection_id] = subscribed[connection_id]
             else:
                 report.throttled += outcome is PostOutcome.THROTTLED
                 report.failed_posts += 1

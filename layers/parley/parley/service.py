@@ -67,6 +67,13 @@ class Chat:
             self._unsubscribe(connection_id, connection.workspace, connection.user.id, channel)
         self.store.delete_connection(connection_id)
 
+    def forget_gone(self, connection_id: str, subscriptions: list[tuple[str, str, str]]) -> None:
+        """A post answered GoneException: forget that connection (never the sender's), including
+        subscriptions its connection item no longer lists (the item may have expired or be half-deleted)."""
+        self.disconnect(connection_id)
+        for workspace, channel, user_id in subscriptions:
+            self._unsubscribe(connection_id, workspace, user_id, channel)
+
     def check_token(self, caller: Caller) -> None:
         if caller.token_expires_at * 1000 <= self.clock.now_ms():
             raise TokenExpired("your token has expired; reconnect with a new one")

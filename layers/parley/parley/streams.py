@@ -48,7 +48,7 @@ def handle_stream(event: dict[str, Any], context: LambdaContext) -> PartialItemF
     report = fanout.deliver(work, deps.services().chat.clock.now_ms() // 1000)
     for connection_id in report.gone:
         try:
-            deps.services().chat.disconnect(connection_id)
+            deps.services().chat.forget_gone(connection_id, report.gone_subscriptions.get(connection_id, []))
         except Exception:  # TTL and the sweeper are the backstop; a gone connection is no delivery failure
             logger.exception("stale connection clean-up failed", extra={"stale_connection": connection_id})
 
