@@ -3,6 +3,8 @@
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ws_emulator.batching import (
     RECORD_AGE_EXCEEDED,
@@ -288,3 +290,53 @@ def test_parse_item_failures() -> None:
 
 def test_sequence_numbers_order_numerically() -> None:
     assert R("99", 0, {}).order < R("100", 0, {}).order
+
+
+# -- properties over random outcomes ------------------------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(
+    count=st.integers(min_value=1, max_value=12),
+    batch_size=st.integers(min_value=1, max_value=5),
+    max_retry=st.integers(min_value=0, max_value=3),
+    bisect=st.booleans(),
+    report=st.booleans(),
+    choices=st.lists(st.integers(min_value=0, max_value=99), max_size=60),
+)
+def test_every_record_ends_done_or_discarded_once_and_in_order(
+    count: int, batch_size: int, max_retry: int, bisect: bool, report: bool, choices: list[int]
+) -> None:
+    # GIVEN any configuration with finite retries and any sequence of invoke outcomes
+    b = batcher(
+        batch_size=batch_size,
+        max_retry_attempts=max_retry,
+        bisect_on_error=bisect,
+        report_batch_item_failures=report,
+    )
+    b.add(recs(*range(1, count + 1)), now=0)
+    done: list[int] = []
+    discarded: list[int] = []
+    steps = iter(choices)
+    for _ in range(10_000):
+        batch, _aged = b.next_batch(0)
+        if batch is None:
+            break
+        ids = seqs(batch)
+        # records before the batch's first one are finished: delivery never goes back
+        assert all(i > max(done + discarded, default=0) for i in ids)
+        roll = next(steps, 0)
+        if roll < 50:
+            outcome, ok_upto = OK, len(ids)
+        elif roll < 75:
+            outcome, ok_upto = ERROR, 0
+        else:
+            cut = roll % len(ids)
+            outcome, ok_upto = item_failures(str(ids[cut])), (cut if report else len(ids))
+        lost = b.complete(batch, outcome)
+        for d in lost:
+            discarded += [int(r.sequence_number) for r in d.records]
+        if outcome.ok:
+            done += ids[:ok_upto]
+    # THEN the shard drained, and each record finished exactly once, in shard order
+    assert b.idle
+    assert sorted(done + discarded) == list(range(1, count + 1))
+    assert done == sorted(done)
