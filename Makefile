@@ -12,7 +12,7 @@ PORT ?= 3001
 USER ?= alice
 WORKSPACE ?= demo
 # Local development only: the emulator seeds this into its embedded SSM. Never used by a deployed stack.
-DEV_SECRET ?= parley-local-development-secret
+DEV_SECRET ?= parley-local-development-secret-not-for-production
 SECRET_PARAM ?= /parley/jwt-secret
 
 .PHONY: help install run token test test-fast lint typecheck template-check build unit integration e2e clean
