@@ -80,6 +80,8 @@ class TokenVerifier:
             raise InvalidToken("missing token")
         if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN_BYTES:
             raise InvalidToken("token too large")
+        if not token.isascii():  # a compact JWS is base64url and dots; PyJWT raises on lone surrogates
+            raise InvalidToken("malformed token")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
