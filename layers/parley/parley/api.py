@@ -7,10 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
 from parley import deps, protocol
-from parley.errors import ErrorCode, ParleyError, RateLimited, StoreError, TokenExpired, UnknownAction
+from parley.errors import ErrorCode, ParleyError, RateLimited, TokenExpired, UnknownAction
 from parley.events import ConnectEvent, DisconnectEvent, RouteEvent, caller_of
 from parley.models import Caller
 from parley.observability import MetricUnit, logger, metrics
@@ -36,24 +35,25 @@ def handle_route(
 ) -> Response:
     """Parse, authorise by the authorizer's context, run one use case, and map any error to an error frame."""
     request_id = str(event.get("requestContext", {}).get("requestId", ""))
-    action_name = frame_model.model_fields["action"].annotation.__args__[0]  # type: ignore[union-attr]
+    action_name = protocol.ACTION_OF[frame_model]
     try:
         parsed = RouteEvent.model_validate(event)
-        context_ = parsed.request_context
-        caller = caller_of(context_.connection_id, request_id, context_.authorizer)
+        caller = caller_of(
+            parsed.request_context.connection_id, request_id, parsed.request_context.authorizer
+        )
         logger.append_keys(connection_id=caller.connection_id, user_id=caller.user.id)
         chat = deps.services().chat
         chat.once.register(context)
         chat.check_token(caller)
         body = parsed.body if isinstance(parsed.body, str) else None
-        reply = action(chat, caller, protocol.parse_frame(body, frame_model))
-        return respond(reply.frame)
+        return respond(action(chat, caller, protocol.parse_frame(body, frame_model)).frame)
     except TokenExpired as exc:
         return _close_expired(caller, exc, action_name)
     except ParleyError as exc:
         return respond(error_frame(exc, request_id, action_name))
-    except (StoreError, ValidationError, Exception):
-        # details go to the log (with the request id), never to the client
+    except Exception:
+        # store failures, a misconfigured event, bugs: details go to the log (with the request id),
+        # never to the client
         logger.exception("route failed", extra={"action": action_name})
         metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)
         return respond(
@@ -70,7 +70,7 @@ def error_frame(exc: ParleyError, request_id: str, action: str | None) -> dict[s
     )
 
 
-def _close_expired(caller: Caller, exc: TokenExpired, action: str) -> Response:
+def _close_expired(caller: Caller, exc: TokenExpired, action: str | None) -> Response:
     """Tell the client why, then close: the route response would race the close, so post it first."""
     chat = deps.services().chat
     frame = protocol.encode(error_frame(exc, caller.request_id, action))
@@ -82,13 +82,18 @@ def _close_expired(caller: Caller, exc: TokenExpired, action: str) -> Response:
 def handle_default(event: dict[str, Any]) -> Response:
     """`$default`: frames that are not JSON objects, or name no known action."""
     request_id = str(event.get("requestContext", {}).get("requestId", ""))
+    context_ = RouteEvent.model_validate(event).request_context
+    caller = caller_of(context_.connection_id, request_id, context_.authorizer)
     try:
+        deps.services().chat.check_token(caller)  # every frame, as on the named routes
         data = protocol.decode_json_object(event.get("body"))
         action = data.get("action")
         known = ", ".join(protocol.FRAMES)
         if not isinstance(action, str):
             raise UnknownAction(f"frame has no 'action'; use one of {known}")
         raise UnknownAction(f"unknown action {json.dumps(action)[:100]}; use one of {known}")
+    except TokenExpired as exc:
+        return _close_expired(caller, exc, None)
     except ParleyError as exc:
         return respond(error_frame(exc, request_id, None))
 
