@@ -113,6 +113,9 @@ FRAMES: dict[str, type[Frame]] = {
 }
 
 
+ACTION_OF: dict[type[Frame], str] = {model: name for name, model in FRAMES.items()}
+
+
 def decode_json_object(body: str | None) -> dict[str, Any]:
     """The frame body as a JSON object, or BadRequest."""
     if body is None or body == "":
