@@ -18,6 +18,7 @@ from ws_emulator.gateway import AuthorizerDef, Gateway, GatewayApi, GatewaySetti
 from ws_emulator.management import Faults, ManagementApi
 from ws_emulator.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
 from ws_emulator.runtime import FunctionRuntime
+from ws_emulator.site import Site
 from ws_emulator.streams import EventSources
 from ws_emulator.template import Template, TemplateError, WebSocketApiSpec, load_template
 
@@ -102,6 +103,11 @@ class Emulator:
     def management_url(self) -> str:
         """`http://host:port/{stage}`: boto3's endpoint_url for `apigatewaymanagementapi`."""
         return self._require_endpoints().management_url
+
+    @property
+    def page_url(self) -> str:
+        """`http://host:port/`: the `--static-dir` page, same origin as the WebSocket endpoint."""
+        return self._require_endpoints().ws_root.replace("ws://", "http://", 1) + "/"
 
     @property
     def admin_url(self) -> str:
@@ -198,6 +204,7 @@ class Emulator:
             ),
             log=logging.getLogger("ws_emulator.gateway"),
             event_log=logging.getLogger(EVENT_LOGGER),
+            site=Site(config.static_dir, self._token_minter()),
         )
         management = ManagementApi(
             gateway,

@@ -18,7 +18,7 @@ from typing import TextIO
 from ws_emulator import limits
 from ws_emulator.app import EVENT_LOGGER, Emulator
 from ws_emulator.config import DEFAULT_HOST, DEFAULT_PORT, LOCALSTACK, Config, ConfigError, parse_assignments
-from ws_emulator.devtokens import DEFAULT_TTL_S, mint_token, parse_claims
+from ws_emulator.devtokens import DEFAULT_TTL_S, DEV_TOKEN_SECRET, mint_token, parse_claims
 from ws_emulator.routing import CONNECT_ROUTE
 from ws_emulator.template import TemplateError
 
@@ -83,9 +83,15 @@ def _parser() -> argparse.ArgumentParser:
         help="new connections per second before HTTP 429 (default: 500, AWS)",
     )
     serve.add_argument(
-        "--dev-token-secret", metavar="S", help="enable /_emulator/token and --dev-users (HS256)"
+        "--dev-token-secret",
+        metavar="S",
+        help="enable /_emulator/token and --dev-users (HS256); only the built-in development secret "
+        f"is accepted: {DEV_TOKEN_SECRET}",
     )
     serve.add_argument("--dev-token-claims", metavar="JSON", help="extra claims for development tokens")
+    serve.add_argument(
+        "--static-dir", metavar="DIR", help="serve this folder's files over plain HTTP on the WebSocket port"
+    )
     serve.add_argument("--dev-users", metavar="A,B", help="print a token and a wscat line for each user")
     serve.add_argument("--fault-post-gone-rate", type=float, default=0.0, metavar="P", help=argparse.SUPPRESS)
     serve.add_argument(
@@ -97,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     token = commands.add_parser("token", help="print a development token (HS256 JWT)")
-    token.add_argument("--secret", required=True)
+    token.add_argument(
+        "--secret", default=DEV_TOKEN_SECRET, help="HS256 secret (default: the built-in development secret)"
+    )
     token.add_argument("--sub", required=True)
     token.add_argument("--name")
     token.add_argument("--claims", metavar="JSON")
@@ -134,6 +142,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         dev_token_secret=args.dev_token_secret,
         dev_token_claims=claims,
         dev_users=users,
+        static_dir=args.static_dir,
         fault_post_gone_rate=args.fault_post_gone_rate,
         fault_post_throttle_rate=args.fault_post_throttle_rate,
         quiet=args.quiet,
@@ -191,6 +200,10 @@ def banner(emulator: Emulator) -> str:
         f"  WebSocket     {emulator.ws_url}  (also {emulator.ws_url.rsplit('/', 1)[0]}/)",
         f"  @connections  {emulator.management_url}  (stands in for https://{api.info.domain_name}/{api.info.stage})",
         f"  admin         {emulator.admin_url}/health, /connections, /dead-letters",
+    ]
+    if config.static_dir is not None:
+        lines.append(f"  web page      {emulator.page_url}  (files from {config.static_dir})")
+    lines += [
         f"  AWS services  {emulator.aws.endpoint_url}"
         + ("  (embedded moto)" if emulator.aws.embedded else ""),
         f"  routes ({api.selection_text}):",

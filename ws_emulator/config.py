@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ws_emulator import limits
+from ws_emulator.devtokens import DEV_TOKEN_SECRET
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
@@ -51,6 +52,8 @@ class Config:
     dev_token_secret: str | None = None
     dev_token_claims: Mapping[str, Any] = field(default_factory=dict)
     dev_users: tuple[str, ...] = ()
+    # Served for plain HTTP GETs on the WebSocket port (index.html at `/`), e.g. a browser client.
+    static_dir: Path | None = None
     # Share (0..1) of @connections POSTs answered 410 / 429 on purpose, to test clients' recovery.
     fault_post_gone_rate: float = 0.0
     fault_post_throttle_rate: float = 0.0
@@ -59,6 +62,8 @@ class Config:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "template", Path(self.template))
+        if self.static_dir is not None:
+            object.__setattr__(self, "static_dir", Path(self.static_dir))
         object.__setattr__(self, "parameter_overrides", _frozen(self.parameter_overrides))
         object.__setattr__(self, "ssm_parameters", _frozen(self.ssm_parameters))
         object.__setattr__(self, "dev_token_claims", _frozen(self.dev_token_claims))
@@ -82,6 +87,15 @@ class Config:
                 raise ConfigError(f"{option}: {url!r} is not an http(s) URL")
         if self.dev_users and not self.dev_token_secret:
             raise ConfigError("--dev-users needs --dev-token-secret to mint their tokens")
+        if self.dev_token_secret is not None and self.dev_token_secret != DEV_TOKEN_SECRET:
+            raise ConfigError(
+                "--dev-token-secret: the development token endpoint mints a token for anyone who asks, so "
+                "it only runs with the built-in development secret "
+                f"{DEV_TOKEN_SECRET!r} (ws_emulator.devtokens.DEV_TOKEN_SECRET); give your local "
+                "authorizer that secret, and mint tokens for other secrets with `ws-emulator token`"
+            )
+        if self.static_dir is not None and not self.static_dir.is_dir():
+            raise ConfigError(f"--static-dir: no such directory: {self.static_dir}")
         if self.stage is not None and (not self.stage or "/" in self.stage):
             raise ConfigError(f"--stage: {self.stage!r} is not a stage name")
         if not isinstance(logging.getLevelName(self.log_level), int):

@@ -35,6 +35,7 @@ from ws_emulator.events import (
     new_id,
 )
 from ws_emulator.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, SelectionExpression, select_route
+from ws_emulator.site import PlainReply, Site
 
 # Outgoing bytes buffered for one client before @connections posts answer 429, as AWS does when a
 # client does not read. Also the write high-water mark, so a post never waits on a slow reader.
@@ -180,6 +181,23 @@ def _json_response(status: int, body: Mapping[str, Any]) -> Response:
     return Response(status, _phrase(status), headers, data)
 
 
+def _is_upgrade(headers: Headers) -> bool:
+    return any("websocket" in value.lower() for value in headers.get_all("Upgrade"))
+
+
+def _plain_response(reply: PlainReply) -> Response:
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Type", reply.content_type),
+            ("Content-Length", str(len(reply.body))),
+            *reply.headers,
+        ]
+    )
+    return Response(reply.status, _phrase(reply.status), headers, reply.body)
+
+
 _REJECT_MESSAGES = {
     401: "Unauthorized",
     403: "Forbidden",
@@ -200,6 +218,7 @@ class Gateway:
         log: logging.Logger,
         event_log: logging.Logger,
         function_names: Mapping[str, str] | None = None,
+        site: Site | None = None,
     ) -> None:
         self.api = api
         self.invoker = invoker
@@ -207,6 +226,7 @@ class Gateway:
         self.log = log
         self.event_log = event_log
         self.function_names = dict(function_names or {})
+        self.site = site
         self.connections: dict[str, Connection] = {}
         self._pending: dict[ServerConnection, Connection] = {}
         self._orphans: set[asyncio.Task[None]] = set()
@@ -251,6 +271,11 @@ class Gateway:
 
     async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
         path, _, query_string = request.path.partition("?")
+        if self.site is not None and not _is_upgrade(request.headers):
+            # A page and its token on the same origin as the socket; they count against no WebSocket limit.
+            reply = await self.site.respond(path, query_string)
+            if reply is not None:
+                return _plain_response(reply)
         if not self._path_matches(path):
             return _json_response(403, {"message": "Forbidden"})
         if not self._bucket.try_take(time.monotonic()):

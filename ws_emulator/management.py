@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
 from ws_emulator import limits
+from ws_emulator.devtokens import token_reply
 from ws_emulator.events import new_id
 from ws_emulator.gateway import GoneError, ThrottledError
 
@@ -343,10 +344,8 @@ class ManagementApi:
             return json_response(
                 404, {"message": "development tokens are off (start with --dev-token-secret)"}
             )
-        sub = query.get("sub")
-        if not sub:
-            return json_response(400, {"message": "query parameter 'sub' is required"})
-        return json_response(200, {"token": self.token_minter(sub, query.get("name"))})
+        status, document = token_reply(self.token_minter, query)
+        return json_response(status, document)
 
 
 def _gone_message(connection_id: str) -> str:

@@ -14,9 +14,10 @@ import jwt
 from websockets.asyncio.client import connect
 
 from ws_emulator.cli import main
+from ws_emulator.devtokens import DEV_TOKEN_SECRET
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "gateway_app" / "template.yaml"
-SECRET = "a-development-secret-of-32-bytes!"
+SECRET = DEV_TOKEN_SECRET
 ROOT = Path(__file__).parents[3]
 
 

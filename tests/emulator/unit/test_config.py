@@ -35,11 +35,22 @@ def test_port_zero_lets_the_os_choose_both_ports(template):
         ({"log_level": "chatty"}, "--log-level"),
         ({"fault_post_gone_rate": 2}, "--fault-post-gone-rate"),
         ({"stage": "a/b"}, "--stage"),
+        ({"dev_token_secret": "a-real-looking-secret-of-32-bytes!!"}, "--dev-token-secret"),
+        ({"static_dir": "/no/such/folder"}, "--static-dir"),
     ],
 )
 def test_invalid_settings_name_the_option(template, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         Config(template=template, **kwargs)
+
+
+def test_dev_tokens_run_only_with_the_built_in_development_secret(template, tmp_path):
+    from ws_emulator.devtokens import DEV_TOKEN_SECRET
+
+    config = Config(template=template, dev_token_secret=DEV_TOKEN_SECRET, static_dir=tmp_path)
+    assert config.dev_token_secret == DEV_TOKEN_SECRET
+    with pytest.raises(ConfigError, match="only runs with the built-in development secret"):
+        Config(template=template, dev_token_secret=DEV_TOKEN_SECRET + "-changed")
 
 
 def test_missing_template_is_reported(tmp_path):
