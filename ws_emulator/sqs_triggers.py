@@ -14,6 +14,8 @@ from ws_emulator.runtime import FunctionRuntime
 from ws_emulator.template import FunctionSpec, SqsSourceSpec
 
 RunBlocking = Callable[..., Awaitable[Any]]
+DEFAULT_CONCURRENT_BATCHES = 5  # Lambda's initial SQS polling concurrency
+_MIN_EMPTY_POLL_S = 0.1
 
 
 def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
@@ -68,10 +70,12 @@ def succeeded_message_ids(
 
 
 class SqsMapping:
-    """One SQS event source mapping: one poller, one batch in flight.
+    """One SQS event source mapping: one receiving loop, up to `concurrency` batches in flight.
 
-    Visibility timeout, per-message and per-queue DelaySeconds and RedrivePolicy (maxReceiveCount
-    -> DLQ) are left to the SQS implementation: moto 5.2 honours all three (checked), as AWS does.
+    Lambda starts with five concurrent batches per queue (ScalingConfig.MaximumConcurrency caps it);
+    a FIFO queue gets one, which keeps each message group in order. Visibility timeout, per-message
+    and per-queue DelaySeconds and RedrivePolicy (maxReceiveCount -> DLQ) are left to the SQS
+    implementation: moto 5.2 honours all three (checked), as AWS does.
     """
 
     def __init__(
@@ -98,19 +102,49 @@ class SqsMapping:
         self._run = run_blocking
         self._wait_time_s = wait_time_s
         self._log = log or logging.getLogger("ws_emulator.sqs")
-        self.busy = False
+        self.busy = 0  # batches received and not yet settled
         self.invocations = 0
         self.name = f"{function.logical_id}.{source.event_id or source.queue_id}"
+        fifo = queue_arn.endswith(".fifo")
+        self.concurrency = 1 if fifo else max(1, source.max_concurrency or DEFAULT_CONCURRENT_BATCHES)
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep polling: a transient endpoint error must not kill the mapping
-                self._log.exception("SQS mapping %s failed; retrying", self.name)
-                await asyncio.sleep(1.0)
+        slots = asyncio.Semaphore(self.concurrency)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await slots.acquire()
+                asked = time.monotonic()
+                try:
+                    messages = await self._collect()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # keep polling: a transient endpoint error must not kill the mapping
+                    slots.release()
+                    self._log.exception("SQS mapping %s failed; retrying", self.name)
+                    await asyncio.sleep(1.0)
+                    continue
+                if not messages:
+                    slots.release()
+                    if time.monotonic() - asked < _MIN_EMPTY_POLL_S:
+                        # No long poll happened (WaitTimeSeconds 0, or an endpoint ignoring it).
+                        await asyncio.sleep(_MIN_EMPTY_POLL_S)
+                    continue
+                task = asyncio.create_task(self._settle(messages, slots))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            for task in in_flight:
+                task.cancel()
+
+    async def _settle(self, messages: list[dict[str, Any]], slots: asyncio.Semaphore) -> None:
+        try:
+            await self._deliver(messages)
+        except Exception:  # the messages come back after their visibility timeout
+            self._log.exception("SQS mapping %s: delivery failed", self.name)
+        finally:
+            self.busy -= 1
+            slots.release()
 
     async def _receive(self, max_messages: int, wait_s: int) -> list[dict[str, Any]]:
         response = await self._run(
@@ -124,22 +158,32 @@ class SqsMapping:
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
 
-    async def poll_once(self) -> int:
-        """Receive up to BatchSize messages (within the batching window) and deliver them."""
+    async def _collect(self) -> list[dict[str, Any]]:
+        """Up to BatchSize messages, gathered for at most the batching window after the first."""
         messages = await self._receive(self.source.batch_size, self._wait_time_s)
         if not messages:
-            return 0
-        self.busy = True
+            return []
+        self.busy += 1  # counted from here: these messages are invisible, not yet delivered
+        deadline = time.monotonic() + self.source.batching_window_s
         try:
-            deadline = time.monotonic() + self.source.batching_window_s
             while len(messages) < self.source.batch_size and time.monotonic() < deadline:
                 more = await self._receive(self.source.batch_size - len(messages), 0)
                 if not more:
                     await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
                 messages += more
-            await self._deliver(messages)
-        finally:
-            self.busy = False
+        except BaseException:
+            self.busy -= 1
+            raise
+        return messages
+
+    async def poll_once(self) -> int:
+        """Receive one batch and deliver it (one step of `run`, for tests)."""
+        messages = await self._collect()
+        if messages:
+            try:
+                await self._deliver(messages)
+            finally:
+                self.busy -= 1
         return len(messages)
 
     async def _deliver(self, messages: list[dict[str, Any]]) -> None:
@@ -184,4 +228,4 @@ class SqsMapping:
         )["Attributes"]
         visible = int(attrs.get("ApproximateNumberOfMessages", 0))
         in_flight = int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
-        return visible == 0 and in_flight == 0 and not self.busy
+        return visible == 0 and in_flight == 0 and self.busy == 0

@@ -58,6 +58,7 @@ class SqsSourceSpec:
     batching_window_s: float
     report_batch_item_failures: bool
     event_id: str = ""
+    max_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,6 @@ _UNSUPPORTED_STREAM_PROPS = {
 }
 _UNSUPPORTED_SQS_PROPS = {
     "FilterCriteria": "every message is delivered",
-    "ScalingConfig": "one poller, one batch in flight",
     "MetricsConfig": "no event source mapping metrics",
 }
 
@@ -797,6 +797,7 @@ class _Builder:
         if queue_id is None:
             raise self.error(where, f"Queue {queue!r} is not the ARN of a queue in this template")
         self._warn_unsupported(where, props, _UNSUPPORTED_SQS_PROPS)
+        scaling = props.get("ScalingConfig") or {}
         return SqsSourceSpec(
             queue_id=queue_id,
             batch_size=int(props.get("BatchSize", 10)),
@@ -804,6 +805,7 @@ class _Builder:
             report_batch_item_failures="ReportBatchItemFailures"
             in (props.get("FunctionResponseTypes") or []),
             event_id=event_id,
+            max_concurrency=int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
         )
 
     def _schedule(self, where: str, event_id: str, etype: str, props: dict[str, Any]) -> ScheduleSpec:

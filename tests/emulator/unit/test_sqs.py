@@ -1,11 +1,18 @@
-"""SQS records and which messages get deleted after an invoke (pure parts of sqs_triggers.py)."""
+"""SQS records, which messages get deleted after an invoke, and batch concurrency per mapping."""
 
+import asyncio
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from ws_emulator.sqs_triggers import sqs_record, succeeded_message_ids
+from ws_emulator.runtime import InvokeResult
+from ws_emulator.sqs_triggers import SqsMapping, sqs_record, succeeded_message_ids
+from ws_emulator.template import load_template
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 
 ARN = "arn:aws:sqs:us-east-1:123456789012:q"
 MESSAGE = {
@@ -70,3 +77,74 @@ RECORDS = [{"messageId": m} for m in ("a", "b", "c")]
 )
 def test_succeeded_message_ids(ok: bool, payload: Any, report: bool, expected: list[str]) -> None:
     assert succeeded_message_ids(RECORDS, ok, payload, report) == expected
+
+
+# -- the mapping's loop against a fake queue and a slow fake function -----------------------------
+class FakeQueue:
+    def __init__(self, count: int) -> None:
+        self.messages = [
+            {"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": str(i), "MD5OfBody": ""}
+            for i in range(count)
+        ]
+        self.deleted: list[str] = []
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        batch, self.messages = self.messages[:1], self.messages[1:]
+        return {"Messages": batch}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> None:
+        self.deleted += [e["ReceiptHandle"] for e in Entries]
+
+
+class SlowRuntime:
+    def __init__(self) -> None:
+        self.running = 0
+        self.peak = 0
+
+    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvokeResult:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        await asyncio.sleep(0.1)
+        self.running -= 1
+        return InvokeResult(True, None, None, 100.0, function_id, "r")
+
+
+async def run_mapping(queue_arn: str, max_concurrency: int | None) -> tuple[FakeQueue, SlowRuntime]:
+    template = load_template(FIXTURE)
+    function = template.functions["BatchFunction"]
+    source = replace(function.sqs_sources[0], batch_size=1, max_concurrency=max_concurrency)
+    queue, runtime = FakeQueue(6), SlowRuntime()
+
+    async def run_blocking(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)
+        return fn(*args, **kwargs)
+
+    mapping = SqsMapping(
+        function,
+        source,
+        queue_url="u",
+        queue_arn=queue_arn,
+        region="us-east-1",
+        client=queue,
+        runtime=runtime,  # type: ignore[arg-type]
+        run_blocking=run_blocking,
+    )
+    task = asyncio.create_task(mapping.run())
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if len(queue.deleted) == 6:
+            break
+    task.cancel()
+    return queue, runtime
+
+
+async def test_standard_queue_batches_run_concurrently_up_to_the_cap() -> None:
+    queue, runtime = await run_mapping("arn:aws:sqs:us-east-1:123456789012:q", max_concurrency=3)
+    assert sorted(queue.deleted) == [f"h{i}" for i in range(6)]
+    assert runtime.peak == 3
+
+
+async def test_fifo_queue_delivers_one_batch_at_a_time() -> None:
+    queue, runtime = await run_mapping("arn:aws:sqs:us-east-1:123456789012:q.fifo", max_concurrency=None)
+    assert queue.deleted == [f"h{i}" for i in range(6)]
+    assert runtime.peak == 1

@@ -234,6 +234,7 @@ Resources:
     Properties:
       FunctionName: !GetAtt F.Arn
       EventSourceArn: !GetAtt Q.Arn
+      ScalingConfig: {MaximumConcurrency: 2}
   Nightly:
     Type: AWS::Events::Rule
     Properties:
@@ -247,7 +248,7 @@ def test_plain_cloudformation_mappings_and_rules_become_function_triggers(tmp_pa
     (stream,) = fn.stream_sources
     assert (stream.table_id, stream.batch_size, stream.starting_position) == ("T", 7, "TRIM_HORIZON")
     assert stream.filters == [{"eventName": ["INSERT"]}]
-    assert [s.queue_id for s in fn.sqs_sources] == ["Q"]
+    assert [(s.queue_id, s.max_concurrency) for s in fn.sqs_sources] == [("Q", 2)]
     (rule,) = fn.schedules
     assert (rule.expression, rule.enabled, rule.input, rule.event_id) == (
         "rate(5 minutes)",
