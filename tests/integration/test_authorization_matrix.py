@@ -1,0 +1,415 @@
+"""Who may do what, through the real handlers under moto: workspaces, private channels, identity, expiry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.matrix import assert_error_frame, send, snapshot
+
+CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history"]
+
+
+def frame_for(action: str, channel: str, **extra: Any) -> dict[str, Any]:
+    """A well-formed frame of `action` on `channel`: only authorization can refuse it."""
+    frames: dict[str, dict[str, Any]] = {
+        "join": {"action": "join", "channel": channel},
+        "leave": {"action": "leave", "channel": channel},
+        "invite": {"action": "invite", "channel": channel, "user": "mallory"},
+        "message": {"action": "message", "channel": channel, "text": "let me in", "clientMsgId": "x-1"},
+        "typing": {"action": "typing", "channel": channel},
+        "history": {"action": "history", "channel": channel},
+        "heartbeat": {"action": "heartbeat"},
+        "create_channel": {"action": "create_channel", "name": "brand-new"},
+        "channels": {"action": "channels"},
+    }
+    return frames[action] | extra
+
+
+def refused(parley: Any, client: Any, frame: dict[str, Any], code: str) -> None:
+    """Send `frame`: assert the error frame with `code` and that no table changed."""
+    before = snapshot(parley.aws.dynamodb)
+    request_id, reply = send(client, frame)
+    assert_error_frame(reply, code=code, request_id=request_id, action=frame["action"])
+    assert snapshot(parley.aws.dynamodb) == before
+
+
+# ---- another workspace ---------------------------------------------------------------------------
+
+# join/invite look the channel up (not_found); message/typing/history need a subscription (not_joined)
+CROSS_WORKSPACE = {"join": "not_found", "invite": "not_found", "message": "not_joined",
+                   "typing": "not_joined", "history": "not_joined"}  # fmt: skip
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+@pytest.mark.parametrize(("action", "code"), CROSS_WORKSPACE.items())
+def test_user_of_another_workspace_cannot_use_acme_channels(
+    parley: Any, action: str, code: str, private: bool
+) -> None:
+    # Given alice created a channel in acme, and mallory is connected to workspace `other`
+    alice = parley.connect("alice", "acme")
+    alice.send({"action": "create_channel", "name": "acme-plans", "private": private})
+    alice.send({"action": "join", "channel": "acme-plans"})
+    mallory = parley.connect("mallory", "other")
+    # When mallory acts on acme-plans
+    # Then she is refused as if it did not exist, and nothing is written
+    refused(parley, mallory, frame_for(action, "acme-plans"), code)
+
+
+def test_same_channel_name_in_another_workspace_shows_none_of_acmes_messages(parley: Any) -> None:
+    # Given alice posted in acme's general
+    alice = parley.connect("alice", "acme")
+    alice.send({"action": "join", "channel": "general"})
+    alice.send({"action": "message", "channel": "general", "text": "acme only"})
+    # When mallory of `other` joins her own workspace's general and asks for its history
+    mallory = parley.connect("mallory", "other")
+    joined = mallory.send({"action": "join", "channel": "general"})
+    history = mallory.send({"action": "history", "channel": "general"})
+    # Then neither shows acme's message
+    assert joined is not None and joined["messages"] == []
+    assert history is not None and history["messages"] == []
+
+
+def test_message_in_another_workspace_is_not_fanned_out_to_acme(parley: Any) -> None:
+    # Given alice (acme) and mallory (other) both joined a channel named general
+    alice, mallory = parley.connect("alice", "acme"), parley.connect("mallory", "other")
+    alice.send({"action": "join", "channel": "general"})
+    mallory.send({"action": "join", "channel": "general"})
+    parley.pump()
+    # When mallory posts in her general and fan-out runs
+    mallory.send({"action": "message", "channel": "general", "text": "hello from other"})
+    parley.pump()
+    # Then only mallory receives it
+    assert [m["text"] for m in mallory.events_of("message")] == ["hello from other"]
+    assert alice.events_of("message") == []
+
+
+# ---- private channels ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hush(parley: Any) -> tuple[Any, Any]:
+    """alice created the private channel `hush` and joined it; bob is connected to the same workspace."""
+    alice = parley.connect("alice")
+    assert alice.send({"action": "create_channel", "name": "hush", "private": True})["type"] == (
+        "channel_created"
+    )
+    alice.send({"action": "join", "channel": "hush"})
+    return alice, parley.connect("bob")
+
+
+def _listed(client: Any) -> dict[str, bool]:
+    reply = client.send({"action": "channels"})
+    return {c["id"]: c["member"] for c in reply["channels"]}
+
+
+def test_private_channel_is_listed_for_its_creator(hush: tuple[Any, Any]) -> None:
+    # Given alice created the private channel hush
+    alice, _ = hush
+    # When she lists channels
+    listed = _listed(alice)
+    # Then hush is there, as a member
+    assert listed.get("hush") is True
+
+
+def test_private_channel_is_invisible_in_a_non_members_channel_list(hush: tuple[Any, Any]) -> None:
+    # Given alice created the private channel hush
+    _, bob = hush
+    # When bob lists channels
+    listed = _listed(bob)
+    # Then he sees the public channels only
+    assert set(listed) == {"general", "random"}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"action": "join", "channel": "hush"},
+        {"action": "join", "channel": "hush", "since": "00000000000000001"},
+        {"action": "invite", "channel": "hush", "user": "bob"},
+        {"action": "invite", "channel": "hush", "user": "carol"},
+    ],
+    ids=["join", "join with since", "invite himself", "invite someone else"],
+)
+def test_non_member_cannot_join_or_invite_to_a_private_channel(
+    parley: Any, hush: tuple[Any, Any], frame: dict[str, Any]
+) -> None:
+    # Given alice created the private channel hush and bob is not a member
+    _, bob = hush
+    # When bob tries to join it or invite to it
+    # Then the answer is not_found (its existence is not revealed) and nothing is written
+    refused(parley, bob, frame, "not_found")
+
+
+@pytest.mark.parametrize("action", ["join", "invite"])
+def test_private_channel_refusal_reads_exactly_like_a_missing_channel(
+    hush: tuple[Any, Any], action: str
+) -> None:
+    # Given the private channel hush exists and the channel zzzz does not
+    _, bob = hush
+    # When bob acts on each
+    _, private = send(bob, frame_for(action, "hush"))
+    _, missing = send(bob, frame_for(action, "zzzz"))
+    # Then the two answers differ only by the name (and request id)
+    assert private is not None and missing is not None
+    for frame in (private, missing):
+        frame.pop("requestId")
+    assert private == {
+        k: (v.replace("zzzz", "hush") if isinstance(v, str) else v) for k, v in missing.items()
+    }
+
+
+@pytest.mark.parametrize("action", ["message", "typing", "history"])
+def test_non_member_cannot_use_a_private_channel(parley: Any, hush: tuple[Any, Any], action: str) -> None:
+    # Given the private channel hush, which bob cannot join
+    _, bob = hush
+    # When bob posts, types or reads there
+    # Then he is refused (he never joined) and nothing is written
+    refused(parley, bob, frame_for(action, "hush"), "not_joined")
+
+
+def test_invited_user_can_join_a_private_channel(hush: tuple[Any, Any]) -> None:
+    # Given alice invites bob to hush
+    alice, bob = hush
+    assert alice.send({"action": "invite", "channel": "hush", "user": "bob"}) == {
+        "type": "invited",
+        "channel": "hush",
+        "user": "bob",
+    }
+    # When bob joins
+    reply = bob.send({"action": "join", "channel": "hush"})
+    # Then he is in
+    assert reply is not None and reply["type"] == "joined" and reply["channel"] == "hush"
+
+
+def test_invited_user_sees_the_private_channel_in_his_list(hush: tuple[Any, Any]) -> None:
+    # Given alice invited bob to hush
+    alice, bob = hush
+    alice.send({"action": "invite", "channel": "hush", "user": "bob"})
+    # When bob lists channels
+    listed = _listed(bob)
+    # Then hush is there, as a member
+    assert listed.get("hush") is True
+
+
+def test_invite_for_another_user_does_not_open_the_channel_to_the_inviter_s_peers(
+    hush: tuple[Any, Any], parley: Any
+) -> None:
+    # Given alice invited carol (not bob) to hush
+    alice, bob = hush
+    alice.send({"action": "invite", "channel": "hush", "user": "carol"})
+    # When bob tries to join
+    # Then he is still refused
+    refused(parley, bob, {"action": "join", "channel": "hush"}, "not_found")
+
+
+# ---- subscriptions belong to a connection --------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["message", "typing", "history"])
+def test_joining_on_one_connection_does_not_join_the_users_other_connection(parley: Any, action: str) -> None:
+    # Given alice joined general on her laptop, and has a second connection (phone) that did not join
+    laptop, phone = parley.connect("alice"), parley.connect("alice")
+    laptop.send({"action": "join", "channel": "general"})
+    # When the phone posts, types or reads in general
+    # Then it is not_joined and nothing is written
+    refused(parley, phone, frame_for(action, "general"), "not_joined")
+
+
+@pytest.mark.parametrize("action", ["message", "typing", "history"])
+def test_after_leave_the_connection_is_no_longer_joined(parley: Any, action: str) -> None:
+    # Given alice joined general, then left it
+    alice = parley.connect("alice")
+    alice.send({"action": "join", "channel": "general"})
+    alice.send({"action": "leave", "channel": "general"})
+    # When she posts, types or reads there
+    # Then it is not_joined and nothing is written
+    refused(parley, alice, frame_for(action, "general"), "not_joined")
+
+
+# ---- identity comes from the authorizer, never from the frame ------------------------------------
+
+SPOOF = {
+    "user": {"id": "mallory", "name": "Mallory"},
+    "userId": "mallory",
+    "userName": "Mallory",
+    "name": "Mallory",
+    "sub": "mallory",
+    "workspace": "other",
+    "createdBy": "mallory",
+}
+
+
+@pytest.fixture
+def alice_and_bob(parley: Any) -> tuple[Any, Any]:
+    alice, bob = parley.connect("alice", name="Alice"), parley.connect("bob")
+    alice.send({"action": "join", "channel": "general"})
+    bob.send({"action": "join", "channel": "general"})
+    parley.pump()
+    parley.notifier.clear()
+    return alice, bob
+
+
+def test_message_claiming_another_user_is_stored_as_the_authenticated_user(
+    parley: Any, alice_and_bob: tuple[Any, Any]
+) -> None:
+    # Given alice sends a message whose body claims to be mallory of workspace other
+    alice, _ = alice_and_bob
+    # When it is stored
+    ack = alice.send({"action": "message", "channel": "general", "text": "it's me", **SPOOF})
+    # Then the stored item names alice of acme
+    assert ack is not None and ack["type"] == "ack"
+    item = parley.aws.dynamodb.Table("MessagesTable").get_item(
+        Key={"PK": "WS#acme#CHAN#general", "SK": f"MSG#{ack['id']}"}
+    )["Item"]
+    assert (item["userId"], item["userName"], item["workspace"]) == ("alice", "Alice", "acme")
+
+
+def test_message_claiming_another_user_is_fanned_out_and_read_back_as_the_authenticated_user(
+    parley: Any, alice_and_bob: tuple[Any, Any]
+) -> None:
+    # Given alice sends a message whose body claims to be mallory
+    alice, bob = alice_and_bob
+    alice.send({"action": "message", "channel": "general", "text": "it's me", **SPOOF})
+    # When fan-out runs and bob reads the history
+    parley.pump()
+    history = bob.send({"action": "history", "channel": "general"})
+    # Then both show alice as the author
+    assert [m["user"] for m in bob.events_of("message")] == [{"id": "alice", "name": "Alice"}]
+    assert [m["user"] for m in history["messages"]] == [{"id": "alice", "name": "Alice"}]
+
+
+def test_nothing_is_stored_under_the_claimed_workspace(parley: Any, alice_and_bob: tuple[Any, Any]) -> None:
+    # Given alice sends a message claiming workspace other
+    alice, _ = alice_and_bob
+    alice.send({"action": "message", "channel": "general", "text": "it's me", **SPOOF})
+    # When we look at every stored item
+    world = snapshot(parley.aws.dynamodb)
+    # Then none mentions mallory or workspace other
+    flat = repr(world)
+    assert "mallory" not in flat and "Mallory" not in flat and "WS#other" not in flat
+
+
+def test_typing_claiming_another_user_is_fanned_out_as_the_authenticated_user(
+    parley: Any, alice_and_bob: tuple[Any, Any]
+) -> None:
+    # Given alice sends a typing frame claiming to be mallory
+    alice, bob = alice_and_bob
+    alice.send({"action": "typing", "channel": "general", **SPOOF})
+    # When fan-out runs
+    parley.pump()
+    # Then bob sees alice typing
+    assert [e["user"] for e in bob.events_of("typing")] == [{"id": "alice", "name": "Alice"}]
+
+
+def test_create_channel_claiming_another_creator_is_owned_by_the_authenticated_user(
+    parley: Any, alice_and_bob: tuple[Any, Any]
+) -> None:
+    # Given alice creates a private channel claiming mallory created it
+    alice, _ = alice_and_bob
+    spoof = {k: v for k, v in SPOOF.items() if k != "name"}  # `name` is the channel's name here
+    reply = alice.send({"action": "create_channel", "private": True, **spoof, "name": "mine"})
+    assert reply is not None and reply["type"] == "channel_created"
+    # When we read the stored channel and memberships
+    table = parley.aws.dynamodb.Table("MessagesTable")
+    channel = table.get_item(Key={"PK": "WS#acme", "SK": "CHAN#mine"})["Item"]
+    alice_member = table.get_item(Key={"PK": "WS#acme#USER#alice", "SK": "CHAN#mine"}).get("Item")
+    mallory_member = table.get_item(Key={"PK": "WS#acme#USER#mallory", "SK": "CHAN#mine"}).get("Item")
+    # Then alice is the creator and the only member
+    assert channel["createdBy"] == "alice"
+    assert alice_member is not None and mallory_member is None
+
+
+# ---- expired tokens ------------------------------------------------------------------------------
+
+ALL_ACTIONS = [
+    "join",
+    "leave",
+    "message",
+    "typing",
+    "history",
+    "heartbeat",
+    "create_channel",
+    "invite",
+    "channels",
+]
+
+
+def assert_closed_for_expiry(parley: Any, client: Any, frame: dict[str, Any]) -> None:
+    """Send `frame`: no route answer, a token_expired error pushed first, the connection closed, no write."""
+    before = snapshot(parley.aws.dynamodb)
+    request_id, reply = send(client, frame)
+    assert reply is None
+    pushed = client.events
+    assert len(pushed) == 1
+    assert_error_frame(pushed[0], code="token_expired", request_id=request_id, action=frame["action"])
+    assert parley.notifier.closed == [client.connection_id]
+    assert snapshot(parley.aws.dynamodb) == before
+
+
+@pytest.mark.parametrize("action", ALL_ACTIONS)
+def test_expired_token_closes_the_connection_on_any_action(parley: Any, action: str) -> None:
+    # Given alice connected with a token that expired a second ago
+    alice = parley.connect("alice", expires_in_s=-1)
+    # When she sends any well-formed frame
+    # Then she is told token_expired, disconnected, and nothing is written
+    assert_closed_for_expiry(parley, alice, frame_for(action, "general"))
+
+
+def test_token_expiring_during_the_connection_closes_it_on_the_next_action(parley: Any) -> None:
+    # Given alice joined general with a token valid for one more minute
+    alice = parley.connect("alice", expires_in_s=60)
+    alice.send({"action": "join", "channel": "general"})
+    parley.notifier.clear()
+    # When a minute passes and she posts
+    parley.clock.advance(60_001)
+    # Then she is told token_expired, disconnected, and nothing is written
+    assert_closed_for_expiry(parley, alice, frame_for("message", "general"))
+
+
+def test_token_is_expired_from_its_exp_second_on(parley: Any) -> None:
+    # Given alice's token expires at `exp`
+    alice = parley.connect("alice", expires_in_s=60)
+    # When the clock reaches exp exactly
+    parley.clock.now = alice.auth["tokenExp"] * 1000
+    # Then her next action is refused as expired
+    assert_closed_for_expiry(parley, alice, frame_for("heartbeat", "general"))
+
+
+def test_token_is_valid_until_just_before_exp(parley: Any) -> None:
+    # Given alice's token expires at `exp`
+    alice = parley.connect("alice", expires_in_s=60)
+    # When the clock is one millisecond before exp
+    parley.clock.now = alice.auth["tokenExp"] * 1000 - 1
+    reply = alice.send({"action": "heartbeat"})
+    # Then she is served and stays connected
+    assert reply is not None and reply["type"] == "heartbeat"
+    assert parley.notifier.closed == []
+
+
+def test_expired_token_is_reported_before_the_frame_is_even_parsed(parley: Any) -> None:
+    # Given alice's token has expired
+    alice = parley.connect("alice", expires_in_s=-1)
+    # When she sends a malformed message frame (no channel, no text)
+    # Then the answer is still token_expired, not bad_request
+    assert_closed_for_expiry(parley, alice, {"action": "message"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"action": "dance"}', "not json", '{"channel": "general"}'],
+    ids=["unknown action", "not JSON", "no action"],
+)
+def test_expired_token_closes_the_connection_on_a_default_route_frame(parley: Any, body: str) -> None:
+    # Given alice's token has expired
+    alice = parley.connect("alice", expires_in_s=-1)
+    before = snapshot(parley.aws.dynamodb)
+    # When she sends a frame that API Gateway routes to $default
+    request_id, reply = send(alice, body, route="$default")
+    # Then, as for every frame, she is told token_expired (no action: none was known) and disconnected
+    assert reply is None
+    assert len(alice.events) == 1
+    assert_error_frame(alice.events[0], code="token_expired", request_id=request_id, action=None)
+    assert parley.notifier.closed == [alice.connection_id]
+    assert snapshot(parley.aws.dynamodb) == before

@@ -1,0 +1,126 @@
+"""Helpers for the refusal matrices: table snapshots, raw sends that expose the request id, a shared world."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support import events
+from tests.support.handlers import LambdaContext, load
+
+TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
+ROUTES = {
+    "join",
+    "leave",
+    "message",
+    "typing",
+    "history",
+    "heartbeat",
+    "create_channel",
+    "invite",
+    "channels",
+}
+ERROR_KEYS = {"type", "code", "message", "requestId"}
+
+
+def snapshot(dynamodb: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every item of the three tables, in key order. A Scan is fine here: tests look at the whole world."""
+    world: dict[str, list[dict[str, Any]]] = {}
+    for name in TABLES:
+        table = dynamodb.Table(name)
+        page = table.scan(ConsistentRead=True)
+        items = list(page["Items"])
+        while "LastEvaluatedKey" in page:
+            page = table.scan(ConsistentRead=True, ExclusiveStartKey=page["LastEvaluatedKey"])
+            items.extend(page["Items"])
+        world[name] = sorted(items, key=lambda i: (str(i.get("PK", i.get("id"))), str(i.get("SK", ""))))
+    return world
+
+
+def send(
+    client: Any, body: str | dict[str, Any], route: str | None = None
+) -> tuple[str, dict[str, Any] | None]:
+    """Send one frame as API Gateway would route it; (the event's requestId, the route response frame).
+
+    `route` overrides route selection, for bodies the test cannot parse itself (e.g. nested too deep).
+    """
+    harness = client.harness
+    event = events.route_event(client.connection_id, client.auth, body, harness.clock.now_ms(), route)
+    route = event["requestContext"]["routeKey"]
+    name = route if route in ROUTES else "default"
+    if route not in ROUTES:
+        event["requestContext"]["routeKey"] = "$default"
+    response = load(name).handler(event, LambdaContext(function_name=f"parley-{name}"))
+    assert response["statusCode"] == 200
+    frame = json.loads(response["body"]) if "body" in response else None
+    return event["requestContext"]["requestId"], frame
+
+
+def assert_error_frame(
+    frame: dict[str, Any] | None, *, code: str, request_id: str, action: str | None
+) -> None:
+    """The one shape of an error frame: stable code, a human message, the request id, the action if routed."""
+    assert frame is not None, "expected an error frame, got no response"
+    assert frame.get("code") != "internal", frame
+    expected_keys = ERROR_KEYS | ({"action"} if action is not None else set())
+    assert set(frame) == expected_keys, frame
+    assert frame["type"] == "error"
+    assert frame["code"] == code, frame
+    assert isinstance(frame["message"], str) and frame["message"].strip(), frame
+    assert frame["requestId"] == request_id
+    if action is not None:
+        assert frame["action"] == action
+
+
+@contextmanager
+def shared_parley() -> Iterator[Any]:
+    """The `parley` fixture's world, built once for a whole module (for long matrices of refusals).
+
+    Same steps as conftest's lambda_env + moto_aws + parley, with a MonkeyPatch of its own so the
+    module's environment and the patched `deps.services` are undone when the module ends.
+    """
+    from moto import mock_aws
+
+    from parley import aws, config, deps
+    from tests.conftest import JWT_SECRET, TEST_ENV, MotoAws
+    from tests.integration.harness import Harness
+    from tests.support.template import table_definitions
+
+    caches = (config.settings, deps.services, deps.verifier, aws.dynamodb, aws.sqs, aws.management_api)
+    with pytest.MonkeyPatch.context() as mp, mock_aws(), ThreadPoolExecutor(max_workers=8) as pool:
+        for key, value in TEST_ENV.items():
+            mp.setenv(key, value)
+        client = boto3.client("dynamodb")
+        world = MotoAws(
+            boto3.resource("dynamodb"),
+            client,
+            boto3.client("dynamodbstreams"),
+            boto3.client("sqs"),
+            boto3.client("ssm"),
+        )
+        for name, (kwargs, ttl) in table_definitions().items():
+            client.create_table(**kwargs)
+            if ttl:
+                client.update_time_to_live(
+                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl}
+                )
+                world.ttl_attributes[name] = ttl
+        world.queue_url = world.sqs.create_queue(QueueName="PresenceTimerQueue")["QueueUrl"]
+        mp.setenv("PRESENCE_QUEUE_URL", world.queue_url)
+        world.ssm.put_parameter(Name="/parley/jwt-secret", Value=JWT_SECRET, Type="SecureString")
+        for cached in caches:
+            cached.cache_clear()
+        harness = Harness(world, pool)
+        mp.setattr(deps, "services", lambda: harness.services)
+        try:
+            yield harness
+        finally:
+            for cached in caches:
+                if hasattr(cached, "cache_clear"):
+                    cached.cache_clear()
