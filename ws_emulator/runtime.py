@@ -96,6 +96,55 @@ def function_environment(
     return base | rewrite_urls(spec.environment, url_rewrites) | dict(env_overrides) | reserved
 
 
+# Powertools stamps these on every line; in a local log they only hide the message.
+_LAMBDA_CONTEXT_KEYS = {
+    "level",
+    "message",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "xray_trace_id",
+    "sampling_rate",
+}
+_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "WARN": logging.WARNING}
+_LEVELS |= {"ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
+
+
+def readable_log_line(line: str) -> tuple[int, str]:
+    """A function's output line for the emulator's log: structured JSON (Powertools) made short.
+
+    `{"level":"INFO","message":"joined",...,"channel":"general"}` becomes
+    `joined {"channel": "general"}` at INFO; CloudWatch EMF metric lines go to DEBUG;
+    anything else passes through unchanged at INFO.
+    """
+    if not line.startswith("{"):
+        return logging.INFO, line
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return logging.INFO, line
+    if not isinstance(data, dict):
+        return logging.INFO, line
+    if "_aws" in data and "CloudWatchMetrics" in data["_aws"]:
+        names = [m["Name"] for d in data["_aws"]["CloudWatchMetrics"] for m in d.get("Metrics", [])]
+        values = " ".join(f"{n}={data.get(n)}" for n in names)
+        return logging.DEBUG, f"metrics {values}"
+    if "level" not in data or "message" not in data:
+        return logging.INFO, line
+    level_name = str(data["level"]).upper()
+    extras = {k: v for k, v in data.items() if k not in _LAMBDA_CONTEXT_KEYS and k != "exception"}
+    text = str(data["message"])
+    if extras:
+        text += " " + json.dumps(extras, default=str)
+    if data.get("exception"):
+        text += "\n" + str(data["exception"])
+    return _LEVELS.get(level_name, logging.INFO), text
+
+
 def _timeout_error(request_id: str, timeout_s: float) -> dict[str, Any]:
     return {
         "errorType": "Sandbox.Timedout",
@@ -237,7 +286,8 @@ class _FunctionPool:
             line = await proc.stderr.readline()
             if not line:
                 return
-            self._log.info("[%s] %s", prefix, line.decode("utf-8", "replace").rstrip())
+            level, text = readable_log_line(line.decode("utf-8", "replace").rstrip())
+            self._log.log(level, "[%s] %s", prefix, text)
 
     async def invoke(self, event: dict[str, Any]) -> InvokeResult:
         request_id = str(uuid.uuid4())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ws_emulator.runtime import FunctionRuntime, rewrite_urls
+from ws_emulator.runtime import FunctionRuntime, readable_log_line, rewrite_urls
 from ws_emulator.template import Template, load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
@@ -218,8 +218,37 @@ async def test_worker_output_is_logged_with_function_prefix(
     await runtime.invoke("ToolsFunction", {"what": "stderr"})
     await asyncio.sleep(0.1)  # the log pump runs beside the invoke
     lines = [r.getMessage() for r in caplog.records]
-    assert any(line.startswith("[ToolsFunction] {") and '"tools invoked"' in line for line in lines)
+    assert any(line.startswith("[ToolsFunction] tools invoked {") for line in lines), lines
     assert "[ToolsFunction] to stderr" in lines
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "text"),
+    [
+        ("plain print", logging.INFO, "plain print"),
+        (
+            '{"level":"INFO","location":"h:9","message":"joined","timestamp":"t","service":"s",'
+            '"cold_start":true,"function_name":"f","function_request_id":"r","channel":"general"}',
+            logging.INFO,
+            'joined {"location": "h:9", "channel": "general"}',
+        ),
+        ('{"level":"DEBUG","message":"detail"}', logging.DEBUG, "detail"),
+        (
+            '{"level":"ERROR","message":"failed","exception":"Traceback...\\nKeyError: x"}',
+            logging.ERROR,
+            "failed\nTraceback...\nKeyError: x",
+        ),
+        (
+            '{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[],'
+            '"Metrics":[{"Name":"Posts","Unit":"Count"}]}]},"Posts":[2.0]}',
+            logging.DEBUG,
+            "metrics Posts=[2.0]",
+        ),
+        ('{"not": "a log record"}', logging.INFO, '{"not": "a log record"}'),
+    ],
+)
+def test_readable_log_lines(line: str, level: int, text: str) -> None:
+    assert readable_log_line(line) == (level, text)
 
 
 def test_rewrite_urls_exact_and_prefix() -> None:
