@@ -286,8 +286,10 @@ class _FunctionPool:
             line = await proc.stderr.readline()
             if not line:
                 return
-            level, text = readable_log_line(line.decode("utf-8", "replace").rstrip())
-            self._log.log(level, "[%s] %s", prefix, text)
+            raw = line.decode("utf-8", "replace").rstrip()
+            level, text = readable_log_line(raw)
+            # At DEBUG the emulator shows function output verbatim (every Powertools field).
+            self._log.log(level, "[%s] %s", prefix, raw if self._log.isEnabledFor(logging.DEBUG) else text)
 
     async def invoke(self, event: dict[str, Any]) -> InvokeResult:
         request_id = str(uuid.uuid4())
