@@ -16,6 +16,7 @@ from typing import Any
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$", re.IGNORECASE)
 _CRON = re.compile(r"^cron\((.*)\)$", re.IGNORECASE)
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+ASYNC_RETRY_DELAYS_S = (60.0, 120.0)  # Lambda's retries of a failed asynchronous invocation
 _MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN"), start=1)} | {
     m: i for i, m in enumerate(("JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=7)
 }
@@ -234,22 +235,40 @@ class Scheduler:
     async def run_target(self, target: ScheduledTarget) -> None:
         schedule = parse_expression(target.expression)
         now = self.clock.now()
-        while True:
-            if target.period_override_s is not None:
-                await asyncio.sleep(target.period_override_s)
-                at = self.clock.now()
-            else:
-                at = schedule.next_after(now)
-                await asyncio.sleep(self.clock.real_seconds_until(at))
-            now = at
-            target.fired += 1
-            result = await self._invoke(target.function_id, self.event_for(target, at))
-            if not getattr(result, "ok", True):
-                error = getattr(result, "error", None) or {}
-                self._log.warning(
-                    "scheduled %s.%s failed: %s: %s",
-                    target.function_id,
-                    target.event_id,
-                    error.get("errorType"),
-                    error.get("errorMessage"),
-                )
+        invocations: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                if target.period_override_s is not None:
+                    await asyncio.sleep(target.period_override_s)
+                    at = self.clock.now()
+                else:
+                    at = schedule.next_after(now)
+                    await asyncio.sleep(self.clock.real_seconds_until(at))
+                now = at
+                target.fired += 1
+                # EventBridge invokes asynchronously: a slow run does not delay the next firing.
+                task = asyncio.create_task(self._deliver(target, self.event_for(target, at)))
+                invocations.add(task)
+                task.add_done_callback(invocations.discard)
+        finally:
+            for task in invocations:
+                task.cancel()
+
+    async def _deliver(self, target: ScheduledTarget, event: dict[str, Any]) -> None:
+        """One asynchronous invocation: Lambda retries a failed one twice, about 1 and 2 minutes later."""
+        for attempt, delay_s in enumerate((0.0, *ASYNC_RETRY_DELAYS_S)):
+            if delay_s:
+                await asyncio.sleep(delay_s / self.clock.speedup)
+            result = await self._invoke(target.function_id, event)
+            if getattr(result, "ok", True):
+                return
+            error = getattr(result, "error", None) or {}
+            self._log.warning(
+                "scheduled %s.%s failed (attempt %d of %d): %s: %s",
+                target.function_id,
+                target.event_id,
+                attempt + 1,
+                len(ASYNC_RETRY_DELAYS_S) + 1,
+                error.get("errorType"),
+                error.get("errorMessage"),
+            )

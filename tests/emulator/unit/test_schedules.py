@@ -2,6 +2,7 @@
 
 import asyncio
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -102,3 +103,19 @@ async def test_override_and_input() -> None:
     await asyncio.sleep(0.18)
     task.cancel()
     assert events and all(e == {"x": 1} for e in events)
+
+
+async def test_failed_scheduled_invocation_is_retried_twice_like_async_lambda() -> None:
+    # GIVEN a schedule whose function always fails, on a clock 6000 times faster (retries after 10/20 ms)
+    attempts: list[dict[str, Any]] = []
+
+    async def invoke(function_id: str, event: dict[str, Any]) -> SimpleNamespace:
+        attempts.append(event)
+        return SimpleNamespace(ok=False, error={"errorType": "E", "errorMessage": "m"})
+
+    target = ScheduledTarget("Fn", "Tick", "rate(1 day)", None, "arn")
+    scheduler = Scheduler([target], invoke, account="1", region="r", speedup=6000)
+    delivery = asyncio.create_task(scheduler._deliver(target, {"n": 1}))
+    await asyncio.wait_for(delivery, timeout=2)
+    # THEN the same event was invoked three times in all
+    assert attempts == [{"n": 1}] * 3
