@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import threading
@@ -32,7 +33,14 @@ def is_expired(item: dict[str, Any], attribute: str, now: float) -> bool:
 
 
 def key_fingerprint(keys: dict[str, Any]) -> str:
-    return json.dumps(keys, sort_keys=True, separators=(",", ":"))
+    """The same string for equal keys, whichever API returned them (Binary keys come as bytes)."""
+    return json.dumps(keys, sort_keys=True, separators=(",", ":"), default=_bytes_to_text)
+
+
+def _bytes_to_text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    raise TypeError(f"unexpected key value {value!r}")
 
 
 class TtlMarks:

@@ -42,3 +42,10 @@ def test_unmark_withdraws_a_failed_deletion() -> None:
     marks.mark("t", {"PK": {"S": "x"}})
     marks.unmark("t", {"PK": {"S": "x"}})
     assert not marks.take(a, "t", {"PK": {"S": "x"}})
+
+
+def test_binary_keys_can_be_marked() -> None:
+    marks = TtlMarks()
+    a = marks.register()
+    marks.mark("t", {"PK": {"B": b"\x00\x01"}})
+    assert marks.take(a, "t", {"PK": {"B": b"\x00\x01"}})
