@@ -344,13 +344,14 @@ class JwksServer:
 
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
+        self.body: bytes | None = None  # when set, served instead of the key set (a broken endpoint)
         self.hits = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.hits += 1
-                body = json.dumps({"keys": outer.keys}).encode()
+                body = outer.body if outer.body is not None else json.dumps({"keys": outer.keys}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -503,3 +504,21 @@ def test_token_never_appears_in_log_output(
         assert part not in output
     # and a refusal was logged (with its reason), so the capture really saw the handler's logs
     assert ('"message":"token refused"' in captured.out) is refused
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>502 Bad Gateway</html>", b"", b'{"keys": []}', b"[]"],
+    ids=["HTML page", "empty body", "no keys", "not an object"],
+)
+def test_jwks_endpoint_serving_no_usable_key_set_refuses_the_token(
+    jwks_authorizer: Any, jwks_server: JwksServer, rsa_key: RsaKey, body: bytes
+) -> None:
+    # Given the JWKS endpoint answers 200 with something that is not a usable key set
+    jwks_server.body = body
+    try:
+        # When a token that would otherwise be valid is checked
+        # Then it is refused like any other doubtful token (401), not answered with an error (500)
+        assert_refused(jwks_authorizer, authorizer_event(rsa_key.sign(claims())))
+    finally:
+        jwks_server.body = None

@@ -65,7 +65,7 @@ class Jwks:
     def key_for(self, token: str) -> Any:
         try:
             return self._client.get_signing_key_from_jwt(token).key
-        except jwt.PyJWKClientError as exc:
+        except (jwt.PyJWKClientError, ValueError) as exc:  # ValueError: PyJWT does not wrap a non-JSON body
             raise InvalidToken(f"no usable signing key: {type(exc).__name__}") from None
 
 
