@@ -153,6 +153,13 @@ def _timeout_error(request_id: str, timeout_s: float) -> dict[str, Any]:
     }
 
 
+_STOPPED_ERROR = {
+    "errorType": "ServiceException",
+    "errorMessage": "the emulator's function runtime has stopped",
+    "stackTrace": [],
+}
+
+
 class _WorkerDied(Exception):
     def __init__(self, returncode: int | None) -> None:
         super().__init__(f"worker exited with {returncode}")
@@ -222,6 +229,7 @@ class _FunctionPool:
         self._busy: set[_Worker] = set()
         self._log = log
         self.cold_starts = 0
+        self.closed = False
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -247,6 +255,22 @@ class _FunctionPool:
             limit=_PIPE_LIMIT,
         )
         worker = _Worker(proc, asyncio.create_task(self._pump(proc)))
+        if self.closed:
+            await worker.kill()
+            return None, _STOPPED_ERROR
+        # Between here and `ready` the worker is in no list; stop() must still find it.
+        self._busy.add(worker)
+        try:
+            return await self._initialise(worker, env, stream)
+        except asyncio.CancelledError:
+            await asyncio.shield(worker.kill())
+            raise
+        finally:
+            self._busy.discard(worker)
+
+    async def _initialise(
+        self, worker: _Worker, env: dict[str, str], stream: str
+    ) -> tuple[_Worker | None, dict[str, Any] | None]:
         self.cold_starts += 1
         init = {
             "env": env,
@@ -294,6 +318,10 @@ class _FunctionPool:
     async def invoke(self, event: dict[str, Any]) -> InvokeResult:
         request_id = str(uuid.uuid4())
         async with self._sem:
+            if self.closed:
+                return self._result(
+                    _Call(request_id, False, 0.0, time.perf_counter()), False, None, _STOPPED_ERROR
+                )
             started = time.perf_counter()
             cold = not self._idle
             if self._idle:
@@ -315,7 +343,10 @@ class _FunctionPool:
                 # Read before the environment can be reused: Lambda reports it per invocation.
                 call.max_memory_mb = worker.peak_rss_mb()
                 worker.invocations += 1
-                self._idle.append(worker)
+                if self.closed:
+                    await worker.kill()  # stop() ran during the invoke: nobody will reuse it
+                else:
+                    self._idle.append(worker)
                 if reply.get("ok"):
                     return self._result(call, True, reply.get("payload"), None)
                 error = reply.get("error") or {"errorType": "Runtime.Unknown", "errorMessage": str(reply)}
@@ -391,6 +422,7 @@ class _FunctionPool:
         return len(self._idle) + len(self._busy)
 
     async def stop(self) -> None:
+        self.closed = True
         workers = [*self._idle, *self._busy]
         self._idle.clear()
         self._busy.clear()

@@ -251,6 +251,24 @@ def test_readable_log_lines(line: str, level: int, text: str) -> None:
     assert readable_log_line(line) == (level, text)
 
 
+async def test_stop_leaves_no_worker_behind_and_refuses_new_invokes(template: Template) -> None:
+    rt = FunctionRuntime(template, env_overrides={}, url_rewrites={})
+    await rt.start()
+    warm = await rt.invoke("AlphaFunction", {})
+    slow = asyncio.create_task(rt.invoke("BetaFunction", {"sleep": 1}))
+    starting = asyncio.create_task(rt.invoke("ToolsFunction", {}))
+    await asyncio.sleep(0.01)
+    await rt.stop()
+    results = await asyncio.gather(slow, starting)
+    assert all(not r.ok for r in results)
+    after = await rt.invoke("AlphaFunction", {})
+    assert after.error is not None and "stopped" in after.error["errorMessage"]
+    await asyncio.sleep(0.1)
+    assert not Path(f"/proc/{warm.payload['pid']}").exists()
+    assert rt.pool_stats("BetaFunction")["workers"] == 0
+    assert rt.pool_stats("ToolsFunction")["workers"] == 0
+
+
 def test_rewrite_urls_exact_and_prefix() -> None:
     rewrites = {"https://abc.execute-api.us-east-1.amazonaws.com/prod": "http://127.0.0.1:3001/prod"}
     env = {
