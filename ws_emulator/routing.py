@@ -63,7 +63,7 @@ def evaluate(expression: SelectionExpression, body: str | None) -> str | None:
         return None
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deeply nested is "not JSON" too: $default, not a crash
         return None
     pieces: list[str] = []
     for part in expression.parts:
