@@ -179,6 +179,7 @@ class _Worker:
         self.proc = proc
         self.pump = pump
         self.invocations = 0
+        self.last_used = time.monotonic()
 
     async def request(self, msg: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -343,6 +344,7 @@ class _FunctionPool:
                 # Read before the environment can be reused: Lambda reports it per invocation.
                 call.max_memory_mb = worker.peak_rss_mb()
                 worker.invocations += 1
+                worker.last_used = time.monotonic()
                 if self.closed:
                     await worker.kill()  # stop() ran during the invoke: nobody will reuse it
                 else:
@@ -417,6 +419,17 @@ class _FunctionPool:
             max_memory_mb=call.max_memory_mb,
         )
 
+    async def reap_idle(self, idle_ttl_s: float, keep_warm: int) -> int:
+        """End environments idle for longer than `idle_ttl_s`, keeping the `keep_warm` most recent."""
+        now = time.monotonic()
+        # _idle is used as a stack: the most recently used environments are at its end.
+        candidates = self._idle[: max(0, len(self._idle) - keep_warm)]
+        expired = [w for w in candidates if now - w.last_used > idle_ttl_s]
+        for worker in expired:
+            self._idle.remove(worker)
+        await asyncio.gather(*(w.kill() for w in expired), return_exceptions=True)
+        return len(expired)
+
     @property
     def worker_count(self) -> int:
         return len(self._idle) + len(self._busy)
@@ -440,6 +453,8 @@ class FunctionRuntime:
         url_rewrites: Mapping[str, str],
         log: logging.Logger | None = None,
         default_concurrency: int = DEFAULT_CONCURRENCY,
+        idle_ttl_s: float = 120.0,
+        keep_warm: int = 1,
     ) -> None:
         self.template = template
         self._env_overrides = dict(env_overrides)
@@ -447,6 +462,11 @@ class FunctionRuntime:
         self._log = log or logging.getLogger("ws_emulator.runtime")
         self._default_concurrency = default_concurrency
         self._pools: dict[str, _FunctionPool] = {}
+        # Lambda reclaims idle environments; here a burst's extra workers (~70 MB each with boto3
+        # and Powertools) go after `idle_ttl_s`, and `keep_warm` per function stay to spare cold starts.
+        self.idle_ttl_s = idle_ttl_s
+        self.keep_warm = keep_warm
+        self._reaper: asyncio.Task[None] | None = None
 
     def environment(self, function_id: str, log_stream_name: str = "local") -> dict[str, str]:
         """The environment a worker of `function_id` gets (for diagnostics and tests)."""
@@ -456,6 +476,8 @@ class FunctionRuntime:
         )
 
     async def start(self) -> None:
+        if self._pools:
+            return
         for fid, spec in self.template.functions.items():
             reserved = spec.reserved_concurrency
             if reserved == 0:
@@ -468,8 +490,23 @@ class FunctionRuntime:
                 return function_environment(s, self.template, self._env_overrides, self._url_rewrites, stream)
 
             self._pools[fid] = _FunctionPool(spec, env_factory, cap, self._log)
+        self._reaper = asyncio.create_task(self._reap_forever(), name="ws-emulator idle workers")
+
+    async def _reap_forever(self) -> None:
+        interval = max(0.05, min(10.0, self.idle_ttl_s / 2))
+        while True:
+            await asyncio.sleep(interval)
+            for pool in self._pools.values():
+                ended = await pool.reap_idle(self.idle_ttl_s, self.keep_warm)
+                if ended:
+                    self._log.debug("[%s] ended %d idle environment(s)", pool.spec.logical_id, ended)
 
     async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
         await asyncio.gather(*(pool.stop() for pool in self._pools.values()), return_exceptions=True)
 
     def pool_stats(self, function_id: str) -> dict[str, int]:

@@ -269,6 +269,22 @@ async def test_stop_leaves_no_worker_behind_and_refuses_new_invokes(template: Te
     assert rt.pool_stats("ToolsFunction")["workers"] == 0
 
 
+async def test_idle_environments_beyond_keep_warm_are_reclaimed(template: Template) -> None:
+    # GIVEN a burst that opened two environments of one function
+    rt = FunctionRuntime(template, env_overrides={}, url_rewrites={}, idle_ttl_s=0.2, keep_warm=1)
+    await rt.start()
+    try:
+        await asyncio.gather(*(rt.invoke("BetaFunction", {"sleep": 0.2}) for _ in range(2)))
+        assert rt.pool_stats("BetaFunction")["workers"] == 2
+        # WHEN they stay idle past the TTL
+        await asyncio.sleep(0.6)
+        # THEN one is ended and one stays warm
+        assert rt.pool_stats("BetaFunction")["workers"] == 1
+        assert not (await rt.invoke("BetaFunction", {})).cold_start
+    finally:
+        await rt.stop()
+
+
 def test_rewrite_urls_exact_and_prefix() -> None:
     rewrites = {"https://abc.execute-api.us-east-1.amazonaws.com/prod": "http://127.0.0.1:3001/prod"}
     env = {
