@@ -443,7 +443,14 @@ class _FunctionPool:
 
 
 class FunctionRuntime:
-    """Invokes the template's functions in isolated worker processes, bounded per function."""
+    """Invokes the template's functions in isolated worker processes, bounded per function.
+
+    Each execution environment is a `python -I` child of the emulator's own interpreter: sys.path is
+    CodeUri, the layers, then the emulator's standard library and site-packages. `requirements.txt`
+    files of functions and layers are not installed: what they list must be installed where the
+    emulator runs. Concurrency per function is ReservedConcurrentExecutions, else
+    `default_concurrency`; extra invokes wait for a free environment.
+    """
 
     def __init__(
         self,
