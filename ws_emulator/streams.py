@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ws_emulator.aws import LocalAws
 from ws_emulator.batching import Batch, BatchConfig, Outcome, ShardBatcher, StreamRecord, failure_record
@@ -122,11 +122,14 @@ class ShardPoller:
             started = time.time()
             try:
                 response = await m.run_blocking(m.streams.get_records, ShardIterator=iterator, Limit=1000)
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:
                 # Expired or trimmed iterators happen on real endpoints: resume after the last record.
                 m.log.warning("%s: GetRecords failed (%s); re-opening the shard", m.name, exc)
-                await asyncio.sleep(m.poll_interval_s)
-                iterator = await self._iterator(self.position)
+                await asyncio.sleep(m.poll_interval_s * 5)
+                try:
+                    iterator = await self._iterator(self.position)
+                except (ClientError, BotoCoreError) as again:
+                    m.log.warning("%s: cannot re-open the shard yet (%s)", m.name, again)
                 continue
             iterator = response.get("NextShardIterator")
             raws = response.get("Records", [])
@@ -418,7 +421,7 @@ class EventSources:
                 for poller in await mapping.new_shards():
                     self.log.info("%s: new shard %s", mapping.name, poller.shard_id)
                     await self._open(poller)
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:
                 self.log.warning("%s: DescribeStream failed: %s", mapping.name, exc)
 
     def _start_schedules(self) -> None:
