@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ws_emulator.batching import parse_item_failures
+from ws_emulator.filters import matches_any
 from ws_emulator.runtime import FunctionRuntime
 from ws_emulator.template import FunctionSpec, SqsSourceSpec
 
@@ -50,6 +52,16 @@ def sqs_record(message: dict[str, Any], *, queue_arn: str, region: str) -> dict[
     if "MD5OfMessageAttributes" in message:
         record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
     return record
+
+
+def filter_view(record: dict[str, Any]) -> dict[str, Any]:
+    """What SQS filter patterns see: the record, with a JSON body parsed (a plain body stays a string)."""
+    body = record.get("body", "")
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return record
+    return record | {"body": parsed} if isinstance(parsed, dict) else record
 
 
 def succeeded_message_ids(
@@ -188,6 +200,14 @@ class SqsMapping:
 
     async def _deliver(self, messages: list[dict[str, Any]]) -> None:
         records = [sqs_record(m, queue_arn=self.queue_arn, region=self._region) for m in messages]
+        if self.source.filters:
+            # Lambda deletes SQS messages that match no filter, without invoking the function.
+            dropped = [r for r in records if not matches_any(self.source.filters, filter_view(r))]
+            if dropped:
+                await self._delete(dropped)
+                records = [r for r in records if r not in dropped]
+            if not records:
+                return
         result = await self._runtime.invoke(self.function.logical_id, {"Records": records})
         self.invocations += 1
         done = succeeded_message_ids(
@@ -206,13 +226,15 @@ class SqsMapping:
             self._log.info(
                 "%s: %d of %d message(s) reported failed", self.name, len(records) - len(done), len(records)
             )
-        handles = {r["messageId"]: r["receiptHandle"] for r in records}
-        for start in range(0, len(done), 10):
-            chunk = done[start : start + 10]
+        await self._delete([r for r in records if r["messageId"] in done])
+
+    async def _delete(self, records: list[dict[str, Any]]) -> None:
+        for start in range(0, len(records), 10):
+            chunk = records[start : start + 10]
             await self._run(
                 self._client.delete_message_batch,
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": handles[mid]} for i, mid in enumerate(chunk)],
+                Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(chunk)],
             )
 
     async def quiet(self) -> bool:

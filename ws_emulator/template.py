@@ -59,6 +59,7 @@ class SqsSourceSpec:
     report_batch_item_failures: bool
     event_id: str = ""
     max_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
+    filters: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,6 @@ _UNSUPPORTED_STREAM_PROPS = {
     "MetricsConfig": "no event source mapping metrics",
 }
 _UNSUPPORTED_SQS_PROPS = {
-    "FilterCriteria": "every message is delivered",
     "MetricsConfig": "no event source mapping metrics",
 }
 
@@ -666,13 +666,45 @@ class _Builder:
                     return lid
         return None
 
-    def _function(  # noqa: PLR0912, C901 - validation of one resource, flat on purpose
+    def _function(
         self, lid: str, globals_fn: dict[str, Any], layers: dict[str, LayerSpec], ignored: list[str]
     ) -> FunctionSpec:
         raw_props = self.resources[lid].get("Properties") or {}
         merged = merge_globals(globals_fn, raw_props)
         events = merged.pop("Events", None) or {}
         props = self.resolve(lid, merged)
+        code_dir, handler, runtime = self._code(lid, props)
+        fn_layers: list[LayerSpec] = []
+        layer_arns = {self.physical(layer_id)["Ref"]: spec for layer_id, spec in layers.items()}
+        for item in props.get("Layers") or []:
+            if item in layer_arns:
+                fn_layers.append(layer_arns[item])
+            else:
+                self.warnings.append(
+                    f"{lid}: layer {item} is not a LayerVersion of this template; its packages must "
+                    "be installed in the emulator's environment"
+                )
+        reserved = props.get("ReservedConcurrentExecutions")
+        phys = self.physical(lid)
+        spec = FunctionSpec(
+            logical_id=lid,
+            name=phys["Ref"],
+            code_dir=code_dir,
+            handler=handler,
+            runtime=runtime,
+            timeout_s=float(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            environment=self._environment(lid, props),
+            layers=fn_layers,
+            stream_sources=[],
+            sqs_sources=[],
+            schedules=[],
+            reserved_concurrency=int(reserved) if reserved is not None else None,
+            arn=phys["Arn"],
+        )
+        return self._with_events(spec, events, ignored)
+
+    def _code(self, lid: str, props: dict[str, Any]) -> tuple[Path, str, str]:
         if props.get("PackageType") == "Image":
             raise self.error(lid, "PackageType Image is not supported (zip functions only)")
         if "InlineCode" in props:
@@ -689,56 +721,44 @@ class _Builder:
         runtime = str(props.get("Runtime", ""))
         if not runtime.startswith("python3"):
             raise self.error(lid, f"Runtime {runtime!r} is not supported (python3.x only)")
-        fn_layers: list[LayerSpec] = []
-        layer_arns = {self.physical(layer_id)["Ref"]: spec for layer_id, spec in layers.items()}
-        for item in props.get("Layers") or []:
-            if item in layer_arns:
-                fn_layers.append(layer_arns[item])
-            else:
-                self.warnings.append(
-                    f"{lid}: layer {item} is not a LayerVersion of this template; its packages must "
-                    "be installed in the emulator's environment"
-                )
+        return code_dir, handler, runtime
+
+    def _environment(self, lid: str, props: dict[str, Any]) -> dict[str, str]:
         env_vars = (props.get("Environment") or {}).get("Variables") or {}
         try:
             environment = {str(k): _to_env_str(v) for k, v in env_vars.items()}
         except IntrinsicError as exc:
             raise self.error(lid, str(exc)) from exc
-        reserved = props.get("ReservedConcurrentExecutions")
-        stream_sources: list[StreamSourceSpec] = []
-        sqs_sources: list[SqsSourceSpec] = []
-        schedules: list[ScheduleSpec] = []
+        for key, value in environment.items():
+            if "{{resolve:" in value:
+                self.warnings.append(f"{lid}: {key} holds a dynamic reference, passed on unresolved")
+        return environment
+
+    def _with_events(self, spec: FunctionSpec, events: dict[str, Any], ignored: list[str]) -> FunctionSpec:
+        """The function with the triggers of its SAM `Events` (other event types are listed as ignored)."""
         for event_id, event in events.items():
-            where = f"{lid}.Events.{event_id}"
+            where = f"{spec.logical_id}.Events.{event_id}"
             etype = str((event or {}).get("Type"))
-            eprops = self.resolve(where, (event or {}).get("Properties") or {})
+            props = self.resolve(where, (event or {}).get("Properties") or {})
+            enabled = _truthy(props.get("Enabled"), True)
             if etype == "DynamoDB":
-                if _truthy(eprops.get("Enabled"), True):
-                    stream_sources.append(self._stream_source(where, event_id, eprops))
+                if enabled:
+                    spec = replace(
+                        spec,
+                        stream_sources=[*spec.stream_sources, self._stream_source(where, event_id, props)],
+                    )
             elif etype == "SQS":
-                if _truthy(eprops.get("Enabled"), True):
-                    sqs_sources.append(self._sqs_source(where, event_id, eprops))
+                if enabled:
+                    spec = replace(
+                        spec, sqs_sources=[*spec.sqs_sources, self._sqs_source(where, event_id, props)]
+                    )
             elif etype in ("Schedule", "ScheduleV2"):
-                schedules.append(self._schedule(where, event_id, etype, eprops))
+                spec = replace(
+                    spec, schedules=[*spec.schedules, self._schedule(where, event_id, etype, props)]
+                )
             else:
                 ignored.append(f"{where} ({etype} event)")
-        phys = self.physical(lid)
-        return FunctionSpec(
-            logical_id=lid,
-            name=phys["Ref"],
-            code_dir=code_dir,
-            handler=handler,
-            runtime=runtime,
-            timeout_s=float(props.get("Timeout", 3)),
-            memory_mb=int(props.get("MemorySize", 128)),
-            environment=environment,
-            layers=fn_layers,
-            stream_sources=stream_sources,
-            sqs_sources=sqs_sources,
-            schedules=schedules,
-            reserved_concurrency=int(reserved) if reserved is not None else None,
-            arn=phys["Arn"],
-        )
+        return spec
 
     def _stream_source(self, where: str, event_id: str, props: dict[str, Any]) -> StreamSourceSpec:
         stream = props.get("Stream")
@@ -749,20 +769,7 @@ class _Builder:
         if not table_props.get("StreamSpecification"):
             raise self.error(where, f"table {table_id} has no StreamSpecification")
         self._warn_unsupported(where, props, _UNSUPPORTED_STREAM_PROPS)
-        filters: list[dict[str, Any]] = []
-        for flt in (props.get("FilterCriteria") or {}).get("Filters") or []:
-            pattern = flt.get("Pattern")
-            try:
-                parsed = json.loads(pattern) if isinstance(pattern, str) else pattern
-            except json.JSONDecodeError as exc:
-                raise self.error(where, f"FilterCriteria pattern is not JSON: {exc}") from exc
-            try:
-                validate_pattern(parsed)
-            except FilterError as exc:
-                raise self.error(where, f"FilterCriteria pattern rejected: {exc}") from exc
-            filters.append(parsed)
-        if len(filters) > 5:
-            self.warnings.append(f"{where}: {len(filters)} filters; AWS allows 5 unless the quota is raised")
+        filters = self._filters(where, props)
         on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         on_failure_id = None
         if on_failure:
@@ -786,6 +793,23 @@ class _Builder:
             event_id=event_id,
         )
 
+    def _filters(self, where: str, props: dict[str, Any]) -> list[dict[str, Any]]:
+        filters: list[dict[str, Any]] = []
+        for flt in (props.get("FilterCriteria") or {}).get("Filters") or []:
+            pattern = flt.get("Pattern")
+            try:
+                parsed = json.loads(pattern) if isinstance(pattern, str) else pattern
+            except json.JSONDecodeError as exc:
+                raise self.error(where, f"FilterCriteria pattern is not JSON: {exc}") from exc
+            try:
+                validate_pattern(parsed)
+            except FilterError as exc:
+                raise self.error(where, f"FilterCriteria pattern rejected: {exc}") from exc
+            filters.append(parsed)
+        if len(filters) > 5:
+            self.warnings.append(f"{where}: {len(filters)} filters; AWS allows 5 unless the quota is raised")
+        return filters
+
     def _warn_unsupported(self, where: str, props: dict[str, Any], unsupported: Mapping[str, str]) -> None:
         for key, effect in unsupported.items():
             if props.get(key) not in (None, False, [], {}):
@@ -806,6 +830,7 @@ class _Builder:
             in (props.get("FunctionResponseTypes") or []),
             event_id=event_id,
             max_concurrency=int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None,
+            filters=self._filters(where, props),
         )
 
     def _schedule(self, where: str, event_id: str, etype: str, props: dict[str, Any]) -> ScheduleSpec:

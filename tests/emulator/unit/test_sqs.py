@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from ws_emulator.runtime import InvokeResult
-from ws_emulator.sqs_triggers import SqsMapping, sqs_record, succeeded_message_ids
+from ws_emulator.sqs_triggers import SqsMapping, filter_view, sqs_record, succeeded_message_ids
 from ws_emulator.template import load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
@@ -148,3 +148,52 @@ async def test_fifo_queue_delivers_one_batch_at_a_time() -> None:
     queue, runtime = await run_mapping("arn:aws:sqs:us-east-1:123456789012:q.fifo", max_concurrency=None)
     assert queue.deleted == [f"h{i}" for i in range(6)]
     assert runtime.peak == 1
+
+
+def test_filter_view_parses_json_bodies_only() -> None:
+    assert filter_view({"body": '{"kind": "a"}', "x": 1}) == {"body": {"kind": "a"}, "x": 1}
+    assert filter_view({"body": "plain"}) == {"body": "plain"}
+    assert filter_view({"body": "[1, 2]"}) == {"body": "[1, 2]"}
+
+
+async def test_filtered_out_messages_are_deleted_without_invoking() -> None:
+    # GIVEN a mapping that only wants bodies with kind "keep"
+    template = load_template(FIXTURE)
+    function = template.functions["BatchFunction"]
+    source = replace(function.sqs_sources[0], batch_size=10, filters=[{"body": {"kind": ["keep"]}}])
+    queue = FakeQueue(0)
+    queue.messages = [
+        {"MessageId": mid, "ReceiptHandle": f"h-{mid}", "Body": body, "MD5OfBody": ""}
+        for mid, body in (("a", '{"kind": "keep"}'), ("b", '{"kind": "drop"}'), ("c", "plain"))
+    ]
+    runtime = FakeRecordingRuntime()
+
+    async def run_blocking(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)
+        return fn(*args, **kwargs)
+
+    mapping = SqsMapping(
+        function,
+        source,
+        queue_url="u",
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:q",
+        region="us-east-1",
+        client=queue,
+        runtime=runtime,  # type: ignore[arg-type]
+        run_blocking=run_blocking,
+    )
+    # WHEN the three messages are polled
+    for _ in range(3):
+        await mapping.poll_once()
+    # THEN only the matching one reached the function, and all three left the queue
+    assert [r["messageId"] for e in runtime.events for r in e["Records"]] == ["a"]
+    assert sorted(queue.deleted) == ["h-a", "h-b", "h-c"]
+
+
+class FakeRecordingRuntime:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvokeResult:
+        self.events.append(event)
+        return InvokeResult(True, None, None, 1.0, function_id, "r")
