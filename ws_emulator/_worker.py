@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import decimal
 import importlib
 import json
+import math
 import os
 import secrets
 import sys
@@ -107,7 +109,7 @@ def _invoke(handler: Any, msg: dict[str, Any], meta: dict[str, Any]) -> dict[str
         _log_error(err)
         return {"type": "result", "ok": False, "error": err}
     try:
-        payload = json.loads(json.dumps(result))
+        payload = json.loads(json.dumps(result, default=_lambda_default))
     except (TypeError, ValueError) as exc:
         err = {"errorMessage": f"Unable to marshal response: {exc}", "errorType": "Runtime.MarshalError"}
         err["requestId"] = request_id
@@ -115,6 +117,15 @@ def _invoke(handler: Any, msg: dict[str, Any], meta: dict[str, Any]) -> dict[str
         _log_error(err)
         return {"type": "result", "ok": False, "error": err}
     return {"type": "result", "ok": True, "payload": payload}
+
+
+def _lambda_default(value: Any) -> Any:
+    # The AWS runtime writes Decimals (what boto3 returns for DynamoDB numbers) as JSON numbers.
+    if isinstance(value, decimal.Decimal):
+        if value.is_nan():
+            return math.nan
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _send(out: IO[bytes], msg: dict[str, Any]) -> None:

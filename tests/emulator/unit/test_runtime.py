@@ -94,6 +94,11 @@ async def test_unserializable_result_and_exit_are_errors(runtime: FunctionRuntim
     assert (await runtime.invoke("ToolsFunction", {})).cold_start
 
 
+async def test_decimals_are_returned_as_numbers_like_the_aws_runtime(runtime: FunctionRuntime) -> None:
+    result = await runtime.invoke("ToolsFunction", {"what": "decimal"})
+    assert result.payload == {"int": 3, "float": 1.5}
+
+
 async def test_handler_reading_stdin_cannot_disturb_the_protocol(runtime: FunctionRuntime) -> None:
     result = await runtime.invoke("ToolsFunction", {"what": "stdin"})
     assert result.payload == {"stdin": ""}
