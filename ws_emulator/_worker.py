@@ -10,6 +10,7 @@ from __future__ import annotations
 import decimal
 import importlib
 import json
+import logging
 import math
 import os
 import secrets
@@ -58,11 +59,35 @@ def _log_error(err: dict[str, Any]) -> None:
         print("Traceback (most recent call last):\n" + "".join(err["stackTrace"]).rstrip(), file=sys.stderr)
 
 
+class _RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+_REQUEST_ID = _RequestIdFilter()
+
+
+def _root_logging() -> None:
+    # The AWS runtime gives the root logger this handler and format (UTC times, request id).
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(_REQUEST_ID)
+    logging.getLogger().addHandler(handler)
+
+
 def _init(msg: dict[str, Any]) -> Any:
     os.environ.clear()
     os.environ.update(msg["env"])
     if hasattr(time, "tzset"):
         time.tzset()
+    _root_logging()
     os.chdir(msg["code_dir"])
     # Lambda's order: the function's code, then layers, then the runtime's own packages.
     sys.path[:] = [msg["code_dir"], *msg["layer_dirs"], *sys.path]
@@ -101,6 +126,7 @@ def _invoke(handler: Any, msg: dict[str, Any], meta: dict[str, Any]) -> dict[str
         f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
     )
     context = LambdaContext(request_id, msg["deadline_ms"], meta)
+    _REQUEST_ID.request_id = request_id
     try:
         result = handler(msg["event"], context)
     except Exception as exc:

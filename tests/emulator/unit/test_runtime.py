@@ -250,6 +250,8 @@ async def test_worker_output_is_logged_with_function_prefix(
             "metrics Posts=[2.0]",
         ),
         ('{"not": "a log record"}', logging.INFO, '{"not": "a log record"}'),
+        ("[WARNING]\t2026-11-28T01:02:03.004Z\tabc-123\tdisk low", logging.WARNING, "disk low"),
+        ("[ERROR] KeyError: 'x'", logging.INFO, "[ERROR] KeyError: 'x'"),
     ],
 )
 def test_readable_log_lines(line: str, level: int, text: str) -> None:
@@ -288,6 +290,18 @@ async def test_idle_environments_beyond_keep_warm_are_reclaimed(template: Templa
         assert not (await rt.invoke("BetaFunction", {})).cold_start
     finally:
         await rt.stop()
+
+
+async def test_plain_logging_is_formatted_like_the_aws_runtime(
+    runtime: FunctionRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="test.runtime")
+    result = await runtime.invoke("BetaFunction", {"warn": "careful"})
+    await asyncio.sleep(0.1)
+    (record,) = [r for r in caplog.records if "plain logging" in r.getMessage()]
+    assert record.getMessage() == "[BetaFunction] plain logging: careful"
+    assert record.levelno == logging.WARNING
+    assert result.ok
 
 
 def test_rewrite_urls_exact_and_prefix() -> None:
