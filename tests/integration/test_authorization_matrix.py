@@ -388,6 +388,15 @@ def test_token_is_valid_until_just_before_exp(parley: Any) -> None:
     assert parley.notifier.closed == []
 
 
+def test_expiry_is_enforced_when_api_gateway_hands_the_exp_back_as_a_string(parley: Any) -> None:
+    # Given alice connected, and API Gateway passes her context's tokenExp as a string, already past
+    alice = parley.connect("alice")
+    alice.auth["tokenExp"] = str(parley.clock.now_ms() // 1000 - 1)
+    # When she sends a frame
+    # Then the expiry is still enforced
+    assert_closed_for_expiry(parley, alice, frame_for("heartbeat", "general"))
+
+
 def test_expired_token_is_reported_before_the_frame_is_even_parsed(parley: Any) -> None:
     # Given alice's token has expired
     alice = parley.connect("alice", expires_in_s=-1)
