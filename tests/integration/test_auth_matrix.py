@@ -108,9 +108,11 @@ def sized_token(target_bytes: int) -> str:
 
 
 @pytest.fixture
-def authorizer(moto_aws: MotoAws) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def authorizer(moto_aws: MotoAws) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
     """The real authorizer handler, HS256 mode with the SSM secret; parameter cache cleared per test."""
     from aws_lambda_powertools.utilities import parameters
+
+    from parley import config, deps
 
     parameters.clear_caches()
     handler = load("authorizer").handler
@@ -119,7 +121,11 @@ def authorizer(moto_aws: MotoAws) -> Callable[[dict[str, Any]], dict[str, Any]]:
         result: dict[str, Any] = handler(event, LambdaContext(function_name="parley-authorizer"))
         return result
 
-    return invoke
+    yield invoke
+    # a test may have reconfigured (JWKS, issuer): leave no such settings cached for the next module
+    config.settings.cache_clear()
+    deps.verifier.cache_clear()
+    parameters.clear_caches()
 
 
 def reconfigure(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
