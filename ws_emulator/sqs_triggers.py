@@ -115,6 +115,7 @@ class SqsMapping:
         self._wait_time_s = wait_time_s
         self._log = log or logging.getLogger("ws_emulator.sqs")
         self.busy = 0  # batches received and not yet settled
+        self.in_flight: set[asyncio.Task[None]] = set()  # batches being delivered
         self.invocations = 0
         self.name = f"{function.logical_id}.{source.event_id or source.queue_id}"
         fifo = queue_arn.endswith(".fifo")
@@ -122,7 +123,7 @@ class SqsMapping:
 
     async def run(self) -> None:
         slots = asyncio.Semaphore(self.concurrency)
-        in_flight: set[asyncio.Task[None]] = set()
+        in_flight = self.in_flight
         try:
             while True:
                 await slots.acquire()

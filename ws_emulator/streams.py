@@ -297,6 +297,24 @@ class StreamMapping:
         self.failures_sent += 1
 
 
+async def cancel_and_wait(tasks: list[asyncio.Task[None]], timeout_s: float = 5.0) -> None:
+    """Cancel tasks and wait until they are done, cancelling again if one swallowed it.
+
+    Python 3.11's asyncio.wait_for can lose a cancellation when the awaited result arrives at the
+    same moment (fixed in 3.12); a polling loop would then run on and stop() would wait forever.
+    """
+    pending = {t for t in tasks if not t.done()}
+    deadline = time.monotonic() + timeout_s
+    while pending and time.monotonic() < deadline:
+        for task in pending:
+            task.cancel()
+        _done, pending = await asyncio.wait(pending, timeout=0.2)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            with contextlib.suppress(Exception):
+                task.result()  # retrieved, so asyncio does not warn about it
+
+
 class EventSources:
     """Every trigger of the template: stream mappings, SQS mappings, schedules and the TTL sweeper."""
 
@@ -502,11 +520,9 @@ class EventSources:
         return True
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
+        # Batches already handed to a function (SQS runs several at once) end before the threads go.
+        await cancel_and_wait([t for m in self.sqs_mappings for t in m.in_flight])
         self._tasks.clear()
         # Threads blocked in a long poll finish on their own within WaitTimeSeconds.
         self._executor.shutdown(wait=False, cancel_futures=True)
