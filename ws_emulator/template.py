@@ -772,7 +772,9 @@ class _Builder:
         filters = self._filters(where, props)
         on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         on_failure_id = None
-        if on_failure:
+        if on_failure and ":sns:" in str(on_failure):
+            self.warnings.append(f"{where}: SNS on-failure destinations are not emulated (only logged)")
+        elif on_failure:
             on_failure_id = self._queue_by_arn(str(on_failure))
             if on_failure_id is None:
                 raise self.error(

@@ -243,6 +243,19 @@ Resources:
 """
 
 
+def test_sns_failure_destination_is_a_warning(tmp_path: Path) -> None:
+    body = (
+        PLAIN_CFN_TRIGGERS.replace(
+            "      BatchSize: 7\n",
+            "      BatchSize: 7\n      DestinationConfig: {OnFailure: {Destination: !Ref Topic}}\n",
+        )
+        + "  Topic:\n    Type: AWS::SNS::Topic\n"
+    )
+    t = load_template(write(tmp_path, body))
+    assert t.functions["F"].stream_sources[0].on_failure_queue_id is None
+    assert any("SNS on-failure" in w for w in t.warnings)
+
+
 def test_plain_cloudformation_mappings_and_rules_become_function_triggers(tmp_path: Path) -> None:
     fn = load_template(write(tmp_path, PLAIN_CFN_TRIGGERS)).functions["F"]
     (stream,) = fn.stream_sources
