@@ -11,11 +11,12 @@ HOST ?= 127.0.0.1
 PORT ?= 3001
 USER ?= alice
 WORKSPACE ?= demo
-# Local development only: the emulator seeds this into its embedded SSM. Never used by a deployed stack.
-DEV_SECRET ?= parley-local-development-secret-not-for-production
+# Local development only: the emulator's built-in development secret (ws_emulator.devtokens), seeded into
+# its embedded SSM as Parley's JWT secret. The token endpoint refuses any other; never used by a deployed stack.
+DEV_SECRET ?= ws-emulator-development-secret-not-for-production
 SECRET_PARAM ?= /parley/jwt-secret
 
-.PHONY: help install run token test test-fast lint typecheck template-check build unit integration e2e clean
+.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check build unit integration e2e clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -39,8 +40,8 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(BIN)/.installed  ## create .venv with the pinned dev dependencies
 
-run: install  ## start Parley locally: the emulator serving template.yaml (ws://$(HOST):$(PORT))
-	$(BIN)/ws-emulator serve --template template.yaml --host $(HOST) --port $(PORT) \
+run: install  ## start Parley locally: the emulator serving template.yaml and the web client (http://$(HOST):$(PORT)/)
+	$(BIN)/ws-emulator serve --template template.yaml --host $(HOST) --port $(PORT) --static-dir web \
 	  --ssm-parameter '$(SECRET_PARAM)=$(DEV_SECRET)' \
 	  --dev-token-secret '$(DEV_SECRET)' --dev-token-claims '{"workspace": "$(WORKSPACE)"}' \
 	  --dev-users alice,bob $(ARGS)
@@ -70,10 +71,19 @@ integration: install  ## handlers under moto
 e2e: install node_modules/.installed  ## end-to-end through the emulator over loopback
 	$(BIN)/pytest tests/e2e -q
 
-test-fast: install node_modules/.installed  ## the pytest suite alone
-	$(BIN)/pytest -q
+test-fast: install node_modules/.installed  ## the pytest suite alone (the browser suite is `make browser`)
+	$(BIN)/pytest -q --ignore=tests/browser
 
-test: lint typecheck template-check test-fast  ## everything CI runs
+test-web:  ## the web client's protocol module, with Node's built-in test runner
+	node --test web/test/
+
+chromium:  ## Debian's chromium for the browser tests (Playwright never downloads one)
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+browser: install chromium  ## the web client in real headless Chromium against the emulator
+	$(BIN)/pytest tests/browser -q
+
+test: lint typecheck template-check test-fast test-web browser  ## everything CI runs
 
 clean:  ## remove build output and caches (keeps the virtualenvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,466 @@
+// The page: sign-in, then channels, messages, presence and typing as a ParleyClient (protocol.js) holds
+// them. Every piece of user content goes through textContent, never innerHTML.
+import { ParleyClient, channelNameProblem, typingText, userFromToken, userIdProblem } from './protocol.js';
+
+const $ = (id) => document.getElementById(id);
+// Tests (and curious developers) may shorten timers before the page loads: window.parleyOptions = {...}.
+const OPTIONS = { channelsRefreshMs: 30_000, ...(globalThis.parleyOptions || {}) };
+const SESSION_KEY = 'parley.session';
+const GROUP_WINDOW_MS = 5 * 60_000;
+
+let client = null;
+let active = null; // the channel on screen
+let statusTicker = null;
+let refreshTicker = null;
+let noticeTimer = null;
+
+// ---- sign-in -------------------------------------------------------------------------------------------
+
+function pageParams() {
+  const params = new URLSearchParams(location.search);
+  // The fragment wins: it never reaches a server or its logs, so tokens belong there.
+  for (const [key, value] of new URLSearchParams(location.hash.replace(/^#/, ''))) params.set(key, value);
+  return params;
+}
+
+function sameOriginSocketUrl() {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
+}
+
+function demoTokenSource(user, name) {
+  return async () => {
+    const query = new URLSearchParams({ sub: user, name: name || user });
+    let response;
+    try {
+      response = await fetch(`/_emulator/token?${query}`, { cache: 'no-store' });
+    } catch {
+      throw new Error('the server did not answer');
+    }
+    if (!response.ok) {
+      throw new Error(response.status === 404
+        ? 'this server hands out no development tokens (start it with `make run`), so paste a token instead'
+        : `the token endpoint answered ${response.status}`);
+    }
+    return (await response.json()).token;
+  };
+}
+
+async function signInDemo(user, name) {
+  const problem = userIdProblem(user);
+  if (problem) return signInError(problem);
+  const source = demoTokenSource(user, name);
+  try {
+    await source(); // fail here, on the sign-in form, rather than in a reconnect loop
+  } catch (err) {
+    return signInError(`Demo sign-in failed: ${err.message}.`);
+  }
+  begin(sameOriginSocketUrl(), source, { mode: 'demo', user, name });
+}
+
+function signInToken(url, token) {
+  if (!/^wss?:\/\//.test(url)) return signInError('The WebSocket URL starts with wss:// (or ws:// locally).');
+  if (!userFromToken(token)) return signInError('That does not look like a JWT with a sub claim.');
+  begin(url, token, { mode: 'token', url, token });
+}
+
+function signInError(text) {
+  $('sign-in-error').textContent = text;
+  showView('sign-in');
+}
+
+function showView(view) {
+  $('sign-in').hidden = view !== 'sign-in';
+  $('chat').hidden = view !== 'chat';
+  $('sign-out').hidden = view !== 'chat';
+}
+
+function begin(url, token, session) {
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  client = new ParleyClient({ url, token, options: OPTIONS });
+  globalThis.parley = { client }; // for the console and the browser tests
+  client.on(onClientEvent);
+  $('sign-in-error').textContent = '';
+  showView('chat');
+  client.start();
+  select(sessionStorage.getItem('parley.channel') || 'general');
+  statusTicker = setInterval(renderStatus, 1000);
+  refreshTicker = setInterval(() => client.refreshChannels(), OPTIONS.channelsRefreshMs);
+}
+
+function signOut() {
+  client?.stop();
+  client = null;
+  active = null;
+  clearInterval(statusTicker);
+  clearInterval(refreshTicker);
+  sessionStorage.removeItem(SESSION_KEY);
+  sessionStorage.removeItem('parley.channel');
+  $('me').textContent = '';
+  $('workspace').textContent = '';
+  renderStatus();
+  showView('sign-in');
+  $('demo-user').focus();
+}
+
+// ---- client events -------------------------------------------------------------------------------------
+
+function onClientEvent(kind, detail) {
+  switch (kind) {
+    case 'status':
+      renderStatus();
+      if (detail.status === 'open') renderMe();
+      break;
+    case 'channels':
+      renderChannels();
+      if (detail.created) select(detail.created);
+      break;
+    case 'channel':
+      renderChannels();
+      if (detail.channel === active) renderHead();
+      break;
+    case 'messages':
+      if (detail.channel === active) {
+        client.channel(active).unread = 0;
+        renderMessages({ older: Boolean(detail.older) });
+      }
+      renderChannels();
+      break;
+    case 'presence':
+      if (detail.channel === active) renderPresence();
+      break;
+    case 'typing':
+      if (detail.channel === active) renderTyping();
+      break;
+    case 'notice':
+      showNotice(detail.text, detail.level);
+      break;
+    default:
+      break;
+  }
+}
+
+function select(name) {
+  active = name;
+  sessionStorage.setItem('parley.channel', name);
+  const state = client.join(name);
+  state.unread = 0;
+  closeDrawers();
+  renderChannels();
+  renderHead();
+  renderMessages({ toBottom: true });
+  renderPresence();
+  renderTyping();
+}
+
+// ---- rendering -----------------------------------------------------------------------------------------
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else if (key.startsWith('data-') || key.startsWith('aria-')) node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function renderMe() {
+  const me = client?.me;
+  $('me').textContent = me ? `${me.name} (${me.id})` : '';
+  $('workspace').textContent = me?.workspace ? `workspace ${me.workspace}` : '';
+}
+
+function renderStatus() {
+  const status = client ? client.status : 'idle';
+  const node = $('status');
+  node.dataset.status = status;
+  let text;
+  if (!client) {
+    text = 'Not connected';
+  } else if (status === 'open') {
+    text = 'Connected';
+  } else if (status === 'connecting') {
+    text = client.attempt ? `Reconnecting (attempt ${client.attempt + 1})…` : 'Connecting…';
+  } else if (status === 'waiting') {
+    const seconds = Math.max(0, Math.ceil((client.retryAt - Date.now()) / 1000));
+    const hint = !client.everOpened && client.attempt >= 3 ? ' — check the URL and token' : '';
+    text = `Offline: retrying in ${seconds} s${hint}`;
+  } else {
+    text = 'Signed out';
+  }
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function channelEntries() {
+  const entries = new Map(client.directory.map((c) => [c.name, { ...c }]));
+  // Channels joined before the list arrived (or just created) show too.
+  for (const state of client.channels.values()) {
+    if (!entries.has(state.name) && state.subscribed) entries.set(state.name, { name: state.name, member: true });
+  }
+  return [...entries.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function renderChannels() {
+  if (!client) return;
+  const list = $('channel-list');
+  list.replaceChildren(...channelEntries().map((entry) => {
+    const state = client.channels.get(entry.name);
+    const unread = state && entry.name !== active ? state.unread : 0;
+    const button = el('button', {
+      type: 'button',
+      class: 'channel-button',
+      'data-channel': entry.name,
+      'aria-label': `${entry.private ? 'private ' : ''}channel ${entry.name}${unread ? `, ${unread} unread` : ''}`,
+    },
+    el('span', { class: 'channel-mark', text: entry.private ? '🔒' : '#', 'aria-hidden': 'true' }),
+    el('span', { class: 'channel-name', text: entry.name }),
+    unread ? el('span', { class: 'badge', text: String(unread), 'aria-hidden': 'true' }) : null);
+    if (entry.name === active) button.setAttribute('aria-current', 'true');
+    if (!state?.subscribed) button.classList.add('not-joined');
+    button.addEventListener('click', () => select(entry.name));
+    return el('li', {}, button);
+  }));
+}
+
+function renderHead() {
+  const state = active && client.channel(active);
+  $('channel-title').textContent = active ? `#${active}` : 'Pick a channel';
+  const entry = client.directory.find((c) => c.name === active);
+  $('channel-kind').textContent = entry?.private ? 'private' : '';
+  const subscribed = Boolean(state?.subscribed);
+  $('join-button').hidden = subscribed || !active;
+  $('leave-button').hidden = !subscribed;
+  $('invite-form').hidden = !subscribed;
+  const usable = subscribed && state.ready;
+  $('composer-text').disabled = !subscribed;
+  $('send-button').disabled = !usable;
+  renderOlder();
+}
+
+function renderOlder() {
+  const state = active && client.channel(active);
+  const node = $('older');
+  if (!state || !state.subscribed) {
+    node.hidden = false;
+    node.textContent = active ? `You are not in #${active}. Join to read and write.` : '';
+    return;
+  }
+  node.hidden = false;
+  if (state.loadingOlder) node.textContent = 'Loading older messages…';
+  else if (state.timeline.hasMore) node.textContent = 'Scroll up for older messages';
+  else if (state.ready) node.textContent = `This is the beginning of #${state.name}.`;
+  else node.textContent = 'Loading…';
+}
+
+function timeOf(ts) {
+  const date = new Date(ts);
+  return Number.isNaN(date.getTime()) ? '' : date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function messageItem(message, previous) {
+  const own = client.me && message.user?.id === client.me.id;
+  const continued = previous && previous.user?.id === message.user?.id
+    && new Date(message.ts) - new Date(previous.ts) < GROUP_WINDOW_MS;
+  const li = el('li', { class: `message${own ? ' own' : ''}${continued ? ' continued' : ''}`, 'data-id': message.id });
+  if (message.clientMsgId) li.dataset.clientMsgId = message.clientMsgId;
+  li.dataset.state = 'sent';
+  if (!continued) {
+    li.append(el('div', { class: 'meta' },
+      el('span', { class: 'author', text: message.user?.name || message.user?.id || '?' }),
+      el('time', { class: 'time', dateTime: message.ts, title: message.ts, text: timeOf(message.ts) })));
+  }
+  li.append(el('div', { class: 'text', text: message.text }));
+  return li;
+}
+
+function pendingItem(entry) {
+  const li = el('li', { class: `message own ${entry.state}`, 'data-client-msg-id': entry.clientMsgId, 'data-state': entry.state });
+  li.append(el('div', { class: 'meta' },
+    el('span', { class: 'author', text: entry.user?.name || 'you' }),
+    el('span', { class: 'time', text: entry.state === 'failed' ? 'not sent' : 'sending…' })));
+  li.append(el('div', { class: 'text', text: entry.text }));
+  if (entry.state === 'failed') {
+    const retry = el('button', { type: 'button', class: 'link-button', text: 'Retry' });
+    retry.addEventListener('click', () => client.retryMessage(active, entry.clientMsgId));
+    const discard = el('button', { type: 'button', class: 'link-button', text: 'Discard' });
+    discard.addEventListener('click', () => client.discardMessage(active, entry.clientMsgId));
+    li.append(el('div', { class: 'failure' }, el('span', { text: entry.error }), retry, discard));
+  }
+  return li;
+}
+
+function renderMessages({ older = false, toBottom = false } = {}) {
+  const box = $('messages');
+  const list = $('message-list');
+  if (!active) {
+    list.replaceChildren();
+    return;
+  }
+  const { timeline } = client.channel(active);
+  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  const fromBottom = box.scrollHeight - box.scrollTop;
+  const items = [];
+  let previous = null;
+  for (const message of timeline.messages()) {
+    items.push(messageItem(message, previous));
+    previous = message;
+  }
+  for (const entry of timeline.pendingEntries()) items.push(pendingItem(entry));
+  list.replaceChildren(...items);
+  renderOlder();
+  if (older) box.scrollTop = box.scrollHeight - fromBottom; // keep what the reader looked at in place
+  else if (toBottom || nearBottom) box.scrollTop = box.scrollHeight;
+  // Nothing to scroll yet, so no scroll-up can ask for more: ask now.
+  if (box.scrollHeight <= box.clientHeight && timeline.hasMore) client.loadOlder(active);
+}
+
+function renderPresence() {
+  const users = active ? client.channel(active).presence.list() : [];
+  $('people-title').textContent = `In this channel (${users.length})`;
+  $('presence-list').replaceChildren(...users.map((user) => el('li', { 'data-user': user.id },
+    el('span', { class: 'dot', 'aria-hidden': 'true' }),
+    el('span', { text: user.name }),
+    user.name !== user.id ? el('span', { class: 'user-id', text: ` @${user.id}` }) : null)));
+}
+
+function renderTyping() {
+  const names = active ? client.channel(active).typing.names(Date.now()) : [];
+  $('typing').textContent = typingText(names);
+}
+
+function showNotice(text, level = 'info') {
+  const node = $('notice');
+  node.textContent = text;
+  node.dataset.level = level;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { node.textContent = ''; }, level === 'error' ? 12_000 : 6_000);
+}
+
+// ---- narrow screens ------------------------------------------------------------------------------------
+
+function toggleDrawer(which) {
+  const chat = $('chat');
+  const cls = `show-${which}`;
+  const open = !chat.classList.contains(cls);
+  closeDrawers();
+  chat.classList.toggle(cls, open);
+  $(which === 'sidebar' ? 'toggle-channels' : 'toggle-people').setAttribute('aria-expanded', String(open));
+  if (open) (which === 'sidebar' ? $('channel-list').querySelector('button') : $('people'))?.focus();
+}
+
+function closeDrawers() {
+  $('chat').classList.remove('show-sidebar', 'show-people');
+  $('toggle-channels').setAttribute('aria-expanded', 'false');
+  $('toggle-people').setAttribute('aria-expanded', 'false');
+}
+
+// ---- wiring --------------------------------------------------------------------------------------------
+
+function wire() {
+  $('demo-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    signInDemo($('demo-user').value.trim(), $('demo-name').value.trim());
+  });
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    signInToken($('token-url').value.trim(), $('token-value').value.trim());
+  });
+  $('sign-out').addEventListener('click', signOut);
+  $('refresh-channels').addEventListener('click', () => client?.refreshChannels());
+  $('join-button').addEventListener('click', () => active && select(active));
+  $('leave-button').addEventListener('click', () => {
+    if (!active) return;
+    client.leave(active);
+    showNotice(`You left #${active}. You stay a member and can join again.`);
+  });
+  $('create-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const name = $('create-name').value.trim();
+    const problem = channelNameProblem(name);
+    if (problem) return showNotice(problem, 'error');
+    client.createChannel(name, $('create-private').checked);
+    $('create-name').value = '';
+    $('create-private').checked = false;
+    return undefined;
+  });
+  $('invite-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const user = $('invite-user').value.trim();
+    const problem = userIdProblem(user);
+    if (problem) return showNotice(problem, 'error');
+    client.invite(active, user);
+    $('invite-user').value = '';
+    return undefined;
+  });
+
+  const text = $('composer-text');
+  $('composer').addEventListener('submit', (event) => {
+    event.preventDefault();
+    send();
+  });
+  text.addEventListener('keydown', (event) => {
+    // Enter sends; Shift+Enter is a newline; never while an IME is composing a character.
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  text.addEventListener('input', () => {
+    autoGrow();
+    if (text.value.trim() && active) client?.typing(active);
+  });
+  $('messages').addEventListener('scroll', () => {
+    if ($('messages').scrollTop < 60 && active && client?.loadOlder(active)) renderOlder();
+  });
+
+  $('toggle-channels').addEventListener('click', () => toggleDrawer('sidebar'));
+  $('toggle-people').addEventListener('click', () => toggleDrawer('people'));
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') closeDrawers();
+  });
+  // The network is back: do not sit out the rest of a long backoff.
+  window.addEventListener('online', () => client?.reconnectNow());
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') client?.refreshChannels();
+  });
+}
+
+function send() {
+  const text = $('composer-text');
+  if (!active || !client) return;
+  const result = client.sendMessage(active, text.value);
+  if (!result.ok) {
+    showNotice(result.error, 'error');
+    return;
+  }
+  text.value = '';
+  autoGrow();
+  renderMessages({ toBottom: true });
+}
+
+function autoGrow() {
+  const text = $('composer-text');
+  text.style.height = 'auto';
+  text.style.height = `${Math.min(text.scrollHeight, 200)}px`;
+}
+
+function startFromUrlOrSession() {
+  const params = pageParams();
+  if (params.get('token') && params.get('url')) {
+    // Out of the address bar, so the token is not bookmarked or shared by accident.
+    history.replaceState(null, '', location.pathname);
+    return signInToken(params.get('url'), params.get('token'));
+  }
+  if (params.get('user')) return signInDemo(params.get('user'), params.get('name') || '');
+  const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+  if (saved?.mode === 'demo') return signInDemo(saved.user, saved.name);
+  if (saved?.mode === 'token') return signInToken(saved.url, saved.token);
+  showView('sign-in');
+  $('demo-user').focus();
+  return undefined;
+}
+
+wire();
+startFromUrlOrSession();

@@ -1,0 +1,379 @@
+// Unit tests of web/protocol.js: `node --test web/test/` (Node 20's built-in runner, no dependencies).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import {
+  ParleyClient, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
+  textProblem, typingText, userFromToken,
+} from '../protocol.js';
+import { FakeClock, fakeSockets, flush, mid, msg, token } from './fakes.js';
+
+const ALICE = token({ sub: 'alice', name: 'Alice', workspace: 'demo', exp: 2e9 });
+
+/** A client wired to fakes; `open()` connects and answers the handshake. */
+function setup(options = {}) {
+  const clock = new FakeClock();
+  const { FakeWebSocket, sockets } = fakeSockets();
+  let r = 0;
+  const client = new ParleyClient({
+    url: 'ws://127.0.0.1:3001/',
+    token: ALICE,
+    options: { backoffBaseMs: 100, backoffCapMs: 1600, ...options },
+    env: {
+      WebSocket: FakeWebSocket,
+      setTimeout: clock.setTimeout,
+      clearTimeout: clock.clearTimeout,
+      now: clock.now,
+      random: () => [0.5, 0, 1][r++ % 3],
+    },
+  });
+  const events = [];
+  client.on((kind, detail) => events.push({ kind, ...detail }));
+  const socket = () => sockets[sockets.length - 1];
+  async function open() {
+    await flush(); // the token source is async
+    socket().open();
+    return socket();
+  }
+  async function joined(ws, channel, messages = [], presence = [], extra = {}) {
+    ws.push({ type: 'joined', channel, messages, recovered: true, presence, ...extra });
+  }
+  return { client, clock, sockets, socket, open, joined, events };
+}
+
+describe('frames', () => {
+  test('a batch is unpacked into its events, in order', () => {
+    const frames = decode(JSON.stringify({ type: 'batch', events: [msg(1), { type: 'typing', id: 't' }] }));
+    assert.deepEqual(frames.map((f) => f.type), ['message', 'typing']);
+  });
+
+  test('gateway answers and non-JSON become gateway frames instead of throwing', () => {
+    assert.equal(decode('{"message": "Forbidden", "connectionId": "x"}')[0].type, 'gateway');
+    assert.equal(decode('not json')[0].type, 'gateway');
+    assert.equal(decode('[1]')[0].type, 'gateway');
+  });
+
+  test('lengths count code points as the server does', () => {
+    assert.equal(codePointLength('😀'), 1);
+    assert.equal(textProblem('😀'.repeat(4000)), null);
+    assert.match(textProblem('x'.repeat(4001)), /Too long: 4001 characters, the limit is 4000/);
+    assert.match(textProblem('  \n'), /Type a message/);
+  });
+
+  test('errors read as sentences', () => {
+    assert.match(errorText({ code: 'rate_limited', retryAfterMs: 200 }), /rate limited, retrying in 200 ms/);
+    assert.equal(errorText({ code: 'conflict', action: 'create_channel' }), 'That channel name is taken.');
+    assert.equal(errorText({ code: 'bad_request', message: 'text: too long' }), 'text: too long');
+  });
+
+  test('the user comes from the token payload', () => {
+    assert.deepEqual(userFromToken(ALICE), { id: 'alice', name: 'Alice', workspace: 'demo', exp: 2e9 });
+    assert.equal(userFromToken('garbage'), null);
+  });
+});
+
+describe('backoff', () => {
+  test('doubles per attempt up to the cap, with jitter between half and all of it', () => {
+    const opts = (random) => ({ baseMs: 500, capMs: 30_000, random });
+    assert.deepEqual([1, 2, 3, 4].map((a) => backoffDelay(a, opts(() => 1))), [500, 1000, 2000, 4000]);
+    assert.equal(backoffDelay(20, opts(() => 1)), 30_000);
+    assert.equal(backoffDelay(3, opts(() => 0)), 1000);
+    assert.equal(backoffDelay(3, opts(() => 0.5)), 1500);
+  });
+});
+
+describe('timeline', () => {
+  test('messages are unique by id and ordered by id whatever the arrival order', () => {
+    const t = new Timeline();
+    for (const n of [3, 1, 2, 3, 1]) t.add(msg(n));
+    assert.deepEqual(t.messages().map((m) => m.text), ['m1', 'm2', 'm3']);
+    assert.equal(t.firstId, mid(1));
+    assert.equal(t.lastId, mid(3));
+  });
+
+  test('an own message is pending until acked, then shows once even when its event follows', () => {
+    const t = new Timeline();
+    t.addPending({ clientMsgId: 'c-1', text: 'hi', user: { id: 'alice', name: 'Alice' } });
+    assert.equal(t.pendingEntries()[0].state, 'pending');
+    t.ack('c-1', mid(5), 'ts', 'general');
+    t.add(msg(5, { user: 'alice', text: 'hi', clientMsgId: 'c-1' }));
+    assert.equal(t.pendingEntries().length, 0);
+    assert.deepEqual(t.messages().map((m) => [m.id, m.text]), [[mid(5), 'hi']]);
+  });
+
+  test('the event may come before the ack', () => {
+    const t = new Timeline();
+    t.addPending({ clientMsgId: 'c-2', text: 'yo', user: { id: 'alice' } });
+    t.add(msg(7, { user: 'alice', text: 'yo', clientMsgId: 'c-2' }));
+    assert.equal(t.ack('c-2', mid(7), 'ts', 'general'), false);
+    assert.equal(t.messages().length, 1);
+  });
+});
+
+describe('presence and typing', () => {
+  test('presence starts from joined and applies joins, then leaves', () => {
+    const p = new Presence();
+    p.reset([{ id: 'alice', name: 'Alice' }]);
+    p.apply({ joins: [{ id: 'bob', name: 'Bob' }, { id: 'carol', name: 'Carol' }], leaves: [{ id: 'carol' }] });
+    assert.deepEqual(p.list().map((u) => u.name), ['Alice', 'Bob']);
+  });
+
+  test('a typing user shows for 3 s after the last typing event', () => {
+    const typing = new Typing(3000);
+    typing.saw({ id: 'bob', name: 'Bob' }, 0);
+    typing.saw({ id: 'bob', name: 'Bob' }, 2000);
+    assert.deepEqual(typing.names(4999), ['Bob']);
+    assert.deepEqual(typing.names(5000), []);
+    assert.equal(typingText(['Bob']), 'Bob is typing…');
+    assert.equal(typingText(['Ann', 'Bob']), 'Ann and Bob are typing…');
+  });
+
+  test('seen ids are bounded', () => {
+    const seen = new SeenIds(2);
+    assert.equal(seen.add('a'), true);
+    assert.equal(seen.add('a'), false);
+    seen.add('b');
+    seen.add('c');
+    assert.equal(seen.add('a'), true); // forgotten: the oldest went first
+  });
+});
+
+describe('client: connecting and joining', () => {
+  test('on open it lists channels and joins what the user opened', async () => {
+    const { client, open } = setup();
+    client.join('general');
+    client.start();
+    const ws = await open();
+    assert.match(ws.url, /\?token=ey/);
+    assert.deepEqual(ws.sent, [{ action: 'channels' }, { action: 'join', channel: 'general' }]);
+    assert.equal(client.status, 'open');
+  });
+
+  test('a lost socket reconnects with growing delays and re-joins with since, without duplicates', async () => {
+    const { client, clock, sockets, open, joined } = setup();
+    client.join('general');
+    client.start();
+    let ws = await open();
+    await joined(ws, 'general', [msg(1), msg(2)]);
+
+    ws.drop();
+    assert.equal(client.status, 'waiting');
+    // attempt 1: ceiling 100 ms, random 0.5 -> 75 ms
+    clock.advance(74);
+    assert.equal(sockets.length, 1);
+    clock.advance(1);
+    await flush();
+    assert.equal(sockets.length, 2);
+    sockets[1].drop(); // refused handshake: attempt 2, ceiling 200 ms, random 0 -> 100 ms
+    clock.advance(99);
+    assert.equal(sockets.length, 2);
+    clock.advance(1);
+    ws = await open();
+
+    assert.deepEqual(ws.frames('join'), [{ action: 'join', channel: 'general', since: mid(2) }]);
+    await joined(ws, 'general', [msg(2), msg(3)]); // m2 came just before the drop: delivered again
+    ws.push({ type: 'batch', events: [msg(3), msg(4)] });
+    assert.deepEqual(client.channel('general').timeline.messages().map((m) => m.text), ['m1', 'm2', 'm3', 'm4']);
+    assert.equal(client.attempt, 0); // the next outage starts from the shortest delay again
+  });
+
+  test('stop() ends the connection for good', async () => {
+    const { client, clock, sockets, open } = setup();
+    client.start();
+    const ws = await open();
+    client.stop();
+    assert.equal(ws.closedWith.code, 1000);
+    clock.advance(60_000);
+    assert.equal(sockets.length, 1);
+    assert.equal(client.status, 'stopped');
+  });
+
+  test('a join refused with not_found is no longer wanted', async () => {
+    const { client, open, events } = setup();
+    client.start();
+    const ws = await open();
+    client.join('secret');
+    ws.push({ type: 'error', code: 'not_found', action: 'join', message: 'channel not found' });
+    assert.equal(client.channel('secret').subscribed, false);
+    assert.match(events.at(-1).text, /#secret: No such channel/);
+  });
+});
+
+describe('client: sending', () => {
+  async function ready(options) {
+    const s = setup(options);
+    s.client.join('general');
+    s.client.start();
+    const ws = await s.open();
+    await s.joined(ws, 'general');
+    return { ...s, ws };
+  }
+
+  test('an own message shows at once as pending, then once as sent', async () => {
+    const { client, ws } = await ready();
+    const { clientMsgId } = client.sendMessage('general', 'hello');
+    const timeline = client.channel('general').timeline;
+    assert.equal(timeline.pendingEntries()[0].state, 'pending');
+    assert.deepEqual(ws.frames('message'), [{ action: 'message', channel: 'general', text: 'hello', clientMsgId }]);
+    ws.push(msg(9, { user: 'alice', text: 'hello', clientMsgId }));
+    ws.push({ type: 'ack', clientMsgId, id: mid(9), ts: 'ts' });
+    assert.equal(timeline.pendingEntries().length, 0);
+    assert.deepEqual(timeline.messages().map((m) => m.text), ['hello']);
+  });
+
+  test('messages go one at a time, so an error (which names no message) is matched to the right one', async () => {
+    const { client, ws } = await ready();
+    const first = client.sendMessage('general', 'one').clientMsgId;
+    client.sendMessage('general', 'two');
+    assert.equal(ws.frames('message').length, 1);
+    ws.push({ type: 'error', code: 'bad_request', action: 'message', message: 'text: nope' });
+    const entries = client.channel('general').timeline.pendingEntries();
+    assert.deepEqual(entries.map((e) => [e.clientMsgId === first, e.state, e.error]), [
+      [true, 'failed', 'text: nope'],
+      [false, 'pending', null],
+    ]);
+    assert.equal(ws.frames('message')[1].text, 'two');
+  });
+
+  test('a rate-limited message is sent again after retryAfterMs with the same clientMsgId', async () => {
+    const { client, clock, ws } = await ready();
+    const { clientMsgId } = client.sendMessage('general', 'fast');
+    ws.push({ type: 'error', code: 'rate_limited', action: 'message', retryAfterMs: 200, message: 'slow' });
+    clock.advance(199);
+    assert.equal(ws.frames('message').length, 1);
+    clock.advance(1);
+    assert.deepEqual(ws.frames('message').map((f) => f.clientMsgId), [clientMsgId, clientMsgId]);
+  });
+
+  test('a message without an ack when the socket drops is re-sent after the re-join, same clientMsgId', async () => {
+    const { client, clock, open, joined, ws } = await ready();
+    const { clientMsgId } = client.sendMessage('general', 'lost?');
+    ws.drop();
+    clock.advance(2000);
+    const ws2 = await open();
+    assert.equal(ws2.frames('message').length, 0); // not before the channel is joined again
+    await joined(ws2, 'general');
+    assert.deepEqual(ws2.frames('message').map((f) => f.clientMsgId), [clientMsgId]);
+    ws2.push({ type: 'ack', clientMsgId, id: mid(4), ts: 'ts' });
+    ws2.push(msg(4, { user: 'alice', text: 'lost?', clientMsgId }));
+    assert.equal(client.channel('general').timeline.messages().length, 1);
+  });
+
+  test('text over 4000 code points is refused before it is sent', async () => {
+    const { client, ws } = await ready();
+    const result = client.sendMessage('general', 'x'.repeat(4001));
+    assert.equal(result.ok, false);
+    assert.match(result.error, /Too long/);
+    assert.equal(ws.frames('message').length, 0);
+  });
+
+  test('typing is sent at most once a second however fast the keys come', async () => {
+    const { client, clock, ws } = await ready();
+    for (let i = 0; i < 10; i += 1) {
+      client.typing('general');
+      clock.advance(150);
+    }
+    assert.equal(ws.frames('typing').length, 2);
+  });
+});
+
+describe('client: events', () => {
+  async function ready() {
+    const s = setup();
+    s.client.join('general');
+    s.client.start();
+    const ws = await s.open();
+    await s.joined(ws, 'general', [], [{ id: 'alice', name: 'Alice' }]);
+    return { ...s, ws };
+  }
+
+  test('a typing event shows its user and the indicator clears itself about 3 s later', async () => {
+    const { client, clock, ws, events } = await ready();
+    ws.push({ type: 'typing', id: 't1', channel: 'general', user: { id: 'bob', name: 'Bob' } });
+    const typing = client.channel('general').typing;
+    assert.deepEqual(typing.names(clock.now()), ['Bob']);
+    const before = events.filter((e) => e.kind === 'typing').length;
+    clock.advance(3100);
+    assert.ok(events.filter((e) => e.kind === 'typing').length > before); // the UI was told to redraw
+    assert.deepEqual(typing.names(clock.now()), []);
+  });
+
+  test('a message from the typist clears their indicator at once', async () => {
+    const { client, clock, ws } = await ready();
+    ws.push({ type: 'typing', id: 't2', channel: 'general', user: { id: 'bob', name: 'Bob' } });
+    ws.push(msg(1));
+    assert.deepEqual(client.channel('general').typing.names(clock.now()), []);
+  });
+
+  test('presence diffs apply once, even when delivered twice', async () => {
+    const { client, ws } = await ready();
+    const diff = { type: 'presence_diff', id: 'p1', channel: 'general', joins: [{ id: 'bob', name: 'Bob' }], leaves: [] };
+    ws.push(diff);
+    ws.push({ type: 'presence_diff', id: 'p2', channel: 'general', joins: [], leaves: [{ id: 'bob' }] });
+    ws.push(diff); // a retried delivery must not bring bob back
+    assert.deepEqual(client.channel('general').presence.list().map((u) => u.id), ['alice']);
+  });
+
+  test('older messages are paged with before = the oldest id, until hasMore is false', async () => {
+    const s = setup();
+    s.client.join('general');
+    s.client.start();
+    const ws = await s.open();
+    const fifty = Array.from({ length: 50 }, (_, i) => msg(100 + i));
+    await s.joined(ws, 'general', fifty);
+    assert.equal(s.client.loadOlder('general'), true);
+    assert.equal(s.client.loadOlder('general'), false); // one page at a time
+    assert.deepEqual(ws.frames('history'), [{ action: 'history', channel: 'general', limit: 50, before: mid(100) }]);
+    ws.push({ type: 'history', channel: 'general', messages: [msg(98), msg(99)], hasMore: false });
+    const timeline = s.client.channel('general').timeline;
+    assert.equal(timeline.firstId, mid(98));
+    assert.equal(s.client.loadOlder('general'), false);
+  });
+
+  test('after a long outage (recovered: false) history fills the gap back to since', async () => {
+    const s = setup();
+    s.client.join('general');
+    s.client.start();
+    let ws = await s.open();
+    await s.joined(ws, 'general', [msg(1)]);
+    ws.drop();
+    s.clock.advance(5000);
+    ws = await s.open();
+    ws.push({ type: 'joined', channel: 'general', messages: [msg(300), msg(301)], recovered: false, presence: [] });
+    assert.deepEqual(ws.frames('history').at(-1), { action: 'history', channel: 'general', before: mid(300), limit: 100 });
+    ws.push({ type: 'history', channel: 'general', messages: [msg(200), msg(299)], hasMore: true });
+    assert.equal(ws.frames('history').at(-1).before, mid(200));
+    ws.push({ type: 'history', channel: 'general', messages: [msg(1), msg(2)], hasMore: true });
+    assert.equal(ws.frames('history').length, 2); // reached since: done
+    const ids = s.client.channel('general').timeline.messages().map((m) => m.text);
+    assert.deepEqual(ids, ['m1', 'm2', 'm200', 'm299', 'm300', 'm301']);
+  });
+});
+
+describe('client: heartbeats', () => {
+  test('an open page sends a heartbeat every interval, so idle timeouts never close it', async () => {
+    const { client, clock, open } = setup({ heartbeatMs: 60_000 });
+    client.start();
+    const ws = await open();
+    clock.advance(59_999);
+    assert.equal(ws.frames('heartbeat').length, 0);
+    clock.advance(1);
+    ws.push({ type: 'heartbeat', ts: 'now' });
+    clock.advance(60_000);
+    ws.push({ type: 'heartbeat', ts: 'now' });
+    assert.equal(ws.frames('heartbeat').length, 2);
+    assert.equal(client.status, 'open');
+  });
+
+  test('a socket that stops answering is dropped and replaced', async () => {
+    const { client, clock, sockets, open } = setup({ heartbeatMs: 1000, livenessTimeoutMs: 500 });
+    client.start();
+    const ws = await open();
+    clock.advance(1500); // heartbeat sent at 1000, nothing back by 1500
+    assert.equal(ws.closedWith.code, 4001);
+    assert.equal(client.status, 'waiting');
+    clock.advance(200);
+    await flush();
+    assert.equal(sockets.length, 2);
+  });
+});
