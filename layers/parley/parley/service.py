@@ -69,7 +69,12 @@ class Chat:
 
     def forget_gone(self, connection_id: str, subscriptions: list[tuple[str, str, str]]) -> None:
         """A post answered GoneException: forget that connection (never the sender's), including
-        subscriptions its connection item no longer lists (the item may have expired or be half-deleted)."""
+        subscriptions its connection item no longer lists (the item may have expired or be half-deleted).
+
+        The connection is also closed: should it in fact be alive (a 410 that was not true), its client
+        learns it was dropped and re-joins with `since`, instead of staying open but subscribed to nothing.
+        """
+        self._close_quietly(connection_id)
         self.disconnect(connection_id)
         for workspace, channel, user_id in subscriptions:
             self._unsubscribe(connection_id, workspace, user_id, channel)
@@ -214,11 +219,14 @@ class Chat:
         return stale, leaves
 
     def _drop_stale(self, item: DueItem) -> None:
-        try:
-            self.notifier.close(item.connection_id)
-        except Exception:  # closing is a courtesy: the connection is forgotten either way
-            logger.warning("could not close stale connection", extra={"stale_connection": item.connection_id})
+        self._close_quietly(item.connection_id)
         self.disconnect(item.connection_id)
+
+    def _close_quietly(self, connection_id: str) -> None:
+        try:
+            self.notifier.close(connection_id)
+        except Exception:  # closing is a courtesy: the connection is forgotten either way
+            logger.warning("could not close stale connection", extra={"stale_connection": connection_id})
 
     # ---- helpers -------------------------------------------------------------------------------
 

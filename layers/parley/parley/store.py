@@ -267,6 +267,13 @@ class Store:
 
     def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> None:
         with _translated():
+            # the connection item first: if it is gone (forgotten as stale), no orphan subscription is left
+            self._state.update_item(
+                Key={"PK": f"CONN#{caller.connection_id}", "SK": "META"},
+                UpdateExpression="ADD channels :c",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":c": {channel}},
+            )
             self._state.put_item(
                 Item={
                     "PK": _chan_state_pk(caller.workspace, channel),
@@ -276,12 +283,6 @@ class Store:
                     "userId": caller.user.id,
                     "expiresAt": expires_at_s,
                 }
-            )
-            self._state.update_item(
-                Key={"PK": f"CONN#{caller.connection_id}", "SK": "META"},
-                UpdateExpression="ADD channels :c",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":c": {channel}},
             )
 
     def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool:
