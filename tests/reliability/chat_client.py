@@ -1,0 +1,248 @@
+"""A client that behaves as docs/protocol.md asks: dedupes by id, resends with the same clientMsgId,
+and after losing its connection reconnects and re-joins with `since`, filling a gap with `history`.
+
+It also keeps the books a reliability test needs: every message shown (once), raw duplicates,
+per-connection order of live events, error frames by code, reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
+
+EVENT_TYPES = {"message", "typing", "presence_diff"}
+_ids = itertools.count(1)
+
+
+class Lost(Exception):
+    """The connection ended while a request was outstanding."""
+
+
+class ChatClient:
+    def __init__(self, url: Callable[[], str], user: str, channels: list[str]) -> None:
+        self._url = url
+        self.user = user
+        self.channels = channels
+        self.shown: dict[str, dict[str, Any]] = {}  # message id -> message, once each
+        self.last_id: dict[str, str] = {}  # channel -> greatest id shown
+        self.raw_duplicates = 0
+        self.order_violations: list[tuple[str, str]] = []
+        self.errors: Counter[str] = Counter()
+        self.reconnects = 0
+        self.closes: Counter[int] = Counter()
+        self.typing_seen = 0
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._replies: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._live_last: dict[str, str] = {}  # per connection and channel: last live message id
+        self._lock = asyncio.Lock()  # one request at a time, so the next reply answers it
+        self._conn_lock = asyncio.Lock()
+        self.closed_by_server = asyncio.Event()
+        self.want_open = True
+
+    # ---- connection --------------------------------------------------------------------------
+
+    async def open(self, attempts: int = 40) -> None:
+        """Connect (retrying 429/5xx with backoff) and join every channel, `since` what was shown."""
+        delay = 0.1
+        for attempt in range(attempts):
+            try:
+                self._ws = await connect(self._url(), open_timeout=60, max_size=2**22, close_timeout=2)
+                break
+            except (InvalidStatus, OSError, TimeoutError) as exc:
+                status = getattr(getattr(exc, "response", None), "status_code", 0)
+                self.errors[f"handshake:{status}"] += 1
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._replies = asyncio.Queue()
+        self._live_last = {}
+        self.closed_by_server.clear()
+        self._reader = asyncio.create_task(self._read(self._ws))
+        for channel in self.channels:
+            await self.join(channel)
+
+    async def ensure_open(self) -> None:
+        """Reconnect (and re-join with `since`) unless the connection is open."""
+        async with self._conn_lock:
+            if self._ws is not None and self._ws.state is State.OPEN and not self.closed_by_server.is_set():
+                return
+            self.reconnects += 1
+            await self.drop()
+            await self.open()
+
+    async def supervise(self) -> None:
+        """Run alongside: whenever the server closes the connection, come back."""
+        while self.want_open:
+            await self.closed_by_server.wait()
+            if not self.want_open:
+                return
+            try:
+                await self.ensure_open()
+            except Exception:  # the next say() or the test's final check will tell
+                await asyncio.sleep(0.5)
+
+    async def close(self) -> None:
+        self.want_open = False
+        self.closed_by_server.set()
+        await self.drop()
+
+    async def drop(self) -> None:
+        """Close from the client side (the server runs $disconnect)."""
+        ws, reader = self._ws, self._reader
+        self._ws = None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for raw in ws:
+                frame = json.loads(raw)
+                kind = frame.get("type")
+                if kind == "batch":
+                    for event in frame["events"]:
+                        self._on_event(event)
+                elif kind in EVENT_TYPES:
+                    self._on_event(frame)
+                else:
+                    if kind == "error":
+                        self.errors[frame.get("code", "?")] += 1
+                    if kind == "error" and frame.get("action") == "typing":
+                        continue  # typing has no reply of its own to wait for
+                    await self._replies.put(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            if ws.close_code is not None:
+                self.closes[ws.close_code] += 1
+            await self._replies.put(None)
+            self.closed_by_server.set()
+
+    # ---- what the user sees ------------------------------------------------------------------
+
+    def _show(self, message: dict[str, Any]) -> None:
+        if message["id"] in self.shown:
+            self.raw_duplicates += 1
+            return
+        self.shown[message["id"]] = message
+        channel = message["channel"]
+        if message["id"] > self.last_id.get(channel, ""):
+            self.last_id[channel] = message["id"]
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event["type"] == "typing":
+            self.typing_seen += 1
+        if event["type"] != "message":
+            return
+        channel = event["channel"]
+        previous = self._live_last.get(channel, "")
+        # a redelivered message (at least once) may come after later ones: a duplicate, not disorder
+        if event["id"] < previous and event["id"] not in self.shown:
+            self.order_violations.append((previous, event["id"]))
+        elif event["id"] > previous:
+            self._live_last[channel] = event["id"]
+        self._show(event)
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    async def request(self, frame: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+        async with self._lock:
+            ws = self._ws
+            if ws is None:
+                raise Lost("not connected")
+            try:
+                await ws.send(json.dumps(frame))
+            except ConnectionClosed as exc:
+                raise Lost("closed while sending") from exc
+            try:
+                reply = await asyncio.wait_for(self._replies.get(), timeout)
+            except TimeoutError as exc:
+                raise Lost("no reply") from exc
+            if reply is None:
+                raise Lost("closed while waiting")
+            return reply
+
+    async def send_only(self, frame: dict[str, Any]) -> None:
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps(frame))
+
+    async def join(self, channel: str) -> None:
+        frame: dict[str, Any] = {"action": "join", "channel": channel}
+        since = self.last_id.get(channel)
+        if since:
+            frame["since"] = since
+        reply = await self.request(frame)
+        assert reply["type"] == "joined", reply
+        for message in reply["messages"]:
+            self._show(message)
+        if since and not reply["recovered"]:
+            await self._fill_gap(channel, since, reply["messages"])
+
+    async def _fill_gap(self, channel: str, since: str, newest: list[dict[str, Any]]) -> None:
+        before = newest[0]["id"] if newest else None
+        while before and before > since:
+            frame: dict[str, Any] = {"action": "history", "channel": channel, "before": before, "limit": 100}
+            page = await self.request(frame)
+            assert page["type"] == "history", page
+            for message in page["messages"]:
+                if message["id"] > since:
+                    self._show(message)
+            if not page["hasMore"] or not page["messages"]:
+                break
+            before = page["messages"][0]["id"]
+
+    async def say(self, channel: str, text: str, *, deadline_s: float = 120) -> dict[str, Any]:
+        """Send until acknowledged: the same clientMsgId through rate limits, conflicts and reconnects."""
+        frame = {
+            "action": "message",
+            "channel": channel,
+            "text": text,
+            "clientMsgId": f"{self.user}-{next(_ids)}",
+        }
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline_s
+        while loop.time() < end:
+            try:
+                reply = await self.request(frame)
+            except Lost:
+                await self.ensure_open()
+                continue
+            if reply["type"] == "ack":
+                return reply
+            if reply.get("code") == "rate_limited":
+                await asyncio.sleep(reply.get("retryAfterMs", 200) / 1000)
+            elif reply.get("code") in ("conflict", "internal"):
+                await asyncio.sleep(0.2)
+            elif reply.get("code") == "not_joined":  # forgotten as gone while alive: join again
+                await self.join(channel)
+            else:
+                raise AssertionError(f"unexpected reply {reply}")
+        raise AssertionError(f"{self.user}: {text!r} never acknowledged")
+
+    def missing(self, acked: dict[str, str]) -> list[str]:
+        """Acknowledged message ids (id -> channel) of this client's channels it has not shown."""
+        return [mid for mid, channel in acked.items() if channel in self.channels and mid not in self.shown]
+
+    async def wait_for_all(self, acked: dict[str, str], timeout: float) -> list[str]:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while (missing := self.missing(acked)) and loop.time() < end:
+            await asyncio.sleep(0.2)
+        return missing

@@ -1,0 +1,217 @@
+"""Reliability suites: Parley's template served by the emulator (in a thread or a process) on 127.0.0.1.
+
+Every suite has a fast variant, run by `make test`, and a full one selected by
+PARLEY_RELIABILITY_FULL=1 (`make reliability-full`): the same tests with more cases, connections
+and time. Figures the suites measure are appended as JSON lines to PARLEY_RELIABILITY_REPORT when set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.support.template import ROOT
+
+FULL = os.environ.get("PARLEY_RELIABILITY_FULL", "") not in ("", "0")
+SECRET = "parley-reliability-secret-0123456789abcdef"
+SECRET_PARAM = "/parley/jwt-secret"
+# Loggers that carry what Parley's functions print (runtime) and one line per invocation (events).
+FUNCTION_LOGGER = "ws_emulator.runtime"
+EVENT_LOGGER = "ws_emulator.events"
+
+
+def scale(fast: int, full: int) -> int:
+    """A case count or duration: `fast` in `make test`, `full` under PARLEY_RELIABILITY_FULL=1."""
+    return full if FULL else fast
+
+
+def report(suite: str, **figures: Any) -> None:
+    """Record what a suite measured (docs/reliability.md is written from these lines)."""
+    path = os.environ.get("PARLEY_RELIABILITY_REPORT")
+    line = {"suite": suite, "full": FULL, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    line.update(figures)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+    print(json.dumps(line))
+
+
+def token(
+    user: str,
+    workspace: str,
+    *,
+    secret: str = SECRET,
+    expires_in_s: int = 3600,
+    **extra: Any,
+) -> str:
+    claims: dict[str, Any] = {"sub": user, "workspace": workspace, "exp": int(time.time()) + expires_in_s}
+    claims.update(extra)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class LogCapture(logging.Handler):
+    """Every formatted line of the given loggers, kept while the capture is open (thread-safe)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self._lock_ = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        with self._lock_:
+            self.lines.append(text)
+
+    def snapshot(self) -> list[str]:
+        with self._lock_:
+            return list(self.lines)
+
+    def connect_invocations(self) -> list[str]:
+        """Event-log lines of `$connect` handler runs (the authorizer has lines of its own)."""
+        return [line for line in self.snapshot() if line.startswith("$connect ")]
+
+
+@contextlib.contextmanager
+def capture_logs(*names: str) -> Iterator[LogCapture]:
+    capture = LogCapture()
+    saved = []
+    for name in names:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # kept out of pytest's own capture: a soak would hoard it
+        logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        for logger, level, propagate in saved:
+            logger.removeHandler(capture)
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+@dataclass
+class Running:
+    """An emulator serving template.yaml in a thread of this process."""
+
+    emulator: Any
+    logs: LogCapture
+    secret: str = SECRET
+    _loop: asyncio.AbstractEventLoop | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ws_url(self) -> str:
+        return str(self.emulator.ws_url)
+
+    @property
+    def admin_url(self) -> str:
+        return str(self.emulator.admin_url)
+
+    def url(self, user: str, workspace: str, **claims: Any) -> str:
+        return f"{self.ws_url}?token={token(user, workspace, secret=self.secret, **claims)}"
+
+    def call(self, coro: Any, timeout: float = 60) -> Any:
+        """Run a coroutine on the emulator's own loop (its state is not thread-safe)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    async def drain(self, timeout: float = 20) -> None:
+        """Let the stream and queue triggers deliver what is written so far."""
+        await asyncio.to_thread(self.call, self.emulator.sources.drain(timeout), timeout + 10)
+
+    def table_items(self, table: str) -> list[dict[str, Any]]:
+        client = self.emulator.aws.client("dynamodb")
+        name = self.emulator.template.tables[table].name
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": name}
+        while True:
+            page = client.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def emulator_config(**overrides: Any) -> Any:
+    from ws_emulator.config import Config
+
+    params = {"PresenceGraceSeconds": "1", "FanoutBatchingWindowSeconds": "0"}
+    params.update(overrides.pop("parameter_overrides", {}))
+    settings: dict[str, Any] = {
+        "template": ROOT / "template.yaml",
+        "host": "127.0.0.1",
+        "port": 0,
+        "management_port": 0,
+        "ssm_parameters": {SECRET_PARAM: SECRET},
+        "parameter_overrides": params,
+        "ttl_sweep_interval_s": 0.5,
+        "quiet": False,
+        "log_level": "INFO",
+    }
+    settings.update(overrides)
+    return Config(**settings)
+
+
+@contextlib.contextmanager
+def serve(**overrides: Any) -> Iterator[Running]:
+    """Start the emulator in a thread (ports chosen by the OS) and stop it on exit."""
+    from ws_emulator.app import run_emulator
+
+    config = emulator_config(**overrides)
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        holder["loop"] = asyncio.get_running_loop()
+        holder["stop"] = stop
+        async with run_emulator(config) as emulator:
+            holder["emulator"] = emulator
+            ready.set()
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced to the test below
+            holder["error"] = exc
+            ready.set()
+
+    with capture_logs(FUNCTION_LOGGER, EVENT_LOGGER, "ws_emulator.gateway", "ws_emulator.sources") as logs:
+        thread = threading.Thread(target=run, name="reliability-emulator", daemon=True)
+        thread.start()
+        if not ready.wait(120) or "error" in holder:
+            raise RuntimeError(f"the emulator did not start: {holder.get('error')!r}")
+        running = Running(holder["emulator"], logs, _loop=holder["loop"])
+        try:
+            yield running
+        finally:
+            holder["loop"].call_soon_threadsafe(holder["stop"].set)
+            thread.join(60)
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Running]:
+    """One emulator per module (modules leave each other alone with fresh workspaces)."""
+    with serve() as running:
+        yield running
+
+
+@pytest.fixture
+def workspace() -> str:
+    return f"ws-{uuid.uuid4().hex[:10]}"
