@@ -108,7 +108,11 @@ function onClientEvent(kind, detail) {
   switch (kind) {
     case 'status':
       renderStatus();
-      if (detail.status === 'open') renderMe();
+      if (detail.status === 'open') {
+        renderMe();
+        // "Connection lost" and friends are over once the socket is back.
+        if ($('notice').dataset.connection === 'true') showNotice('', 'info');
+      }
       break;
     case 'channels':
       renderChannels();
@@ -132,7 +136,7 @@ function onClientEvent(kind, detail) {
       if (detail.channel === active) renderTyping();
       break;
     case 'notice':
-      showNotice(detail.text, detail.level);
+      showNotice(detail.text, detail.level, Boolean(detail.connection));
       break;
     default:
       break;
@@ -330,10 +334,11 @@ function renderTyping() {
   $('typing').textContent = typingText(names);
 }
 
-function showNotice(text, level = 'info') {
+function showNotice(text, level = 'info', connection = false) {
   const node = $('notice');
   node.textContent = text;
   node.dataset.level = level;
+  node.dataset.connection = String(connection);
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => { node.textContent = ''; }, level === 'error' ? 12_000 : 6_000);
 }

@@ -364,7 +364,7 @@ export class ParleyClient {
     try {
       token = await this.tokenSource();
     } catch (err) {
-      this.emit('notice', { level: 'error', text: `Could not get a token: ${err.message || err}` });
+      this.emit('notice', { level: 'error', text: `Could not get a token: ${err.message || err}`, connection: true });
       this.scheduleRetry();
       return;
     }
@@ -375,7 +375,7 @@ export class ParleyClient {
     try {
       ws = new this.env.WebSocket(`${this.url}${sep}token=${encodeURIComponent(token)}`);
     } catch (err) {
-      this.emit('notice', { level: 'error', text: `Bad WebSocket URL: ${err.message || err}` });
+      this.emit('notice', { level: 'error', text: `Bad WebSocket URL: ${err.message || err}`, connection: true });
       this.scheduleRetry();
       return;
     }
@@ -420,7 +420,7 @@ export class ParleyClient {
       this.inFlight = null;
     }
     if (this.status === 'stopped') return;
-    this.emit('notice', { level: 'info', text: closeText(event), code: event.code });
+    this.emit('notice', { level: 'info', text: closeText(event), code: event.code, connection: true });
     this.scheduleRetry();
   }
 
