@@ -77,10 +77,15 @@ class LocalAws:
             return
         from moto.server import ThreadedMotoServer
 
+        _patch_moto_transactions()
+
         # werkzeug logs every request at INFO; the emulator's log is for the app, not for moto.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
+        wsgi = self._server._server  # the only way to reach moto's WSGI app
+        if wsgi is not None:
+            wsgi.app = _serialize_dynamodb(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)
@@ -197,6 +202,70 @@ class LocalAws:
         if not arn:
             raise RuntimeError(f"table {table_id} has no stream")
         return str(arn)
+
+
+def _patch_moto_transactions() -> None:
+    """Two fixes to moto's `TransactWriteItems`, which snapshots each table it touches for a rollback.
+
+    - The snapshot deep-copied every stream record the table ever had (moto never trims them), so each
+      transaction got slower as the stream grew. Records are never changed once written: share them.
+    - A rollback put the snapshot table in place, with a copy of the stream shard: open shard iterators
+      kept reading the old shard, so the stream went silent after the first cancelled transaction.
+      Keep the live shard instead, trimmed back to where it was (a cancelled write leaves no record).
+    """
+    import copy
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+
+    if getattr(DynamoDBBackend, "_ws_emulator_patched", False):
+        return
+
+    def deepcopy_shard(self: Any, memo: dict[int, Any]) -> Any:
+        new = copy.copy(self)
+        memo[id(self)] = new
+        new.table = copy.deepcopy(self.table, memo)
+        new.items = list(self.items)
+        return new
+
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        shards = {name: t.stream_shard for name, t in self.tables.items() if t.stream_shard is not None}
+        lengths = {name: len(shard.items) for name, shard in shards.items()}
+        try:
+            original(self, transact_items)
+        except Exception:
+            for name, shard in shards.items():
+                table = self.tables.get(name)
+                if table is not None and table.stream_shard is not shard:
+                    del shard.items[lengths[name] :]
+                    shard.table = table
+                    table.stream_shard = shard
+            raise
+
+    StreamShard.__deepcopy__ = deepcopy_shard  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoDBBackend._ws_emulator_patched = True  # type: ignore[attr-defined]
+
+
+def _serialize_dynamodb(app: Any) -> Any:
+    """Run moto's DynamoDB and DynamoDB Streams requests one at a time.
+
+    moto's backends are not thread-safe and its threaded server runs requests concurrently: under
+    concurrent writes `TransactWriteItems` deep-copies a table while another request changes it and
+    fails with a 500 ("dictionary changed size during iteration"). Other services (SQS long polls)
+    stay concurrent.
+    """
+    lock = threading.Lock()
+
+    def serialized(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            with lock:
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    return serialized
 
 
 def _dlqs_first(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:
