@@ -59,8 +59,19 @@ async function signInDemo(user, name) {
 
 function signInToken(url, token) {
   if (!/^wss?:\/\//.test(url)) return signInError('The WebSocket URL starts with wss:// (or ws:// locally).');
-  if (!userFromToken(token)) return signInError('That does not look like a JWT with a sub claim.');
-  begin(url, token, { mode: 'token', url, token });
+  const claims = userFromToken(token);
+  if (!claims) return signInError('That does not look like a JWT with a sub claim.');
+  if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) {
+    return signInError('That token has expired: get a new one.');
+  }
+  // A pasted token cannot be renewed here: once it expires, say so instead of retrying blindly.
+  const source = async () => {
+    if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) {
+      throw new Error('the token has expired; sign out and paste a new one');
+    }
+    return token;
+  };
+  begin(url, source, { mode: 'token', url, token });
 }
 
 function signInError(text) {

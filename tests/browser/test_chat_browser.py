@@ -20,6 +20,8 @@ def test_demo_sign_in_gets_its_token_from_the_emulator(open_page):
     # Given the sign-in page of the local emulator
     user = f"dana-{uuid.uuid4().hex[:6]}"
     chat = open_page()
+    expect(chat.page.locator("#demo-user")).to_be_focused()
+    chat.screenshot("sign-in")
     # When a person signs in as a demo user
     chat.page.locator("#demo-user").fill(user)
     chat.page.locator("#demo-name").fill("Dana")

@@ -129,3 +129,11 @@ async def test_the_banner_prints_the_page_url(web_root):
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), 30)
+
+
+async def test_without_static_dir_or_dev_tokens_plain_gets_reach_the_handshake_as_before():
+    config = Config(template=FIXTURE, port=0, quiet=True)
+    async with run_emulator(config) as emu:
+        # No page and no token endpoint: `/` meets the authorizer (no token: 401), other paths are 403.
+        assert (await get(emu, "/"))[0] == 401
+        assert (await get(emu, "/_emulator/token?sub=alice"))[0] == 403
