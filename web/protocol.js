@@ -300,6 +300,7 @@ export class ParleyClient {
     this.directory = []; // the `channels` reply: [{id, name, private, member}]
     this.outbox = []; // own messages not yet sent on this socket, oldest first
     this.inFlight = null; // the one message sent and not yet answered (errors carry no clientMsgId)
+    this.holdUntil = 0; // no message goes out before this time (after a rate_limited answer)
     this.seen = new SeenIds(this.options.seenEventIds);
     this.listeners = new Set();
     this.ws = null;
@@ -498,6 +499,7 @@ export class ParleyClient {
 
   leave(name) {
     const state = this.channel(name);
+    this.dropQueued(name, `Not sent: you left #${name}.`);
     state.subscribed = false;
     state.ready = false;
     state.presence.reset([]);
@@ -544,9 +546,18 @@ export class ParleyClient {
     this.emit('messages', { channel });
   }
 
+  /** Queued messages of a channel that will not be joined again would block every later one: fail them. */
+  dropQueued(name, reason) {
+    const timeline = this.channel(name).timeline;
+    for (const entry of this.outbox) if (entry.channel === name) timeline.fail(entry.clientMsgId, reason);
+    this.outbox = this.outbox.filter((entry) => entry.channel !== name);
+    this.emit('messages', { channel: name });
+  }
+
   /** Send the oldest queued message once its channel is joined on this socket. */
   pump() {
     if (this.inFlight || this.status !== 'open' || this.outbox.length === 0) return;
+    if (this.env.now() < this.holdUntil) return; // rate limited: the retry timer pumps again
     const head = this.outbox[0];
     if (!this.channel(head.channel).ready) return;
     this.outbox.shift();
@@ -561,6 +572,7 @@ export class ParleyClient {
     this.inFlight = null;
     this.clearTimer('ack');
     this.outbox.unshift(entry);
+    this.holdUntil = this.env.now() + delayMs;
     if (delayMs > 0) this.setTimer('resend', delayMs, () => this.pump()); else this.pump();
   }
 
@@ -767,6 +779,7 @@ export class ParleyClient {
       this.pendingJoins.clear();
       const state = this.channel(name);
       state.subscribed = false;
+      this.dropQueued(name, `Not sent: #${name} cannot be joined.`);
       this.emit('channel', { channel: name });
       return this.emit('notice', { level: 'error', text: `#${name}: ${text}`, code: frame.code });
     }

@@ -245,6 +245,31 @@ describe('client: sending', () => {
     assert.deepEqual(ws.frames('message').map((f) => f.clientMsgId), [clientMsgId, clientMsgId]);
   });
 
+  test('after rate_limited nothing goes out early, even when other replies would pump the outbox', async () => {
+    const { client, clock, ws, joined } = await ready();
+    client.sendMessage('general', 'a');
+    ws.push({ type: 'error', code: 'rate_limited', action: 'message', retryAfterMs: 500, message: 'slow' });
+    client.sendMessage('general', 'b');
+    await joined(ws, 'general'); // a repeated `joined` pumps too
+    clock.advance(499);
+    assert.equal(ws.frames('message').length, 1);
+    clock.advance(1);
+    assert.deepEqual(ws.frames('message').map((f) => f.text), ['a', 'a']);
+  });
+
+  test('leaving a channel fails its queued messages instead of blocking other channels', async () => {
+    const { client, ws, joined } = await ready();
+    client.join('random');
+    client.sendMessage('random', 'queued until random is joined');
+    client.leave('random');
+    client.sendMessage('general', 'still goes out');
+    assert.deepEqual(ws.frames('message').map((f) => f.text), ['still goes out']);
+    const [entry] = client.channel('random').timeline.pendingEntries();
+    assert.deepEqual([entry.state, entry.error], ['failed', 'Not sent: you left #random.']);
+    await joined(ws, 'random'); // a late reply to the join must not resurrect it
+    assert.equal(client.channel('random').ready, false);
+  });
+
   test('a message without an ack when the socket drops is re-sent after the re-join, same clientMsgId', async () => {
     const { client, clock, open, joined, ws } = await ready();
     const { clientMsgId } = client.sendMessage('general', 'lost?');
