@@ -16,7 +16,7 @@ WORKSPACE ?= demo
 DEV_SECRET ?= ws-emulator-development-secret-not-for-production
 SECRET_PARAM ?= /parley/jwt-secret
 
-.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check build unit integration e2e clean
+.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check build unit integration e2e clean bench bench-quick bench-render bench-cost
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -84,6 +84,22 @@ browser: install chromium  ## the web client in real headless Chromium against t
 	$(BIN)/pytest tests/browser -q
 
 test: lint typecheck template-check test-fast test-web browser  ## everything CI runs
+
+$(BIN)/.bench-installed: $(BIN)/.installed requirements-bench.txt
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	@touch $@
+
+bench: $(BIN)/.bench-installed  ## benchmarks (about 40 min): bench/results/latest.json -> docs/benchmarks.md, docs/img
+	$(BIN)/python -m bench run
+
+bench-quick: $(BIN)/.bench-installed  ## the same, smaller (a few minutes)
+	$(BIN)/python -m bench run --quick
+
+bench-render: $(BIN)/.bench-installed  ## regenerate docs/benchmarks.md and its plots from bench/results/latest.json
+	$(BIN)/python -m bench render
+
+bench-cost: install  ## AWS cost of a workload: make bench-cost ARGS='--connections 100000 --channel-size 50'
+	$(BIN)/python -m bench cost $(ARGS)
 
 clean:  ## remove build output and caches (keeps the virtualenvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

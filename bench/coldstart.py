@@ -1,0 +1,84 @@
+"""Cold start of each function: a fresh interpreter imports the handler module (the layer included),
+then builds what the first invocation builds (deps.services(): boto3 clients, settings)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+from bench.templates import ROOT
+
+_PROBE = r"""
+import json, os, sys, time
+t0 = time.perf_counter()
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import importlib
+module = importlib.import_module("app")
+t1 = time.perf_counter()
+init_ms = None
+try:
+    from parley import deps
+    deps.services()
+    init_ms = (time.perf_counter() - t0) * 1000
+except Exception as exc:  # functions that build no services (the authorizer) still count their import
+    init_ms = None
+print(json.dumps({"import_ms": (t1 - t0) * 1000, "import_and_services_ms": init_ms}))
+"""
+
+_ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "STATE_TABLE": "state",
+    "MESSAGES_TABLE": "messages",
+    "IDEMPOTENCY_TABLE": "idem",
+    "CONNECTIONS_ENDPOINT": "http://127.0.0.1:9/prod",
+    "PRESENCE_QUEUE_URL": "http://127.0.0.1:9/000000000000/q",
+    "PRESENCE_GRACE_SECONDS": "5",
+    "RATE_BURST": "20",
+    "RATE_PER_SECOND": "5",
+    "JWT_SECRET_PARAM": "/parley/jwt-secret",
+    "JWKS_URL": "",
+    "JWT_ISSUER": "",
+    "JWT_AUDIENCE": "",
+    "POWERTOOLS_SERVICE_NAME": "parley",
+    "POWERTOOLS_METRICS_NAMESPACE": "Parley",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    "AWS_SAM_LOCAL": "true",
+    "PATH": "/usr/bin:/bin",
+}
+
+
+def measure(repeats: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for fn_dir in sorted((ROOT / "functions").iterdir()):
+        if not (fn_dir / "app.py").is_file():
+            continue
+        samples = []
+        for _ in range(repeats):
+            proc = subprocess.run(
+                [sys.executable, "-I", "-c", _PROBE, str(fn_dir), str(ROOT / "layers" / "parley")],
+                capture_output=True,
+                text=True,
+                env=_ENV | {"AWS_LAMBDA_FUNCTION_NAME": fn_dir.name},
+                timeout=60,
+                check=False,
+            )
+            if proc.returncode == 0:
+                samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        imports = [s["import_ms"] for s in samples]
+        inits = [s["import_and_services_ms"] for s in samples if s["import_and_services_ms"] is not None]
+        out[fn_dir.name] = {
+            "import_ms": {"median": statistics.median(imports), "min": min(imports), "max": max(imports)},
+            "init_ms": (
+                {"median": statistics.median(inits), "min": min(inits), "max": max(inits)} if inits else None
+            ),
+            "n": len(samples),
+        }
+    return out

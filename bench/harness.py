@@ -1,0 +1,190 @@
+"""Start the emulator as a separate process (its own GIL, its own RSS) on a derived template."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from bench.templates import ROOT, WORK, derive
+
+SECRET = "parley-bench-local-secret-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def children_rss_kb(pid: int) -> int:
+    """RSS of the function worker processes (the emulator's children)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_kb(int(child))
+    return total
+
+
+@dataclass
+class Served:
+    ws_url: str
+    management_url: str
+    pid: int
+    counts_dir: Path | None
+    log: Path
+
+    def token(self, user: str, workspace: str) -> str:
+        claims = {"sub": user, "workspace": workspace, "exp": int(time.time()) + 3600}
+        return jwt.encode(claims, SECRET, algorithm="HS256")
+
+    def url(self, user: str, workspace: str) -> str:
+        return f"{self.ws_url}?token={self.token(user, workspace)}"
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.management_url}/_emulator/health", timeout=5) as r:
+            return dict(json.loads(r.read()))
+
+    def rss_kb(self) -> int:
+        return rss_kb(self.pid)
+
+    def counts(self) -> list[dict[str, Any]]:
+        """The counting hook's per-process totals (each file: one function execution environment)."""
+        if self.counts_dir is None:
+            return []
+        out = []
+        for f in sorted(self.counts_dir.glob("*.json")):
+            data = json.loads(f.read_text())
+            data["function"] = f.stem.rsplit("-", 1)[0]
+            out.append(data)
+        return out
+
+
+@contextmanager
+def serve(
+    strategy: str = "parley",
+    *,
+    window_s: float = 0,
+    batch_size: int = 100,
+    counting: bool = False,
+    connect_rate: float = 500,
+    overrides: Mapping[str, str] | None = None,
+    tag: str = "run",
+    separate_dynamodb: bool = False,
+) -> Iterator[Served]:
+    counts_dir = None
+    if counting:
+        counts_dir = WORK / "counts" / f"{tag}-{os.getpid()}-{time.time_ns()}"
+    template = derive(strategy, counting_dir=counts_dir)
+    port, mport = free_port(), free_port()
+    params = {
+        "FanoutBatchingWindowSeconds": str(window_s),
+        "FanoutBatchSize": str(batch_size),
+        # the bench drives many users from one machine; limits stay at their defaults otherwise
+        **(overrides or {}),
+    }
+    log = WORK / f"emulator-{tag}.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "ws_emulator",
+        "serve",
+        "--template",
+        str(template),
+        "--port",
+        str(port),
+        "--management-port",
+        str(mport),
+        "--ssm-parameter",
+        f"/parley/jwt-secret={SECRET}",
+        "--connect-rate",
+        str(connect_rate),
+        *([] if os.environ.get("BENCH_VERBOSE") else ["--quiet"]),
+        "--log-level",
+        os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        "--parameter-overrides",
+        *[f"{k}={v}" for k, v in params.items()],
+    ]
+    fh = log.open("w")
+    moto = None
+    if separate_dynamodb:
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "bench.moto_proc"], cwd=ROOT, stdout=subprocess.PIPE, stderr=fh, text=True
+        )
+        assert moto.stdout is not None
+        cmd += ["--dynamodb-endpoint", f"http://127.0.0.1:{moto.stdout.readline().strip()}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+    served = Served(
+        ws_url=f"ws://127.0.0.1:{port}/",
+        management_url=f"http://127.0.0.1:{mport}",
+        pid=proc.pid,
+        counts_dir=counts_dir,
+        log=log,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"emulator exited {proc.returncode}: see {log}")
+            try:
+                served.health()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"emulator did not start: see {log}") from None
+                time.sleep(0.2)
+        yield served
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if moto is not None:
+            moto.send_signal(signal.SIGINT)
+            try:
+                moto.wait(30)
+            except subprocess.TimeoutExpired:
+                moto.kill()
+        fh.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its children still alive (clock ticks → seconds)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def one(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    total = one(pid)
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except OSError:
+        pass
+    return total
