@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -78,6 +79,7 @@ class LocalAws:
         from moto.server import ThreadedMotoServer
 
         _patch_moto_transactions()
+        _stop_moto_instance_tracking()
 
         # werkzeug logs every request at INFO; the emulator's log is for the app, not for moto.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -247,6 +249,46 @@ def _patch_moto_transactions() -> None:
     StreamShard.__deepcopy__ = deepcopy_shard  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     DynamoDBBackend._ws_emulator_patched = True  # type: ignore[attr-defined]
+
+
+_KEPT_SHARD_ITERATORS = 10_000
+
+
+def _stop_moto_instance_tracking() -> None:
+    """Stop moto from keeping every model instance it ever created.
+
+    moto appends each instance of its models to a class-level list, for its dashboard only: every item
+    ever written or replaced, and the whole table each `TransactWriteItems` snapshots for a rollback.
+    Nothing is ever freed, so the emulator's memory grew by about a table per transaction (a soak
+    measured +370 MB a minute). The emulator never serves that dashboard.
+    """
+    from moto.core.common_models import BaseModel
+    from moto.core.model_instances import reset_model_data
+
+    if getattr(BaseModel, "_ws_emulator_untracked", False):
+        return
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+
+    BaseModel.__new__ = staticmethod(new)  # type: ignore[method-assign]
+    BaseModel._ws_emulator_untracked = True  # type: ignore[attr-defined]
+    reset_model_data()
+
+    # Likewise every shard iterator GetRecords hands out is kept (each poll makes one, 4 a second per
+    # shard): keep the newest ones only. AWS expires iterators after 15 minutes anyway.
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    original = DynamoDBStreamsBackend.get_records
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        result: dict[str, Any] = original(self, iterator_arn, limit)
+        iterators = self.shard_iterators
+        for stale in list(itertools.islice(iterators, max(0, len(iterators) - _KEPT_SHARD_ITERATORS))):
+            del iterators[stale]
+        return result
+
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
 
 
 def _serialize_dynamodb(app: Any) -> Any:
