@@ -16,7 +16,7 @@ WORKSPACE ?= demo
 DEV_SECRET ?= ws-emulator-development-secret-not-for-production
 SECRET_PARAM ?= /parley/jwt-secret
 
-.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check build unit integration e2e clean bench bench-quick bench-render bench-cost
+.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check build unit integration e2e reliability reliability-full clean bench bench-quick bench-render bench-cost
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -70,6 +70,16 @@ integration: install  ## handlers under moto
 
 e2e: install node_modules/.installed  ## end-to-end through the emulator over loopback
 	$(BIN)/pytest tests/e2e -q
+
+reliability: install  ## the fast reliability suites alone (they also run in test-fast)
+	$(BIN)/pytest tests/reliability -q
+
+# Thousands of fuzz cases and a 1,000-connection, 10-minute soak: about 30 minutes on 2 cores.
+# Figures go to .reliability-full.jsonl (one JSON line per suite) for docs/reliability.md.
+reliability-full: install  ## the full reliability variants (PARLEY_RELIABILITY_FULL=1), figures in .reliability-full.jsonl
+	rm -f .reliability-full.jsonl
+	PARLEY_RELIABILITY_FULL=1 PARLEY_RELIABILITY_REPORT=$(CURDIR)/.reliability-full.jsonl \
+	  $(BIN)/pytest tests/reliability -q -p no:cacheprovider
 
 test-fast: install node_modules/.installed  ## the pytest suite alone (the browser suite is `make browser`)
 	$(BIN)/pytest -q --ignore=tests/browser

@@ -46,13 +46,16 @@ class ChatClient:
         self._live_last: dict[str, str] = {}  # per connection and channel: last live message id
         self._lock = asyncio.Lock()  # one request at a time, so the next reply answers it
         self._conn_lock = asyncio.Lock()
+        self._channel_locks: dict[str, asyncio.Lock] = {}
         self.closed_by_server = asyncio.Event()
+        self.ready = asyncio.Event()  # connected and joined to every channel
         self.want_open = True
 
     # ---- connection --------------------------------------------------------------------------
 
     async def open(self, attempts: int = 40) -> None:
         """Connect (retrying 429/5xx with backoff) and join every channel, `since` what was shown."""
+        self.ready.clear()
         delay = 0.1
         for attempt in range(attempts):
             try:
@@ -71,6 +74,7 @@ class ChatClient:
         self._reader = asyncio.create_task(self._read(self._ws))
         for channel in self.channels:
             await self.join(channel)
+        self.ready.set()
 
     async def ensure_open(self) -> None:
         """Reconnect (and re-join with `since`) unless the connection is open."""
@@ -208,6 +212,10 @@ class ChatClient:
                 break
             before = page["messages"][0]["id"]
 
+    def channel_lock(self, channel: str) -> asyncio.Lock:
+        """Held while sending to a channel, so a test's own leave and re-join cannot race a send."""
+        return self._channel_locks.setdefault(channel, asyncio.Lock())
+
     async def say(self, channel: str, text: str, *, deadline_s: float = 120) -> dict[str, Any]:
         """Send until acknowledged: the same clientMsgId through rate limits, conflicts and reconnects."""
         frame = {
@@ -220,8 +228,10 @@ class ChatClient:
         end = loop.time() + deadline_s
         while loop.time() < end:
             try:
-                reply = await self.request(frame)
-            except Lost:
+                await asyncio.wait_for(self.ready.wait(), 60)
+                async with self.channel_lock(channel):
+                    reply = await self.request(frame)
+            except (Lost, TimeoutError):
                 await self.ensure_open()
                 continue
             if reply["type"] == "ack":

@@ -163,6 +163,9 @@ def emulator_config(**overrides: Any) -> Any:
         "quiet": False,
         "log_level": "INFO",
     }
+    # Every emulator of this process shares moto's global state (tests/e2e may have one running
+    # too): a stack name of its own keeps its tables, queues and streams apart.
+    settings["stack_name"] = f"rel{uuid.uuid4().hex[:8]}"
     settings.update(overrides)
     return Config(**settings)
 
@@ -207,8 +210,10 @@ def serve(**overrides: Any) -> Iterator[Running]:
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Running]:
-    """One emulator per module (modules leave each other alone with fresh workspaces)."""
-    with serve() as running:
+    """One emulator per module (tests leave each other alone with fresh workspaces). Not one per
+    session: moto's state is global to the process, and modules using `mock_aws` reset it on exit.
+    LogLevel DEBUG: the functions log as much as they ever would, for the token-in-logs check."""
+    with serve(parameter_overrides={"LogLevel": "DEBUG"}) as running:
         yield running
 
 
