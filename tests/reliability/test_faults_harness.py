@@ -240,7 +240,7 @@ def test_random_faults_lose_nothing(parley: Any) -> None:
     expected: dict[str, list[str]] = {"general": [], "random": []}
     for seed in range(rounds):
         rng = random.Random(seed)
-        state = {"budget": rng.randint(1, 6)}
+        state = {"budget": rng.randint(1, 3)}  # with <= 2 Query throttles: <= 5 failures
 
         def post(
             connection_id: str, data: str, rng: random.Random = rng, state: dict[str, int] = state
@@ -279,7 +279,7 @@ def test_random_faults_lose_nothing(parley: Any) -> None:
             notifier.post = original
         totals["dead"] += len(mapping.dead_letters)
         totals["invocations"] += mapping.invocations
-    assert totals["dead"] == 0  # at most 6 faults per round: 5 retries of one segment are never all used up
+    assert totals["dead"] == 0  # <= 5 failures a round: 5 retries of a segment are never all used up
     everything = sorted(expected["general"] + expected["random"])
     for client in clients:
         assert sorted(shown(client)) == everything
