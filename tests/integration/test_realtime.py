@@ -260,3 +260,14 @@ def test_undelivered_records_are_reported_as_batch_item_failures(parley: Any, fa
     records = parley.pump()
     failures = parley.fanout_responses[-1]["batchItemFailures"]
     assert [f["itemIdentifier"] for f in failures] == [records[0]["dynamodb"]["SequenceNumber"]]
+
+
+def test_join_on_a_connection_forgotten_as_gone_registers_it_again(parley: Any) -> None:
+    # Given the server forgot alice's connection (a 410 that was not true), but she is still talking
+    alice = parley.connect("alice")
+    parley.services.chat.forget_gone(alice.connection_id, [])
+    assert parley.store.get_connection(alice.connection_id) is None
+    # When she joins, Then the join works and the connection is known again
+    reply = alice.send({"action": "join", "channel": "general"})
+    assert reply["type"] == "joined"
+    assert parley.store.get_connection(alice.connection_id) is not None

@@ -117,7 +117,11 @@ class Chat:
         # Subscriptions and presence are cleaned up by leave/disconnect/sweeper; their TTL is only the
         # backstop, so it must outlast any connection (2 h on AWS), not just one heartbeat period.
         backstop = now // 1000 + self.settings.max_connection_seconds + 600
-        self.store.subscribe(caller, channel.id, backstop)
+        if not self.store.subscribe(caller, channel.id, backstop):
+            # We had forgotten this connection (a 410 or a missed heartbeat), yet it is talking to us:
+            # it is alive after all, so register it again rather than fail the join.
+            self.store.put_connection(caller, now, self._connection_expiry_s(now))
+            self.store.subscribe(caller, channel.id, backstop)
         self.store.presence_add(caller, channel.id, backstop)
         if frame.since is not None:
             page = self.store.messages_after(caller.workspace, channel.id, frame.since, protocol.RECOVER_MAX)

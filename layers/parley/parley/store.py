@@ -265,15 +265,18 @@ class Store:
 
     # ---- subscriptions -------------------------------------------------------------------------
 
-    def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> None:
+    def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> bool:
+        """Subscribe this connection; False (and nothing written) when its connection item is gone."""
+        # the connection item first: if it is gone (forgotten as stale), no orphan subscription is left
+        if not _conditional(
+            self._state.update_item,
+            Key={"PK": f"CONN#{caller.connection_id}", "SK": "META"},
+            UpdateExpression="ADD channels :c",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":c": {channel}},
+        ):
+            return False
         with _translated():
-            # the connection item first: if it is gone (forgotten as stale), no orphan subscription is left
-            self._state.update_item(
-                Key={"PK": f"CONN#{caller.connection_id}", "SK": "META"},
-                UpdateExpression="ADD channels :c",
-                ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":c": {channel}},
-            )
             self._state.put_item(
                 Item={
                     "PK": _chan_state_pk(caller.workspace, channel),
@@ -284,6 +287,7 @@ class Store:
                     "expiresAt": expires_at_s,
                 }
             )
+        return True
 
     def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool:
         """Remove one subscription; True if it existed. The connection item may already be gone."""
