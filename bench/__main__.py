@@ -111,7 +111,9 @@ def _step(results: dict[str, Any], name: str, fn: Any, *args: Any) -> Any:
 def run(profile_name: str, only: set[str] | None) -> dict[str, Any]:
     from bench import coldstart, scenarios
 
-    profile = PROFILES[profile_name]
+    profile = dict(PROFILES[profile_name])
+    if os.environ.get("BENCH_STORM_SIZE"):  # a smaller storm where a machine cannot take the profile's
+        profile["storm"] = int(os.environ["BENCH_STORM_SIZE"])
     previous: dict[str, Any] = {}
     if only is not None and RESULTS.is_file():
         previous = json.loads(RESULTS.read_text())  # a partial run updates the steps it ran
@@ -162,9 +164,15 @@ def run(profile_name: str, only: set[str] | None) -> dict[str, Any]:
                     if r:
                         results["work"].append(r)
                         _save(results)
-    if want("latency"):
+    if want("latency") or want("latency-large"):
+        large = not want("latency")
+        if large:
+            results["latency"] = [x for x in results["latency"] if x["channel_size"] < 1000]
         for size, rate, rounds, seconds in profile["latency"]:
-            for strategy, windows in (("parley", profile["windows"]), ("baseline", [0])):
+            if large and size < 1000:
+                continue
+            parley_windows = profile["windows"][::-1] if large else profile["windows"]
+            for strategy, windows in (("parley", parley_windows), ("baseline", [0])):
                 for window in windows:
                     r = _step(
                         results,
@@ -186,6 +194,29 @@ def run(profile_name: str, only: set[str] | None) -> dict[str, Any]:
     if want("connections"):
         results["connections"] = _step(results, "connections", scenarios.connections, profile["connections"])
         _save(results)
+    if want("variants"):
+        # the same 100-member workload with DynamoDB (moto) in a process of its own: how much of the
+        # latency is the embedded moto sharing the emulator's interpreter lock
+        for strategy in ("parley", "baseline"):
+            r = _step(
+                results,
+                f"latency {strategy} size=100 rate=20 window=0, DynamoDB in its own process",
+                scenarios.latency,
+                strategy,
+                100,
+                20,
+                0,
+                3,
+                8,
+                True,
+            )
+            if r:
+                results["latency"] = [
+                    x
+                    for x in results["latency"]
+                    if not (x.get("dynamodb") == "own process" and x["strategy"] == strategy)
+                ] + [r]
+                _save(results)
     if want("profile"):
         from bench import profile as prof
 
@@ -203,7 +234,18 @@ def main() -> None:
     r = sub.add_parser("run", help="measure (minutes to tens of minutes) and render the docs")
     r.add_argument("--quick", action="store_true", help="the few-minutes variant (make bench-quick)")
     r.add_argument(
-        "--only", nargs="+", choices=["coldstart", "work", "latency", "storm", "connections", "profile"]
+        "--only",
+        nargs="+",
+        choices=[
+            "coldstart",
+            "work",
+            "latency",
+            "storm",
+            "connections",
+            "profile",
+            "variants",
+            "latency-large",
+        ],
     )
     sub.add_parser("render", help="regenerate docs/benchmarks.md and docs/img/*.png from latest.json")
     c = sub.add_parser("cost", help="AWS dollars for a workload, from the counted work in latest.json")

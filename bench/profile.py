@@ -43,15 +43,61 @@ def _category(frames: list[str]) -> str:
     return "interpreter, json, asyncio, other"
 
 
-def _role(frames: list[str], pid: int, emulator_pid: int) -> str:
-    if pid == emulator_pid:
-        return "emulator process"
+_IDLE_LEAVES = (
+    "_do_waitpid",  # asyncio's child watcher, one thread per worker process
+    "concurrent/futures/thread.py:81",  # an idle pool thread waiting for work
+    "select (",
+    "selectors.py",
+    "Condition.wait",
+    "Event.wait",
+)
+
+
+def _role(frames: list[str], emulator: bool) -> str:
+    if emulator:
+        return "emulator process (gateway, @connections, embedded moto)"
+    text = ";".join(frames)
     for f in frames:
         if "/functions/" in f:
             return "worker " + f.split("/functions/")[1].split("/")[0]
         if "/bench/baseline/" in f:
             return "worker baseline message"
-    return "worker (idle or between invocations)"
+    if "/parley/fanout.py" in text or "/parley/notify.py" in text:
+        return "worker fanout"  # its posting threads start outside the handler
+    return "workers, between invocations"
+
+
+def aggregate(out_dir: Path, seconds: int, hz: int) -> dict[str, Any]:
+    """Sum py-spy's raw samples by process role and code layer (files named <pid>.txt)."""
+    by_role: Counter[str] = Counter()
+    by_cat: dict[str, Counter[str]] = {}
+    hot: Counter[str] = Counter()
+    for f in out_dir.glob("*.txt"):
+        lines = f.read_text().splitlines()
+        emulator = any("ws_emulator/cli.py" in line for line in lines)
+        for line in lines:
+            stack, _, n_text = line.rpartition(" ")
+            frames = stack.split(";")[1:]
+            n = int(n_text)
+            leaf = frames[-1] if frames else ""
+            # py-spy counts threads blocked in some syscalls as active: drop the known idle waits
+            if any(w in leaf for w in _IDLE_LEAVES):
+                continue
+            role = _role(frames, emulator)
+            if role == "workers, between invocations":
+                continue
+            by_role[role] += n
+            by_cat.setdefault(role, Counter())[_category(frames)] += n
+            for fr in frames:
+                if "/parley/" in fr or "/ws_emulator/" in fr:
+                    hot[fr.split(" (")[0] + " (" + fr.split("/")[-1]] += n
+    return {
+        "seconds": seconds,
+        "sample_hz": hz,
+        "samples_by_role": dict(by_role.most_common()),
+        "categories_by_role": {role: dict(c.most_common()) for role, c in by_cat.items()},
+        "hot_frames_ours": dict(hot.most_common(15)),
+    }
 
 
 def profile(strategy: str = "parley", size: int = 100, rate: float = 20, seconds: int = 8) -> dict[str, Any]:
@@ -99,30 +145,10 @@ def profile(strategy: str = "parley", size: int = 100, rate: float = 20, seconds
             return r
 
         sent = asyncio.run(main())
-        emulator_pid = served.pid
-    by_role: Counter[str] = Counter()
-    by_cat: dict[str, Counter[str]] = {}
-    hot: Counter[str] = Counter()
-    for f in out_dir.glob("*.txt"):
-        pid = int(f.stem)
-        for line in f.read_text().splitlines():
-            stack, _, n_text = line.rpartition(" ")
-            frames = stack.split(";")[1:]
-            n = int(n_text)
-            role = _role(frames, pid, emulator_pid)
-            by_role[role] += n
-            by_cat.setdefault(role, Counter())[_category(frames)] += n
-            for fr in frames:
-                if "/parley/" in fr or "/ws_emulator/" in fr:
-                    hot[fr.split(" (")[0] + " (" + fr.split("/")[-1]] += n
     return {
         "strategy": strategy,
         "channel_size": size,
         "rate_msgs_per_s": rate,
-        "seconds": seconds,
-        "sample_hz": 100,
         "round": {k: v for k, v in sent.items() if k != "latencies_sample"},
-        "samples_by_role": dict(by_role.most_common()),
-        "categories_by_role": {role: dict(c.most_common()) for role, c in by_cat.items()},
-        "hot_frames_ours": dict(hot.most_common(15)),
+        **aggregate(out_dir, seconds, 100),
     }
