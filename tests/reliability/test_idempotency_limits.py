@@ -121,7 +121,8 @@ async def test_rate_limit_holds_across_a_users_connections(emu: Running, workspa
     acked = [r for r in replies if r["type"] == "ack"]
     limited = [r for r in replies if r["type"] == "error"]
     # THEN at most burst + rate * elapsed went through, the rest was refused with a retry hint
-    assert all(r["code"] == "rate_limited" and r["retryAfterMs"] > 0 for r in limited), limited
+    unexpected = [r for r in limited if not (r["code"] == "rate_limited" and r["retryAfterMs"] > 0)]
+    assert not unexpected, unexpected
     assert len(acked) <= 20 + 5 * elapsed + 1
     assert limited, "45 messages from one user in a burst must hit the per-user limit"
     # and only what was acknowledged is stored and broadcast
