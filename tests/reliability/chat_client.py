@@ -164,7 +164,7 @@ class ChatClient:
 
     # ---- requests ----------------------------------------------------------------------------
 
-    async def request(self, frame: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
+    async def request(self, frame: dict[str, Any], timeout: float = 90) -> dict[str, Any]:
         async with self._lock:
             ws = self._ws
             if ws is None:
