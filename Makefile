@@ -99,7 +99,7 @@ $(BIN)/.bench-installed: $(BIN)/.installed requirements-bench.txt
 	$(BIN)/pip install --quiet -r requirements-bench.txt
 	@touch $@
 
-bench: $(BIN)/.bench-installed  ## benchmarks (about 40 min): bench/results/latest.json -> docs/benchmarks.md, docs/img
+bench: $(BIN)/.bench-installed  ## benchmarks (about an hour here): bench/results/latest.json -> docs/benchmarks.md, docs/img
 	$(BIN)/python -m bench run
 
 bench-quick: $(BIN)/.bench-installed  ## the same, smaller (a few minutes)
