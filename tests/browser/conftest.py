@@ -8,10 +8,8 @@ Playwright never downloads a browser here: `make browser` installs Debian's `chr
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -25,6 +23,7 @@ import jwt
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.support.emulator_thread import emulator_in_thread
 from tests.support.template import ROOT
 from ws_emulator.devtokens import DEV_TOKEN_SECRET
 
@@ -78,7 +77,7 @@ class Server:
 
 
 def _serve_in_thread() -> Iterator[Server]:
-    from ws_emulator.app import run_emulator
+
     from ws_emulator.config import Config
 
     config = Config(
@@ -102,34 +101,8 @@ def _serve_in_thread() -> Iterator[Server]:
         quiet=True,
         log_level="WARNING",
     )
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        holder["stop"] = (asyncio.get_running_loop(), stop)
-        async with run_emulator(config) as emulator:
-            holder["emulator"] = emulator
-            ready.set()
-            await stop.wait()
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # surfaced to the session below
-            holder["error"] = exc
-            ready.set()
-
-    thread = threading.Thread(target=run, name="emulator", daemon=True)
-    thread.start()
-    if not ready.wait(120) or "error" in holder:
-        raise RuntimeError(f"the emulator did not start: {holder.get('error')!r}")
-    try:
-        yield Server(holder["emulator"])
-    finally:
-        loop, stop = holder["stop"]
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(60)
+    with emulator_in_thread(config) as (emulator, _loop):
+        yield Server(emulator)
 
 
 @pytest.fixture(scope="session")

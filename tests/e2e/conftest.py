@@ -7,9 +7,7 @@ same protocol tests against a deployed stack instead; tests that need the emulat
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.support.emulator_thread import emulator_in_thread
 from tests.support.template import ROOT
 
 LOCAL_SECRET = "parley-e2e-local-secret-0123456789abcdef"
@@ -42,7 +41,6 @@ class Target:
 
 
 def _serve_in_thread() -> Iterator[Target]:
-    from ws_emulator.app import run_emulator
     from ws_emulator.config import Config
 
     config = Config(
@@ -58,35 +56,8 @@ def _serve_in_thread() -> Iterator[Target]:
         quiet=True,
         log_level="WARNING",
     )
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        holder["stop"] = (asyncio.get_running_loop(), stop)
-        async with run_emulator(config) as emulator:
-            holder["emulator"] = emulator
-            ready.set()
-            await stop.wait()
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # surfaced to the test session below
-            holder["error"] = exc
-            ready.set()
-
-    thread = threading.Thread(target=run, name="emulator", daemon=True)
-    thread.start()
-    if not ready.wait(120) or "error" in holder:
-        raise RuntimeError(f"the emulator did not start: {holder.get('error')!r}")
-    emulator = holder["emulator"]
-    try:
+    with emulator_in_thread(config) as (emulator, _loop):
         yield Target(ws_url=emulator.ws_url, secret=LOCAL_SECRET, emulator=emulator)
-    finally:
-        loop, stop = holder["stop"]
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(60)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.support.emulator_thread import emulator_in_thread
 from tests.support.template import ROOT
 
 FULL = os.environ.get("PARLEY_RELIABILITY_FULL", "") not in ("", "0")
@@ -173,39 +174,13 @@ def emulator_config(**overrides: Any) -> Any:
 @contextlib.contextmanager
 def serve(**overrides: Any) -> Iterator[Running]:
     """Start the emulator in a thread (ports chosen by the OS) and stop it on exit."""
-    from ws_emulator.app import run_emulator
 
     config = emulator_config(**overrides)
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        holder["loop"] = asyncio.get_running_loop()
-        holder["stop"] = stop
-        async with run_emulator(config) as emulator:
-            holder["emulator"] = emulator
-            ready.set()
-            await stop.wait()
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # surfaced to the test below
-            holder["error"] = exc
-            ready.set()
-
-    with capture_logs(FUNCTION_LOGGER, EVENT_LOGGER, "ws_emulator.gateway", "ws_emulator.sources") as logs:
-        thread = threading.Thread(target=run, name="reliability-emulator", daemon=True)
-        thread.start()
-        if not ready.wait(120) or "error" in holder:
-            raise RuntimeError(f"the emulator did not start: {holder.get('error')!r}")
-        running = Running(holder["emulator"], logs, _loop=holder["loop"])
-        try:
-            yield running
-        finally:
-            holder["loop"].call_soon_threadsafe(holder["stop"].set)
-            thread.join(60)
+    with (
+        capture_logs(FUNCTION_LOGGER, EVENT_LOGGER, "ws_emulator.gateway", "ws_emulator.sources") as logs,
+        emulator_in_thread(config, name="reliability-emulator") as (emulator, loop),
+    ):
+        yield Running(emulator, logs, _loop=loop)
 
 
 @pytest.fixture(scope="module")
