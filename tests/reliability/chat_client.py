@@ -23,6 +23,10 @@ EVENT_TYPES = {"message", "typing", "presence_diff"}
 _ids = itertools.count(1)
 
 
+def _retryable(reply: dict[str, Any]) -> bool:
+    return reply.get("code") == "internal" or reply.get("message") == "Internal server error"
+
+
 class Lost(Exception):
     """The connection ended while a request was outstanding."""
 
@@ -192,8 +196,14 @@ class ChatClient:
         since = self.last_id.get(channel)
         if since:
             frame["since"] = since
-        reply = await self.request(frame)
-        assert reply["type"] == "joined", reply
+        for _ in range(5):
+            reply = await self.request(frame)
+            # an overloaded integration answers "Internal server error": retry, as a client would
+            if reply.get("type") == "joined" or not _retryable(reply):
+                break
+            self.errors["join:" + str(reply.get("code") or reply.get("message"))] += 1
+            await asyncio.sleep(1)
+        assert reply.get("type") == "joined", reply
         for message in reply["messages"]:
             self._show(message)
         if since and not reply["recovered"]:
