@@ -40,23 +40,22 @@ class Target:
         return f"{self.ws_url}?token={self.token(user, workspace, **kwargs)}"
 
 
-def _serve_in_thread() -> Iterator[Target]:
+def _serve_in_thread(**overrides: Any) -> Iterator[Target]:
     from ws_emulator.config import Config
 
-    config = Config(
-        template=ROOT / "template.yaml",
-        host="127.0.0.1",
-        port=0,
-        management_port=0,
-        ssm_parameters={"/parley/jwt-secret": LOCAL_SECRET},
-        # a short grace and window keep the presence tests quick; the idle timeout is shortened to test it
-        parameter_overrides={"PresenceGraceSeconds": "1", "FanoutBatchingWindowSeconds": "0"},
-        idle_timeout_s=IDLE_TIMEOUT_S,
-        ttl_sweep_interval_s=0.5,
-        quiet=True,
-        log_level="WARNING",
-    )
-    with emulator_in_thread(config) as (emulator, _loop):
+    settings: dict[str, Any] = {
+        "template": ROOT / "template.yaml",
+        "host": "127.0.0.1",
+        "port": 0,
+        "management_port": 0,
+        "ssm_parameters": {"/parley/jwt-secret": LOCAL_SECRET},
+        # a short grace and window keep the presence tests quick
+        "parameter_overrides": {"PresenceGraceSeconds": "1", "FanoutBatchingWindowSeconds": "0"},
+        "ttl_sweep_interval_s": 0.5,
+        "quiet": True,
+        "log_level": "WARNING",
+    }
+    with emulator_in_thread(Config(**(settings | overrides))) as (emulator, _loop):
         yield Target(ws_url=emulator.ws_url, secret=LOCAL_SECRET, emulator=emulator)
 
 
@@ -69,6 +68,13 @@ def target() -> Iterator[Target]:
     yield from _serve_in_thread()
 
 
+@pytest.fixture(scope="module")
+def short_idle_emulator() -> Iterator[Target]:
+    """An emulator of its own with a shortened idle timeout: on the shared one, a slow machine would
+    close the connections of tests that merely wait a few seconds between frames."""
+    yield from _serve_in_thread(idle_timeout_s=IDLE_TIMEOUT_S)
+
+
 @pytest.fixture(scope="session")
 def emulator(target: Target) -> Any:
     """Only for tests of emulator behaviour; collected only when the target is the local emulator."""
@@ -79,7 +85,8 @@ def emulator(target: Target) -> Any:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Against a deployed stack, leave out tests that need the emulator's knobs (no skip: not collected).
     if os.environ.get("PARLEY_E2E_URL"):
-        items[:] = [item for item in items if "emulator" not in getattr(item, "fixturenames", ())]
+        local_only = {"emulator", "short_idle_emulator"}
+        items[:] = [item for item in items if not local_only & set(getattr(item, "fixturenames", ()))]
 
 
 @pytest.fixture

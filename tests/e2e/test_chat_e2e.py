@@ -181,11 +181,11 @@ async def test_oversized_frame_closes_with_1009(target: Target, emulator: Any, w
 
 
 async def test_idle_connection_is_closed_after_the_idle_timeout(
-    target: Target, emulator: Any, workspace: str
+    short_idle_emulator: Target, workspace: str
 ) -> None:
     from tests.e2e.conftest import IDLE_TIMEOUT_S
 
-    alice = await Peer.open(target.url("alice", workspace))
+    alice = await Peer.open(short_idle_emulator.url("alice", workspace))
     assert await alice.closed(IDLE_TIMEOUT_S + 5) == 1001  # "Going away", as API Gateway closes idle ones
 
 
