@@ -25,9 +25,10 @@ from tests.reliability.frames import (
     raw_bodies,
     route_of,
 )
-from tests.reliability.world import shared_world, snapshot
 from tests.support import events
 from tests.support.handlers import LambdaContext, load
+from tests.support.matrix import shared_parley as shared_world
+from tests.support.matrix import snapshot
 
 EXAMPLES = scale(25, 600)  # per action; plus the raw-body property
 COUNTS: Counter[str] = Counter()
