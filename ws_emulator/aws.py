@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
@@ -13,6 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from ws_emulator import moto_fixes
 from ws_emulator.template import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
 FAKE_CREDENTIALS = {
@@ -78,8 +78,7 @@ class LocalAws:
             return
         from moto.server import ThreadedMotoServer
 
-        _patch_moto_transactions()
-        _stop_moto_instance_tracking()
+        moto_fixes.apply()
 
         # werkzeug logs every request at INFO; the emulator's log is for the app, not for moto.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -204,91 +203,6 @@ class LocalAws:
         if not arn:
             raise RuntimeError(f"table {table_id} has no stream")
         return str(arn)
-
-
-def _patch_moto_transactions() -> None:
-    """Two fixes to moto's `TransactWriteItems`, which snapshots each table it touches for a rollback.
-
-    - The snapshot deep-copied every stream record the table ever had (moto never trims them), so each
-      transaction got slower as the stream grew. Records are never changed once written: share them.
-    - A rollback put the snapshot table in place, with a copy of the stream shard: open shard iterators
-      kept reading the old shard, so the stream went silent after the first cancelled transaction.
-      Keep the live shard instead, trimmed back to where it was (a cancelled write leaves no record).
-    """
-    import copy
-
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import StreamShard
-
-    if getattr(DynamoDBBackend, "_ws_emulator_patched", False):
-        return
-
-    def deepcopy_shard(self: Any, memo: dict[int, Any]) -> Any:
-        new = copy.copy(self)
-        memo[id(self)] = new
-        new.table = copy.deepcopy(self.table, memo)
-        new.items = list(self.items)
-        return new
-
-    original = DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        shards = {name: t.stream_shard for name, t in self.tables.items() if t.stream_shard is not None}
-        lengths = {name: len(shard.items) for name, shard in shards.items()}
-        try:
-            original(self, transact_items)
-        except Exception:
-            for name, shard in shards.items():
-                table = self.tables.get(name)
-                if table is not None and table.stream_shard is not shard:
-                    del shard.items[lengths[name] :]
-                    shard.table = table
-                    table.stream_shard = shard
-            raise
-
-    StreamShard.__deepcopy__ = deepcopy_shard  # type: ignore[attr-defined]
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    DynamoDBBackend._ws_emulator_patched = True  # type: ignore[attr-defined]
-
-
-_KEPT_SHARD_ITERATORS = 10_000
-
-
-def _stop_moto_instance_tracking() -> None:
-    """Stop moto from keeping every model instance it ever created.
-
-    moto appends each instance of its models to a class-level list, for its dashboard only: every item
-    ever written or replaced, and the whole table each `TransactWriteItems` snapshots for a rollback.
-    Nothing is ever freed, so the emulator's memory grew by about a table per transaction (a soak
-    measured +370 MB a minute). The emulator never serves that dashboard.
-    """
-    from moto.core.common_models import BaseModel
-    from moto.core.model_instances import reset_model_data
-
-    if getattr(BaseModel, "_ws_emulator_untracked", False):
-        return
-
-    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
-        return super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
-
-    BaseModel.__new__ = staticmethod(new)  # type: ignore[method-assign]
-    BaseModel._ws_emulator_untracked = True  # type: ignore[attr-defined]
-    reset_model_data()
-
-    # Likewise every shard iterator GetRecords hands out is kept (each poll makes one, 4 a second per
-    # shard): keep the newest ones only. AWS expires iterators after 15 minutes anyway.
-    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
-
-    original = DynamoDBStreamsBackend.get_records
-
-    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
-        result: dict[str, Any] = original(self, iterator_arn, limit)
-        iterators = self.shard_iterators
-        for stale in list(itertools.islice(iterators, max(0, len(iterators) - _KEPT_SHARD_ITERATORS))):
-            del iterators[stale]
-        return result
-
-    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
 
 
 def _serialize_dynamodb(app: Any) -> Any:

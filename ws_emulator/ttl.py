@@ -79,7 +79,14 @@ class TtlMarks:
 
 
 class TtlSweeper:
-    """Every `interval_s`, scans TTL-enabled tables and deletes expired items (AWS's background job)."""
+    """Every `interval_s`, scans TTL-enabled tables and deletes expired items (AWS's background job).
+
+    A pass is a Scan of each table, which holds the embedded DynamoDB for as long as it takes, so on a
+    large table the sweeper waits `BUSY_FACTOR` times its last pass before the next one: it never takes
+    more than a tenth of the database's time. (AWS itself deletes expired items within days.)
+    """
+
+    BUSY_FACTOR = 9
 
     def __init__(
         self,
@@ -159,6 +166,7 @@ class TtlSweeper:
     async def run(self, run_blocking: Callable[[Callable[[], int]], Any]) -> None:
         """Sweep forever; `run_blocking` runs the blocking pass off the event loop."""
         while True:
+            started = time.monotonic()
             try:
                 count = await run_blocking(self.sweep)
                 if count:
@@ -167,4 +175,8 @@ class TtlSweeper:
                 raise
             except Exception:  # a failed pass must not stop the sweeper; the next one retries
                 self._log.exception("TTL sweep failed")
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(self.pause_after(time.monotonic() - started))
+
+    def pause_after(self, pass_seconds: float) -> float:
+        """How long to wait after a pass that took `pass_seconds`."""
+        return max(self.interval_s, self.BUSY_FACTOR * pass_seconds)

@@ -1,8 +1,10 @@
 """TTL expiry rules and the marks that tag sweeper deletions (pure parts of ttl.py)."""
 
+from types import SimpleNamespace
+
 import pytest
 
-from ws_emulator.ttl import TtlMarks, is_expired
+from ws_emulator.ttl import TtlMarks, TtlSweeper, is_expired
 
 NOW = 1_800_000_000
 
@@ -49,3 +51,18 @@ def test_binary_keys_can_be_marked() -> None:
     a = marks.register()
     marks.mark("t", {"PK": {"B": b"\x00\x01"}})
     assert marks.take(a, "t", {"PK": {"B": b"\x00\x01"}})
+
+
+@pytest.mark.parametrize(
+    ("pass_seconds", "pause"),
+    [(0.01, 1.0), (0.1, 1.0), (0.5, 4.5), (2.0, 18.0)],
+)
+def test_a_long_sweep_pass_spaces_out_the_next(pass_seconds: float, pause: float) -> None:
+    # The sweep holds the embedded DynamoDB: never more than a tenth of its time on a large table.
+    sweeper = TtlSweeper(
+        SimpleNamespace(tables={}),  # type: ignore[arg-type]
+        lambda: None,
+        TtlMarks(),
+        interval_s=1.0,
+    )
+    assert sweeper.pause_after(pass_seconds) == pytest.approx(pause)
