@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+
+from parley import aws
 
 
 def joined_pair(parley: Any) -> tuple[Any, Any]:
@@ -199,6 +202,26 @@ def test_rate_limit_holds_across_a_users_connections(parley: Any) -> None:
     assert 0 < replies[20]["retryAfterMs"] <= 200
     history = alice.send({"action": "history", "channel": "general", "limit": 100})
     assert len(history["messages"]) == 20  # nothing stored for the refused ones
+
+
+def test_a_message_within_the_rate_costs_the_limiter_one_write_and_no_read(parley: Any) -> None:
+    alice, _ = joined_pair(parley)
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        body = json.loads(params["body"] or b"{}")
+        key = body.get("Key") or body.get("Item") or {}
+        calls.append((model.name, key.get("PK", {}).get("S", "").split("#")[0]))
+
+    client = aws.dynamodb().meta.client
+    client.meta.events.register("before-call.dynamodb", record)
+    try:
+        for i in range(3):  # well within 5/s: each finds the limiter idle
+            parley.clock.advance(1000)
+            assert alice.send({"action": "message", "channel": "general", "text": f"{i}"})["type"] == "ack"
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", record)
+    assert [c for c in calls if c[1] == "RATE"] == [("PutItem", "RATE")] * 3
 
 
 def test_thread_reply_needs_a_message_of_the_same_channel(parley: Any) -> None:

@@ -25,6 +25,11 @@ TYPING_WINDOW_MS = 2000
 RATE_ATTEMPTS = 3
 
 
+def _rate_expiry(tat_ms: int) -> int:
+    """The limiter state is worth keeping for a minute past its theoretical arrival time, then TTL."""
+    return tat_ms // 1000 + 60
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What a route answers its caller: a frame, or nothing (typing)."""
@@ -176,19 +181,26 @@ class Chat:
         return protocol.ack(self.store.append_message(draft))
 
     def _take_rate(self, workspace: str, user_id: str) -> None:
+        rate, burst = self.settings.rate_per_second, self.settings.rate_burst
+        now = self.clock.now_ms()
+        idle = decide(None, now, rate_per_s=rate, burst=burst)
+        tat = self.store.claim_rate_if_idle(
+            workspace, user_id, now, idle.new_tat_ms, _rate_expiry(idle.new_tat_ms)
+        )
+        if tat is None:
+            return  # within the rate: one conditional write, no read
         for _ in range(RATE_ATTEMPTS):
-            now = self.clock.now_ms()
-            tat = self.store.rate_state(workspace, user_id)
-            decision = decide(
-                tat, now, rate_per_s=self.settings.rate_per_second, burst=self.settings.rate_burst
-            )
+            decision = decide(tat, now, rate_per_s=rate, burst=burst)
             if not decision.allowed:
                 raise RateLimited(decision.retry_after_ms)
-            expires = decision.new_tat_ms // 1000 + 60
-            if self.store.save_rate_state(workspace, user_id, tat, decision.new_tat_ms, expires):
+            if self.store.save_rate_state(
+                workspace, user_id, tat, decision.new_tat_ms, _rate_expiry(decision.new_tat_ms)
+            ):
                 return
+            now = self.clock.now_ms()
+            tat = self.store.rate_state(workspace, user_id)
         # lost the compare-and-set every time: the user's other connections are sending right now
-        raise RateLimited(int(1000 / self.settings.rate_per_second))
+        raise RateLimited(int(1000 / rate))
 
     def history(self, caller: Caller, frame: protocol.HistoryFrame) -> Reply:
         self._require_joined(caller, frame.channel)

@@ -423,6 +423,41 @@ class Store:
             ExpressionAttributeValues={":cutoff": now_ms - window_ms},
         )
 
+    def claim_rate_if_idle(
+        self, workspace: str, user_id: str, now_ms: int, new: int, expires_at_s: int
+    ) -> int | None:
+        """Store `new` as the limiter state if the stored one is absent or not after `now_ms` (a user
+        sending within their rate, the usual case: one write). Otherwise write nothing and return the
+        stored state, for `save_rate_state`'s compare-and-set. None when written."""
+        with _translated():
+            try:
+                self._state.put_item(
+                    Item=self._rate_item(workspace, user_id, new, expires_at_s),
+                    ConditionExpression="attribute_not_exists(tat) OR tat <= :now",
+                    ExpressionAttributeValues={":now": now_ms},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return None
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                stored = exc.response.get("Item", {}).get("tat", {}).get("N")  # type: ignore[attr-defined]
+                if stored is not None:
+                    return int(stored)
+        # The condition failed yet no old item came back (an endpoint without ReturnValuesOnCondition-
+        # CheckFailure): read it. Gone meanwhile means idle again; the caller's compare-and-set decides.
+        return self.rate_state(workspace, user_id) or now_ms
+
+    @staticmethod
+    def _rate_item(workspace: str, user_id: str, tat: int, expires_at_s: int) -> dict[str, Any]:
+        return {
+            "PK": f"RATE#{workspace}#{user_id}",
+            "SK": "RATE",
+            "kind": "rate",
+            "tat": tat,
+            "expiresAt": expires_at_s,
+        }
+
     def rate_state(self, workspace: str, user_id: str) -> int | None:
         with _translated():
             item = self._state.get_item(Key={"PK": f"RATE#{workspace}#{user_id}", "SK": "RATE"}).get("Item")
@@ -432,13 +467,7 @@ class Store:
         self, workspace: str, user_id: str, old: int | None, new: int, expires_at_s: int
     ) -> bool:
         """Compare-and-set the limiter state, so a user's concurrent connections cannot overspend."""
-        item = {
-            "PK": f"RATE#{workspace}#{user_id}",
-            "SK": "RATE",
-            "kind": "rate",
-            "tat": new,
-            "expiresAt": expires_at_s,
-        }
+        item = self._rate_item(workspace, user_id, new, expires_at_s)
         if old is None:
             return _conditional(
                 self._state.put_item, Item=item, ConditionExpression="attribute_not_exists(tat)"
