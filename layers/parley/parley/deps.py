@@ -5,12 +5,12 @@ from __future__ import annotations
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from parley import aws
-from parley.auth import Jwks, KeySource, SharedSecret, TokenVerifier
 from parley.clock import Clock, SystemClock
 from parley.config import Settings, settings
 from parley.fanout import Fanout
@@ -19,6 +19,9 @@ from parley.notify import ManagementApiNotifier, Notifier
 from parley.service import Chat
 from parley.store import Store
 from parley.timers import PresenceTimers, SqsPresenceTimers
+
+if TYPE_CHECKING:
+    from parley.auth import TokenVerifier
 
 SECRET_CACHE_SECONDS = 300
 
@@ -64,6 +67,10 @@ def services() -> Services:
 
 
 def build_verifier(config: Settings) -> TokenVerifier:
+    # Imported here: only the authorizer verifies tokens, and pyjwt with cryptography is a large share
+    # of a cold start that the other functions need not pay.
+    from parley.auth import Jwks, KeySource, SharedSecret, TokenVerifier
+
     keys: KeySource
     if config.jwks_url:
         keys = Jwks(config.jwks_url)
