@@ -201,6 +201,7 @@ class Emulator:
                 connect_rate=config.connect_rate,
                 frame_limit_bytes=config.frame_limit_bytes,
                 message_limit_bytes=config.message_limit_bytes,
+                shutdown_timeout_s=config.shutdown_timeout_s,
             ),
             log=logging.getLogger("ws_emulator.gateway"),
             event_log=logging.getLogger(EVENT_LOGGER),

@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl-sweep-interval", type=float, default=1.0, metavar="S", help="DynamoDB TTL sweep period"
     )
     serve.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="on Ctrl-C, wait at most S seconds for open connections' $disconnect (default: %(default)s)",
+    )
+    serve.add_argument(
         "--connect-rate",
         type=float,
         default=limits.CONNECT_RATE_PER_S,
@@ -139,6 +146,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         max_connection_duration_s=args.max_connection_duration,
         ttl_sweep_interval_s=args.ttl_sweep_interval,
         connect_rate=args.connect_rate,
+        shutdown_timeout_s=args.shutdown_timeout,
         dev_token_secret=args.dev_token_secret,
         dev_token_claims=claims,
         dev_users=users,

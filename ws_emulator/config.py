@@ -46,6 +46,7 @@ class Config:
     idle_timeout_s: float = limits.IDLE_TIMEOUT_S
     max_connection_duration_s: float = limits.MAX_CONNECTION_DURATION_S
     ttl_sweep_interval_s: float = 1.0
+    shutdown_timeout_s: float = 30.0
     connect_rate: float = limits.CONNECT_RATE_PER_S
     frame_limit_bytes: int = limits.FRAME_LIMIT_BYTES
     message_limit_bytes: int = limits.MESSAGE_LIMIT_BYTES
@@ -116,6 +117,7 @@ class Config:
             "--max-connection-duration": self.max_connection_duration_s,
             "--ttl-sweep-interval": self.ttl_sweep_interval_s,
             "--connect-rate": self.connect_rate,
+            "--shutdown-timeout": self.shutdown_timeout_s,
             "frame limit": self.frame_limit_bytes,
             "message limit": self.message_limit_bytes,
         }

@@ -97,6 +97,9 @@ class GatewaySettings:
     connect_rate: float = limits.CONNECT_RATE_PER_S
     frame_limit_bytes: int = limits.FRAME_LIMIT_BYTES
     message_limit_bytes: int = limits.MESSAGE_LIMIT_BYTES
+    # How long shutdown waits for the `$disconnect` of every open connection (like uvicorn's
+    # --timeout-graceful-shutdown); with thousands open, a slow handler must not hold the exit forever.
+    shutdown_timeout_s: float = 30.0
 
 
 class GoneError(Exception):
@@ -228,6 +231,7 @@ class Gateway:
         self.function_names = dict(function_names or {})
         self.site = site
         self.connections: dict[str, Connection] = {}
+        self.disconnects_running = 0
         self._pending: dict[ServerConnection, Connection] = {}
         self._orphans: set[asyncio.Task[None]] = set()
         self._bucket = limits.TokenBucket(settings.connect_rate)
@@ -257,11 +261,21 @@ class Gateway:
         )
 
     async def shutdown(self) -> None:
-        """Stop accepting, close every connection with 1001 and wait until each `$disconnect` has run."""
+        """Stop accepting, close every connection with 1001 and wait until each `$disconnect` has run,
+        for at most `shutdown_timeout_s`."""
         if self._server is None:
             return
+        open_before = len(self.connections)
         self._server.close(close_connections=True, code=limits.GOING_AWAY, reason=limits.GOING_AWAY_REASON)
-        await self._server.wait_closed()
+        try:
+            await asyncio.wait_for(self._server.wait_closed(), self.settings.shutdown_timeout_s)
+        except TimeoutError:
+            self.log.warning(
+                "shutdown: %d of %d connection(s) still in $disconnect after %g s; not waiting for them",
+                self.disconnects_running,
+                open_before,
+                self.settings.shutdown_timeout_s,
+            )
         self._server = None
 
     # ---- handshake -------------------------------------------------------------------------------
@@ -431,7 +445,11 @@ class Gateway:
             now_ms=_now_ms(),
             authorizer=conn.authorizer,
         )
-        result = await self.invoker.invoke(route.function_id, event)
+        self.disconnects_running += 1
+        try:
+            result = await self.invoker.invoke(route.function_id, event)
+        finally:
+            self.disconnects_running -= 1
         self._log_event(DISCONNECT_ROUTE, cid, route.function_id, _status_of(result), result)
         self._log_error(DISCONNECT_ROUTE, cid, result)
 

@@ -316,6 +316,27 @@ async def test_shutdown_closes_connections_and_delivers_disconnect():
         assert ws.close_code == 1001
 
 
+async def test_shutdown_waits_for_disconnect_at_most_its_timeout(caplog):
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow_disconnect(event):
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=10)
+
+    invoker = make_invoker(disconnect=slow_disconnect)
+    settings = GatewaySettings(shutdown_timeout_s=0.5)
+    async with running_gateway(api_with(ROUTES), invoker, settings) as gw:
+        sockets = [await connect(f"{gw.ws_url}?token=alice") for _ in range(3)]
+        started = time.monotonic()
+        await gw.gateway.shutdown()
+        waited = time.monotonic() - started
+        release.set()
+        assert all(ws.close_code == 1001 for ws in sockets)
+    assert 0.5 <= waited < 5  # it gave up on the stuck $disconnects instead of waiting for them
+    assert len(invoker.events_for("disconnect")) == 3
+    assert "3 of 3 connection(s) still in $disconnect after 0.5 s" in caplog.text
+
+
 # ---- management API with boto3 ------------------------------------------------------------------
 
 

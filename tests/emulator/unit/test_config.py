@@ -30,6 +30,7 @@ def test_port_zero_lets_the_os_choose_both_ports(template):
         ({"port": 4000, "management_port": 4000}, "--management-port"),
         ({"idle_timeout_s": 0}, "--idle-timeout"),
         ({"connect_rate": -1}, "--connect-rate"),
+        ({"shutdown_timeout_s": 0}, "--shutdown-timeout"),
         ({"dev_users": ("alice",)}, "--dev-token-secret"),
         ({"dynamodb_endpoint": "localhost:8000"}, "--dynamodb-endpoint"),
         ({"log_level": "chatty"}, "--log-level"),
