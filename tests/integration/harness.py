@@ -24,6 +24,7 @@ ROUTES = {
     "message",
     "typing",
     "history",
+    "presence",
     "heartbeat",
     "create_channel",
     "invite",

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.matrix import assert_error_frame, send, snapshot
 
-CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history"]
+CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history", "presence"]
 
 
 def frame_for(action: str, channel: str, **extra: Any) -> dict[str, Any]:
@@ -20,6 +20,7 @@ def frame_for(action: str, channel: str, **extra: Any) -> dict[str, Any]:
         "message": {"action": "message", "channel": channel, "text": "let me in", "clientMsgId": "x-1"},
         "typing": {"action": "typing", "channel": channel},
         "history": {"action": "history", "channel": channel},
+        "presence": {"action": "presence", "channel": channel},
         "heartbeat": {"action": "heartbeat"},
         "create_channel": {"action": "create_channel", "name": "brand-new"},
         "channels": {"action": "channels"},
@@ -37,9 +38,9 @@ def refused(parley: Any, client: Any, frame: dict[str, Any], code: str) -> None:
 
 # ---- another workspace ---------------------------------------------------------------------------
 
-# join/invite look the channel up (not_found); message/typing/history need a subscription (not_joined)
+# join/invite look the channel up (not_found); message/typing/history/presence need a subscription
 CROSS_WORKSPACE = {"join": "not_found", "invite": "not_found", "message": "not_joined",
-                   "typing": "not_joined", "history": "not_joined"}  # fmt: skip
+                   "typing": "not_joined", "history": "not_joined", "presence": "not_joined"}  # fmt: skip
 
 
 @pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
@@ -160,7 +161,7 @@ def test_private_channel_refusal_reads_exactly_like_a_missing_channel(
     }
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence"])
 def test_non_member_cannot_use_a_private_channel(parley: Any, hush: tuple[Any, Any], action: str) -> None:
     # Given the private channel hush, which bob cannot join
     _, bob = hush
@@ -207,7 +208,7 @@ def test_invite_for_another_user_does_not_open_the_channel_to_the_inviter_s_peer
 # ---- subscriptions belong to a connection --------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence"])
 def test_joining_on_one_connection_does_not_join_the_users_other_connection(parley: Any, action: str) -> None:
     # Given alice joined general on her laptop, and has a second connection (phone) that did not join
     laptop, phone = parley.connect("alice"), parley.connect("alice")
@@ -217,7 +218,7 @@ def test_joining_on_one_connection_does_not_join_the_users_other_connection(parl
     refused(parley, phone, frame_for(action, "general"), "not_joined")
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence"])
 def test_after_leave_the_connection_is_no_longer_joined(parley: Any, action: str) -> None:
     # Given alice joined general, then left it
     alice = parley.connect("alice")
@@ -329,6 +330,7 @@ ALL_ACTIONS = [
     "message",
     "typing",
     "history",
+    "presence",
     "heartbeat",
     "create_channel",
     "invite",

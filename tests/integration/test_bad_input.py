@@ -24,6 +24,7 @@ VALID: dict[str, dict[str, Any]] = {
     "message": {"action": "message", "channel": "general", "text": "hi"},
     "typing": {"action": "typing", "channel": "general"},
     "history": {"action": "history", "channel": "general"},
+    "presence": {"action": "presence", "channel": "general"},
     "create_channel": {"action": "create_channel", "name": "brand-new"},
     "invite": {"action": "invite", "channel": "general", "user": "bob"},
 }
@@ -33,10 +34,16 @@ REQUIRED = {
     "message": ["channel", "text"],
     "typing": ["channel"],
     "history": ["channel"],
+    "presence": ["channel"],
     "create_channel": ["name"],
     "invite": ["channel", "user"],
 }
-OPTIONAL_STRINGS = {"join": ["since"], "message": ["clientMsgId", "threadId"], "history": ["before"]}
+OPTIONAL_STRINGS = {
+    "join": ["since"],
+    "message": ["clientMsgId", "threadId"],
+    "history": ["before"],
+    "presence": ["after"],
+}
 
 NOT_A_STRING = {"number": 5, "float": 1.5, "bool": True, "null": None, "list": ["general"], "object": {}}
 NOT_AN_INT = {"string": "10", "float": 10.0, "bool": True, "null": None, "list": [10], "object": {"n": 10}}
@@ -108,6 +115,7 @@ def _missing_and_mistyped() -> Iterator[Case]:
                     yield action, with_(action, **{field: value}), f"{field} is {kind}", BAD
     for kind, value in NOT_AN_INT.items():
         yield "history", with_("history", limit=value), f"limit is {kind}", BAD
+        yield "presence", with_("presence", limit=value), f"limit is {kind}", BAD
     for kind, value in NOT_A_BOOL.items():
         yield "create_channel", with_("create_channel", private=value), f"private is {kind}", BAD
 
@@ -120,6 +128,7 @@ def _lengths_and_formats() -> Iterator[Case]:
     yield "message", with_("message", clientMsgId=""), "empty clientMsgId", BAD
     for limit in (0, 101, -1):
         yield "history", with_("history", limit=limit), f"limit {limit}", BAD
+        yield "presence", with_("presence", limit=limit), f"limit {limit}", BAD
     bad_names = {
         "81 characters": "c" * 81,
         "uppercase": "General",
@@ -131,11 +140,12 @@ def _lengths_and_formats() -> Iterator[Case]:
     }
     for why, name in bad_names.items():
         yield "create_channel", with_("create_channel", name=name), f"name with {why}", BAD
-        for action in ("join", "leave", "message", "typing", "history", "invite"):
+        for action in ("join", "leave", "message", "typing", "history", "presence", "invite"):
             yield action, with_(action, channel=name), f"channel with {why}", BAD
     bad_users = {"empty": "", "a space": "bob smith", "a '#'": "bob#1", "129 characters": "u" * 129}
     for why, user in bad_users.items():
         yield "invite", with_("invite", user=user), f"user {why}", BAD
+        yield "presence", with_("presence", after=user), f"after {why}", BAD
 
 
 def _bad_message_ids() -> Iterator[Case]:
@@ -166,6 +176,7 @@ def _lone_surrogates() -> Iterator[Case]:
         yield "message", raw("message", text=escaped), f"text with a lone {why} surrogate", BAD
     yield "message", raw("message", clientMsgId='"\\ud800"'), "clientMsgId with a lone surrogate", BAD
     yield "invite", raw("invite", user='"\\udbff"'), "user with a lone surrogate", BAD
+    yield "presence", raw("presence", after='"\\ud800"'), "after with a lone surrogate", BAD
 
 
 def _unknown_things() -> Iterator[Case]:
@@ -173,7 +184,7 @@ def _unknown_things() -> Iterator[Case]:
     yield "join", with_("join", channel="nope"), "unknown channel", "not_found"
     yield "join", with_("join", channel="nope", since=VALID_ID), "unknown channel with since", "not_found"
     yield "invite", with_("invite", channel="nope"), "unknown channel", "not_found"
-    for action in ("message", "typing", "history"):
+    for action in ("message", "typing", "history", "presence"):
         yield action, with_(action, channel="nope"), "unknown channel", "not_joined"
     yield "message", with_("message", threadId=UNKNOWN_ID), "unknown thread", "not_found"
     once = with_("message", threadId=UNKNOWN_ID, clientMsgId="t-1")
@@ -247,7 +258,17 @@ def test_unknown_action_message_lists_the_known_actions(world: Any, alice: Any) 
     _, reply = send(alice, '{"action": "dance"}', route="$default")
     # Then the message says which actions exist
     assert reply is not None
-    for action in ("join", "leave", "message", "typing", "history", "heartbeat", "create_channel", "invite"):
+    for action in (
+        "join",
+        "leave",
+        "message",
+        "typing",
+        "history",
+        "presence",
+        "heartbeat",
+        "create_channel",
+        "invite",
+    ):
         assert action in reply["message"]
 
 
@@ -317,6 +338,11 @@ def test_text_is_sent_as_utf8_with_escapes_decoded(world: Any, alice: Any) -> No
         with_("history", limit=1),
         with_("history", limit=100),
         with_("history", before=VALID_ID, limit=100),
+        with_("presence", limit=1),
+        with_("presence", limit=100),
+        with_("presence", after=None),
+        with_("presence", after="u" * 128, limit=100),
+        with_("presence", after="émile@example.com"),
         with_("create_channel", name="c" * 80),
         with_("create_channel", name="0_-9", private=False),
         with_("invite", user="u" * 128),
@@ -332,6 +358,11 @@ def test_text_is_sent_as_utf8_with_escapes_decoded(world: Any, alice: Any) -> No
         "limit 1",
         "limit 100",
         "before and limit 100",
+        "presence limit 1",
+        "presence limit 100",
+        "after null",
+        "after of 128 and limit 100",
+        "after with non-ASCII and @",
         "channel name of 80",
         "channel name digits, underscore, dash",
         "user id of 128",

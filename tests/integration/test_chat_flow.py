@@ -17,6 +17,7 @@ def test_join_answers_recent_messages_and_presence(parley: Any) -> None:
         "messages": [],
         "recovered": True,
         "presence": [{"id": "alice", "name": "Alice"}],
+        "presenceMore": False,
     }
 
 

@@ -21,6 +21,7 @@ ROUTES = {
     "message",
     "typing",
     "history",
+    "presence",
     "heartbeat",
     "create_channel",
     "invite",

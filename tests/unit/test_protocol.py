@@ -97,6 +97,11 @@ def test_a_frame_for_another_action_is_refused_naming_action():
         (protocol.HistoryFrame, {"action": "history", "channel": "general", "limit": 10.0}, "limit"),
         (protocol.HistoryFrame, {"action": "history", "channel": "general", "limit": True}, "limit"),
         (protocol.HistoryFrame, {"action": "history", "channel": "general", "before": 1}, "before"),
+        (protocol.PresenceFrame, {"action": "presence", "channel": "general", "limit": "10"}, "limit"),
+        (protocol.PresenceFrame, {"action": "presence", "channel": "general", "limit": 10.0}, "limit"),
+        (protocol.PresenceFrame, {"action": "presence", "channel": "general", "limit": True}, "limit"),
+        (protocol.PresenceFrame, {"action": "presence", "channel": "general", "after": 1}, "after"),
+        (protocol.PresenceFrame, {"action": "presence", "channel": "general", "after": ["bob"]}, "after"),
         (protocol.CreateChannelFrame, {"action": "create_channel", "name": "x", "private": 1}, "private"),
         (
             protocol.CreateChannelFrame,
@@ -223,6 +228,32 @@ def test_history_defaults_to_50_without_a_cursor():
     assert protocol.HISTORY_DEFAULT == 50
 
 
+@pytest.mark.parametrize("limit", [1, 50, protocol.PRESENCE_MAX])
+def test_presence_limit_of_1_to_100_is_accepted(limit):
+    frame = protocol.parse_frame(
+        body(action="presence", channel="general", limit=limit), protocol.PresenceFrame
+    )
+    assert frame.limit == limit
+
+
+@pytest.mark.parametrize("limit", [0, -1, protocol.PRESENCE_MAX + 1, 10**30])
+def test_presence_limit_outside_1_to_100_is_refused(limit):
+    raw = body(action="presence", channel="general", limit=limit)
+    assert refused(raw, protocol.PresenceFrame).startswith("limit:")
+
+
+def test_presence_defaults_to_a_full_page_from_the_start():
+    frame = protocol.parse_frame(body(action="presence", channel="general"), protocol.PresenceFrame)
+    assert (frame.limit, frame.after) == (protocol.PRESENCE_MAX, None)
+    assert protocol.PRESENCE_MAX == protocol.JOIN_PRESENCE_MAX == 100
+
+
+@pytest.mark.parametrize("after", ["", "u" * 129, "bob smith", "bob#1", "bob\n"])
+def test_a_presence_cursor_must_be_a_user_id(after):
+    raw = body(action="presence", channel="general", after=after)
+    assert refused(raw, protocol.PresenceFrame).startswith("after:")
+
+
 @pytest.mark.parametrize(
     "cursor", ["1790000000000000", "179000000000000012", "1790000000000000x", "\uff11" * 17, ""]
 )
@@ -262,6 +293,7 @@ def test_bad_invitee_ids_are_refused(user):
         ),
         ('{"action":"invite","channel":"general","user":"b\\ud800b"}', protocol.InviteFrame, "user"),
         ('{"action":"join","channel":"\\ud800"}', protocol.JoinFrame, "channel"),
+        ('{"action":"presence","channel":"general","after":"\\ud800"}', protocol.PresenceFrame, "after"),
     ],
 )
 def test_lone_surrogates_are_refused(raw, model, field):
@@ -305,14 +337,29 @@ def test_a_message_carries_client_msg_id_and_thread_id_when_set():
 
 
 def test_joined():
-    frame = protocol.joined("general", [message()], False, [ALICE, User("bob", "bob")])
+    frame = protocol.joined("general", [message()], False, [ALICE, User("bob", "bob")], presence_more=True)
     assert frame == {
         "type": "joined",
         "channel": "general",
         "messages": [protocol.message_wire(message())],
         "recovered": False,
         "presence": [{"id": "alice", "name": "Alice"}, {"id": "bob", "name": "bob"}],
+        "presenceMore": True,
     }
+
+
+def test_presence_page_names_the_last_user_as_the_next_cursor():
+    assert protocol.presence("general", [ALICE, User("bob", "Bob")], True) == {
+        "type": "presence",
+        "channel": "general",
+        "users": [{"id": "alice", "name": "Alice"}, {"id": "bob", "name": "Bob"}],
+        "next": "bob",
+    }
+
+
+def test_the_last_presence_page_has_no_next_cursor():
+    assert protocol.presence("general", [ALICE], False)["next"] is None
+    assert '"next":null' in protocol.encode(protocol.presence("general", [], False))
 
 
 def test_left():

@@ -27,10 +27,11 @@ CHANNEL = Channel("acme", "design", True, "alice")
 
 # Every frame the server sends, built by its encoder. A new encoder must be added here (see below).
 ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
-    "joined": lambda: protocol.joined("general", [MESSAGE], True, [USER]),
+    "joined": lambda: protocol.joined("general", [MESSAGE], True, [USER], presence_more=False),
     "left": lambda: protocol.left("general"),
     "ack": lambda: protocol.ack(MESSAGE),
     "history": lambda: protocol.history("general", [MESSAGE], False),
+    "presence": lambda: protocol.presence("general", [USER], True),
     "heartbeat": lambda: protocol.heartbeat(MESSAGE.ts),
     "channel_created": lambda: protocol.channel_created(CHANNEL),
     "invited": lambda: protocol.invited("design", "bob"),
@@ -133,6 +134,7 @@ REPLIES = {
     "leave": "left",
     "message": "ack",
     "history": "history",
+    "presence": "presence",
     "heartbeat": "heartbeat",
     "create_channel": "channel_created",
     "invite": "invited",
@@ -163,6 +165,8 @@ def test_nested_objects_are_documented():
         assert mentioned(key, section("`create_channel`"))
     for key in protocol.presence_diff_event("p1", "general", [USER], [])["joins"][0]:
         assert mentioned(key, section("`presence_diff` event"))
+    for key in protocol.presence("general", [USER], False)["users"][0]:
+        assert mentioned(key, section("`presence`"))
 
 
 @pytest.mark.parametrize("event", ["message", "typing", "presence_diff", "batch"])
@@ -196,12 +200,15 @@ def test_the_error_code_table_lists_exactly_the_error_codes():
 
 def test_frame_limits_match_the_code():
     message, join, history = section("`message`"), section("`join`"), section("`history`")
+    presence = section("`presence`")
     assert f"1{DASH}{protocol.MAX_TEXT} characters" in message
     assert f"1{DASH}{protocol.MAX_CLIENT_MSG_ID} characters" in message
     assert f"last {protocol.JOIN_RECENT} messages" in join
     assert f"at most {protocol.RECOVER_MAX} of them" in join
     assert f"newest {protocol.RECOVER_MAX}" in join
     assert f"1{DASH}{protocol.HISTORY_MAX}, default {protocol.HISTORY_DEFAULT}" in history
+    assert f"the first {protocol.JOIN_PRESENCE_MAX} present users" in join
+    assert f"1{DASH}{protocol.PRESENCE_MAX}, default {protocol.PRESENCE_MAX}" in presence
 
 
 def test_the_limits_table_matches_the_code():
@@ -214,6 +221,8 @@ def test_the_limits_table_matches_the_code():
         f"the last {protocol.JOIN_RECENT} messages",
         f"at most {protocol.RECOVER_MAX} messages",
         f"1{DASH}{protocol.HISTORY_MAX}, default {protocol.HISTORY_DEFAULT}",
+        f"| `join` presence list | the first {protocol.JOIN_PRESENCE_MAX} present users, and you |",
+        f"| `presence` `limit` | 1{DASH}{protocol.PRESENCE_MAX}, default {protocol.PRESENCE_MAX} |",
         f"burst {settings['rate_burst'].default}, "
         f"then {settings['rate_per_second'].default:g} messages per second",
         f"1 per user and channel per {service.TYPING_WINDOW_MS // 1000} s",

@@ -71,6 +71,14 @@ class MessagePage:
 
 
 @dataclass(frozen=True, slots=True)
+class PresencePage:
+    """Present users in id order; has_more when at least one more present user follows the last."""
+
+    users: list[User]
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DueItem:
     """Something the sweeper must finish: a stale connection or an overdue presence leave."""
 

@@ -19,6 +19,9 @@ JOIN_RECENT = 50
 RECOVER_MAX = 100
 HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
+# `joined` lists this many present users at most (plus the joiner); `presence` pages through the rest.
+JOIN_PRESENCE_MAX = 100
+PRESENCE_MAX = 100
 
 
 def _no_lone_surrogates(value: Any) -> Any:
@@ -78,6 +81,13 @@ class HistoryFrame(Frame):
     limit: Annotated[int, Field(ge=1, le=HISTORY_MAX)] = HISTORY_DEFAULT
 
 
+class PresenceFrame(Frame):
+    action: Literal["presence"]
+    channel: ChannelName
+    after: UserId | None = None
+    limit: Annotated[int, Field(ge=1, le=PRESENCE_MAX)] = PRESENCE_MAX
+
+
 class HeartbeatFrame(Frame):
     action: Literal["heartbeat"]
 
@@ -106,6 +116,7 @@ FRAMES: dict[str, type[Frame]] = {
     "message": MessageFrame,
     "typing": TypingFrame,
     "history": HistoryFrame,
+    "presence": PresenceFrame,
     "heartbeat": HeartbeatFrame,
     "create_channel": CreateChannelFrame,
     "invite": InviteFrame,
@@ -172,13 +183,16 @@ def channel_wire(channel: Channel) -> dict[str, Any]:
     return {"id": channel.id, "name": channel.id, "private": channel.private}
 
 
-def joined(channel: str, messages: list[Message], recovered: bool, presence: list[User]) -> dict[str, Any]:
+def joined(
+    channel: str, messages: list[Message], recovered: bool, presence: list[User], *, presence_more: bool
+) -> dict[str, Any]:
     return {
         "type": "joined",
         "channel": channel,
         "messages": [message_wire(m) for m in messages],
         "recovered": recovered,
         "presence": [user_wire(u) for u in presence],
+        "presenceMore": presence_more,
     }
 
 
@@ -196,6 +210,16 @@ def history(channel: str, messages: list[Message], has_more: bool) -> dict[str, 
         "channel": channel,
         "messages": [message_wire(m) for m in messages],
         "hasMore": has_more,
+    }
+
+
+def presence(channel: str, users: list[User], has_more: bool) -> dict[str, Any]:
+    """A page of present users; `next` is the cursor for the following page (the last id), or null."""
+    return {
+        "type": "presence",
+        "channel": channel,
+        "users": [user_wire(u) for u in users],
+        "next": users[-1].id if has_more and users else None,
     }
 
 

@@ -134,10 +134,18 @@ class Chat:
         else:
             page = self.store.recent_messages(caller.workspace, channel.id, protocol.JOIN_RECENT)
             recovered = True
-        present = self.store.present_users(caller.workspace, channel.id, now // 1000)
-        if all(u.id != caller.user.id for u in present):
-            present.append(caller.user)
-        return Reply(protocol.joined(channel.id, page.messages, recovered, present))
+        present = self.store.present_users(
+            caller.workspace, channel.id, now // 1000, limit=protocol.JOIN_PRESENCE_MAX
+        )
+        users = present.users
+        if all(u.id != caller.user.id for u in users):
+            # The Query may not see the joiner's presence yet (it is eventually consistent), or list it
+            # beyond the first page. The joiner goes first, so the last user listed stays the cursor
+            # a client pages on from with `presence`.
+            users = [caller.user, *users]
+        return Reply(
+            protocol.joined(channel.id, page.messages, recovered, users, presence_more=present.has_more)
+        )
 
     def leave(self, caller: Caller, frame: protocol.LeaveFrame) -> Reply:
         self._unsubscribe(caller.connection_id, caller.workspace, caller.user.id, frame.channel)
@@ -209,6 +217,17 @@ class Chat:
         else:
             page = self.store.messages_before(caller.workspace, frame.channel, frame.before, frame.limit)
         return Reply(protocol.history(frame.channel, page.messages, page.has_more))
+
+    def presence(self, caller: Caller, frame: protocol.PresenceFrame) -> Reply:
+        self._require_joined(caller, frame.channel)
+        page = self.store.present_users(
+            caller.workspace,
+            frame.channel,
+            self.clock.now_ms() // 1000,
+            limit=frame.limit,
+            after=frame.after,
+        )
+        return Reply(protocol.presence(frame.channel, page.users, page.has_more))
 
     def typing(self, caller: Caller, frame: protocol.TypingFrame) -> Reply:
         self._require_joined(caller, frame.channel)

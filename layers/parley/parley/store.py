@@ -16,7 +16,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from parley.clock import iso_ms, message_id_ms, next_message_id
 from parley.errors import Conflict, StoreError, StoreThrottled
-from parley.models import Caller, Channel, Connection, DueItem, Message, MessagePage, Subscriber, User
+from parley.models import (
+    Caller,
+    Channel,
+    Connection,
+    DueItem,
+    Message,
+    MessagePage,
+    PresencePage,
+    Subscriber,
+    User,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBServiceResource
@@ -392,14 +402,34 @@ class Store:
             ExpressionAttributeValues={":now": now_ms},
         )
 
-    def present_users(self, workspace: str, channel: str, now_s: int) -> list[User]:
-        items = self._query(
-            self._state,
-            Key("PK").eq(_chan_state_pk(workspace, channel)) & Key("SK").begins_with("PRES#"),
-            filter_expression=Attr("expiresAt").gt(now_s),
-            projection="userId, userName",
-        )
-        return [User(str(i["userId"]), str(i["userName"])) for i in items]
+    def present_users(
+        self, workspace: str, channel: str, now_s: int, *, limit: int, after: str | None = None
+    ) -> PresencePage:
+        """The first `limit` users present in a channel, in id order (the sort key's), after the user id
+        `after` (exclusive) when given.
+
+        One paged Query of the channel's `PRES#` items. DynamoDB applies `Limit` before the expiry
+        filter, so a page may come back short: read on until one user more than asked for is found
+        (it only tells `has_more`) or the partition ends.
+        """
+        pk = _chan_state_pk(workspace, channel)
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(pk) & Key("SK").begins_with("PRES#"),
+            "FilterExpression": Attr("expiresAt").gt(now_s),
+            "ProjectionExpression": "userId, userName",
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {"PK": pk, "SK": f"PRES#{after}"}
+        users: list[User] = []
+        with _translated():
+            while len(users) <= limit:
+                page = self._state.query(**kwargs)
+                users.extend(User(str(i["userId"]), str(i["userName"])) for i in page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return PresencePage(users[:limit], len(users) > limit)
 
     # ---- typing and rate -----------------------------------------------------------------------
 
