@@ -16,6 +16,7 @@ REPLY_TYPES = {
     "left",
     "ack",
     "history",
+    "presence",
     "heartbeat",
     "channel_created",
     "invited",

@@ -95,6 +95,24 @@ async def test_presence_join_then_leave_after_grace(target: Target, workspace: s
     await alice.close()
 
 
+async def test_presence_pages_through_the_present_users(target: Target, workspace: str) -> None:
+    # GIVEN alice, then carol and bob joined general (alice has seen them arrive)
+    peers = [await joined(target, user, workspace) for user in ("alice", "carol", "bob")]
+    for user in ("carol", "bob"):
+        await peers[0].wait_for(
+            lambda e, user=user: e["type"] == "presence_diff" and user in [u["id"] for u in e["joins"]]
+        )
+    # WHEN alice reads presence a page of two at a time
+    first = await peers[0].request({"action": "presence", "channel": "general", "limit": 2})
+    rest = await peers[0].request({"action": "presence", "channel": "general", "after": first["next"]})
+    # THEN the pages list the three in id order, and the last one has no next
+    assert [u["id"] for u in first["users"] + rest["users"]] == ["alice", "bob", "carol"]
+    assert first["next"] == "bob" and rest["next"] is None
+    assert first["users"][0] == {"id": "alice", "name": "Alice"}
+    for peer in peers:
+        await peer.close()
+
+
 async def test_quick_rejoin_broadcasts_no_leave(target: Target, workspace: str) -> None:
     alice = await joined(target, "alice", workspace)
     bob = await joined(target, "bob", workspace)

@@ -29,6 +29,7 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
         "message": "ack",
         "typing": None,
         "history": "history",
+        "presence": "presence",
         "heartbeat": "heartbeat",
         "channels": "channels",
         "create_channel": "channel_created",

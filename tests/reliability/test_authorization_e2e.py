@@ -70,6 +70,7 @@ async def test_another_workspace_sees_nothing(emu: Running, acme: dict[str, Any]
         await refused(emu, eve, {"action": "join", "channel": channel}, "not_found", ws)
         await refused(emu, eve, {"action": "invite", "channel": channel, "user": "eve"}, "not_found", ws)
         await refused(emu, eve, {"action": "history", "channel": channel}, "not_joined", ws)
+        await refused(emu, eve, {"action": "presence", "channel": channel}, "not_joined", ws)
         await refused(emu, eve, {"action": "message", "channel": channel, "text": "hi"}, "not_joined", ws)
         await refused(emu, eve, {"action": "typing", "channel": channel}, "not_joined", ws)
     # and a frame naming acme's workspace acts in her own (plans does not exist there)
@@ -83,6 +84,7 @@ async def test_private_channel_without_membership(emu: Running, acme: dict[str, 
     await refused(emu, bob, {"action": "join", "channel": "board"}, "not_found", ws)
     await refused(emu, bob, {"action": "invite", "channel": "board", "user": "bob"}, "not_found", ws)
     await refused(emu, bob, {"action": "history", "channel": "board"}, "not_joined", ws)
+    await refused(emu, bob, {"action": "presence", "channel": "board"}, "not_joined", ws)
     await refused(emu, bob, {"action": "message", "channel": "board", "text": "let me in"}, "not_joined", ws)
     listing = await bob.request({"action": "channels"}, timeout=30)
     assert "board" not in [c["id"] for c in listing["channels"]]
@@ -97,6 +99,7 @@ async def test_channel_not_joined_on_this_connection(emu: Running, acme: dict[st
         {"action": "message", "channel": "general", "text": "from the other tab"},
         {"action": "typing", "channel": "general"},
         {"action": "history", "channel": "general"},
+        {"action": "presence", "channel": "general"},
     ):
         await refused(emu, tab, frame, "not_joined", ws)
     await tab.close()

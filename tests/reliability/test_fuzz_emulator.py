@@ -118,7 +118,7 @@ def check(session: Session, data: str | bytes | list[str], route: str) -> None:
 
 
 FUZZ = settings(
-    max_examples=scale(4, 60),  # per action (9 actions) and for raw bodies
+    max_examples=scale(4, 60),  # per action (10 actions) and for raw bodies
     deadline=None,
     derandomize=True,
     suppress_health_check=[

@@ -259,6 +259,7 @@ async def test_no_token_appears_in_any_log_line_of_a_session(hs_emu: Running, ke
         {"action": "channels"},
         {"action": "message", "channel": "general", "text": "hi", "clientMsgId": "c1"},
         {"action": "history", "channel": "general"},
+        {"action": "presence", "channel": "general"},
         {"action": "heartbeat"},
         {"action": "message", "channel": "nope", "text": "x"},
         {"action": "join", "channel": "Bad Name"},

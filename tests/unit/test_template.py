@@ -26,6 +26,7 @@ ROUTE_FUNCTIONS = {
     "message": "MessageFunction",
     "typing": "TypingFunction",
     "history": "HistoryFunction",
+    "presence": "PresenceFunction",
     "heartbeat": "HeartbeatFunction",
     "create_channel": "CreateChannelFunction",
     "invite": "InviteFunction",
@@ -88,6 +89,7 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("MessagesTable", "dynamodb:GetItem"),
     }
     | _WS,
+    "PresenceFunction": {("StateTable", "dynamodb:GetItem"), ("StateTable", "dynamodb:Query")} | _WS,
     "HeartbeatFunction": {("StateTable", "dynamodb:UpdateItem")} | _WS,
     "CreateChannelFunction": {
         ("MessagesTable", "dynamodb:PutItem"),
@@ -385,7 +387,7 @@ def test_the_authorizer_reads_the_secret_only_in_hs256_mode(template):
 
 def test_the_template_declares_exactly_the_functions_of_the_design(template):
     expected = design_functions()
-    assert len(expected) == 16
+    assert len(expected) == 17
     actual = {name: fn["Properties"]["CodeUri"].rstrip("/") for name, fn in functions_of(template).items()}
     assert actual == expected
 
