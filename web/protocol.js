@@ -14,7 +14,8 @@ const CHANNEL_NAME = /^[a-z0-9_-]{1,80}$/;
 const USER_ID = /^[^\s#]{1,128}$/;
 
 export const REPLY_TYPES = new Set([
-  'joined', 'left', 'ack', 'history', 'heartbeat', 'channel_created', 'invited', 'channels', 'error',
+  'joined', 'left', 'ack', 'history', 'presence', 'heartbeat', 'channel_created', 'invited', 'channels',
+  'error',
 ]);
 
 export const DEFAULTS = Object.freeze({
@@ -193,19 +194,45 @@ export class Timeline {
   }
 }
 
-/** Who is in one channel: the `joined` list, then `presence_diff` joins and leaves. */
+/**
+ * Who is in one channel: the `joined` list (and, in a large channel, the `presence` pages after it),
+ * then `presence_diff` joins and leaves.
+ */
 export class Presence {
   constructor() {
     this.users = new Map();
+    this.departed = null; // while paging: who left since, so an older page cannot bring them back
   }
 
   reset(list) {
     this.users = new Map((list || []).map((u) => [u.id, u.name || u.id]));
+    this.departed = null;
+  }
+
+  beginPaging() {
+    this.departed = new Set();
+  }
+
+  endPaging() {
+    this.departed = null;
+  }
+
+  /** Add a `presence` page: it may have been read before a leave that was already applied. */
+  merge(list) {
+    for (const u of list || []) {
+      if (!this.departed || !this.departed.has(u.id)) this.users.set(u.id, u.name || u.id);
+    }
   }
 
   apply(diff) {
-    for (const u of diff.joins || []) this.users.set(u.id, u.name || u.id);
-    for (const u of diff.leaves || []) this.users.delete(u.id);
+    for (const u of diff.joins || []) {
+      this.users.set(u.id, u.name || u.id);
+      if (this.departed) this.departed.delete(u.id);
+    }
+    for (const u of diff.leaves || []) {
+      this.users.delete(u.id);
+      if (this.departed) this.departed.add(u.id);
+    }
   }
 
   list() {
@@ -263,6 +290,11 @@ export class ChannelState {
     this.ready = false; // `joined` arrived on the current socket
     this.loadingOlder = false; // one history request at a time: replies carry no request id
     this.gap = null; // {since, before} while paging back over messages missed during a long outage
+    // Reading the rest of a large channel's presence, one `presence` request at a time (replies carry
+    // no request id: with one in flight, the next `presence` reply for this channel answers it).
+    this.presenceInFlight = false;
+    this.presenceStale = false; // the reply in flight belongs to an earlier `joined` (or a left channel)
+    this.presenceQueued = null; // the cursor to ask for once that stale reply is in
     this.unread = 0;
   }
 }
@@ -413,6 +445,7 @@ export class ParleyClient {
       state.ready = false;
       state.loadingOlder = false;
       state.gap = null; // the next `joined` with `since` starts over
+      this.stopPresencePaging(state); // and the next `joined` lists presence afresh
     }
     this.pendingJoins.clear();
     if (this.inFlight) {
@@ -503,6 +536,7 @@ export class ParleyClient {
     state.subscribed = false;
     state.ready = false;
     state.presence.reset([]);
+    if (state.presenceInFlight) Object.assign(state, { presenceStale: true, presenceQueued: null });
     this.send({ action: 'leave', channel: name });
     this.emit('channel', { channel: name });
   }
@@ -617,6 +651,7 @@ export class ParleyClient {
       case 'left': return undefined;
       case 'ack': return this.onAck(frame);
       case 'history': return this.onHistory(frame);
+      case 'presence': return this.onPresencePage(frame);
       case 'heartbeat': return undefined;
       case 'channel_created': return this.onChannelCreated(frame);
       case 'invited':
@@ -642,7 +677,7 @@ export class ParleyClient {
     const since = state.timeline.lastId;
     for (const message of frame.messages || []) state.timeline.add(message);
     if (first) state.timeline.hasMore = (frame.messages || []).length >= LIMITS.joinWithoutSince;
-    state.presence.reset(frame.presence);
+    this.listPresence(state, frame);
     state.ready = true;
     if (since && frame.recovered === false && frame.messages.length) {
       // More than 100 were missed: the newest came with `joined`; page back until `since` to close the gap.
@@ -697,6 +732,45 @@ export class ParleyClient {
     state.timeline.hasMore = Boolean(frame.hasMore);
     this.emit('messages', { channel: state.name, older: true });
     this.emit('channel', { channel: state.name });
+  }
+
+  /** Presence from `joined`; when it says more users are present, page on from its last user. */
+  listPresence(state, frame) {
+    const list = frame.presence || [];
+    state.presence.reset(list);
+    // The joiner may be listed first, out of order: the last user is always the cursor to page on from.
+    const after = frame.presenceMore === true && list.length ? list[list.length - 1].id : null;
+    if (after !== null) state.presence.beginPaging();
+    if (state.presenceInFlight) {
+      Object.assign(state, { presenceStale: true, presenceQueued: after });
+    } else if (after !== null) {
+      this.requestPresence(state, after);
+    }
+  }
+
+  requestPresence(state, after) {
+    state.presenceInFlight = this.send({ action: 'presence', channel: state.name, after });
+    if (!state.presenceInFlight) state.presence.endPaging();
+  }
+
+  stopPresencePaging(state) {
+    Object.assign(state, { presenceInFlight: false, presenceStale: false, presenceQueued: null });
+    state.presence.endPaging();
+  }
+
+  onPresencePage(frame) {
+    const state = this.channel(frame.channel);
+    if (!state.presenceInFlight) return;
+    state.presenceInFlight = false;
+    if (state.presenceStale) {
+      const after = state.presenceQueued;
+      Object.assign(state, { presenceStale: false, presenceQueued: null });
+      if (after !== null) this.requestPresence(state, after);
+      return;
+    }
+    state.presence.merge(frame.users);
+    if (frame.next) this.requestPresence(state, frame.next); else state.presence.endPaging();
+    this.emit('presence', { channel: state.name });
   }
 
   onChannelCreated(frame) {
@@ -785,6 +859,19 @@ export class ParleyClient {
     }
     if (frame.action === 'history') {
       for (const state of this.channels.values()) state.loadingOlder = false;
+    }
+    if (frame.action === 'presence') {
+      // Errors name no channel: stop every paging (what was listed stays, kept current by diffs),
+      // but still ask for a list a newer `joined` is waiting for.
+      for (const state of this.channels.values()) {
+        if (!state.presenceInFlight) continue;
+        const after = state.presenceStale ? state.presenceQueued : null;
+        this.stopPresencePaging(state);
+        if (after !== null) {
+          state.presence.beginPaging();
+          this.requestPresence(state, after);
+        }
+      }
     }
     if (frame.code === 'token_expired') {
       return this.emit('notice', { level: 'warn', text: 'Token expired: reconnecting with a new one.' });

@@ -118,6 +118,19 @@ describe('presence and typing', () => {
     assert.deepEqual(p.list().map((u) => u.name), ['Alice', 'Bob']);
   });
 
+  test('a presence page read before a leave does not bring the user back', () => {
+    const p = new Presence();
+    p.reset([{ id: 'alice', name: 'Alice' }]);
+    p.beginPaging();
+    p.apply({ joins: [], leaves: [{ id: 'bob' }] });
+    p.apply({ joins: [{ id: 'dan', name: 'Dan' }], leaves: [{ id: 'dan' }] });
+    p.apply({ joins: [{ id: 'dan', name: 'Dan' }], leaves: [] }); // left, then came back
+    p.merge([{ id: 'bob', name: 'Bob' }, { id: 'carol', name: 'Carol' }, { id: 'dan', name: 'Dan' }]);
+    p.endPaging();
+    p.merge([{ id: 'bob', name: 'Bob' }]); // outside paging, a page is taken as it is
+    assert.deepEqual(p.list().map((u) => u.id), ['alice', 'bob', 'carol', 'dan']);
+  });
+
   test('a typing user shows for 3 s after the last typing event', () => {
     const typing = new Typing(3000);
     typing.saw({ id: 'bob', name: 'Bob' }, 0);
@@ -400,5 +413,107 @@ describe('client: heartbeats', () => {
     clock.advance(200);
     await flush();
     assert.equal(sockets.length, 2);
+  });
+});
+
+describe('client: presence in a large channel', () => {
+  const users = (from, to) => Array.from({ length: to - from }, (_, i) => {
+    const id = `u${String(from + i).padStart(3, '0')}`;
+    return { id, name: id.toUpperCase() };
+  });
+
+  async function opened() {
+    const s = setup();
+    s.client.join('general');
+    s.client.start();
+    const ws = await s.open();
+    return { ...s, ws };
+  }
+
+  const ids = (client) => client.channel('general').presence.list().map((u) => u.id);
+
+  test('joined with presenceMore pages on from its last user until next is null', async () => {
+    const { client, ws, joined, events } = await opened();
+    await joined(ws, 'general', [], users(0, 100), { presenceMore: true });
+    assert.deepEqual(ws.frames('presence'), [{ action: 'presence', channel: 'general', after: 'u099' }]);
+    ws.push({ type: 'presence', channel: 'general', users: users(100, 200), next: 'u199' });
+    assert.deepEqual(ws.frames('presence').at(-1), { action: 'presence', channel: 'general', after: 'u199' });
+    ws.push({ type: 'presence', channel: 'general', users: users(200, 250), next: null });
+    assert.equal(ws.frames('presence').length, 2);
+    assert.deepEqual(ids(client), users(0, 250).map((u) => u.id));
+    assert.equal(client.channel('general').presence.users.get('u123'), 'U123');
+    assert.ok(events.filter((e) => e.kind === 'presence').length >= 3); // redrawn as pages come
+  });
+
+  test('a joined without presenceMore, or from a server that does not send it, asks for nothing more', async () => {
+    const { client, ws, joined } = await opened();
+    await joined(ws, 'general', [], users(0, 3), { presenceMore: false });
+    await joined(ws, 'general', [], users(0, 100)); // no presenceMore field at all
+    assert.deepEqual(ws.frames('presence'), []);
+    assert.equal(ids(client).length, 100);
+  });
+
+  test('the joiner listed first does not become the cursor', async () => {
+    const { client, ws, joined } = await opened();
+    await joined(ws, 'general', [], [{ id: 'zed', name: 'Zed' }, ...users(0, 100)], { presenceMore: true });
+    assert.deepEqual(ws.frames('presence'), [{ action: 'presence', channel: 'general', after: 'u099' }]);
+    ws.push({ type: 'presence', channel: 'general', users: [...users(100, 120), { id: 'zed', name: 'Zed' }], next: null });
+    assert.equal(ids(client).length, 121); // zed once
+  });
+
+  test('a user who leaves while pages are read stays gone, and one who joins stays', async () => {
+    const { client, ws, joined } = await opened();
+    await joined(ws, 'general', [], users(0, 100), { presenceMore: true });
+    ws.push({ type: 'presence_diff', id: 'd1', channel: 'general', joins: [{ id: 'new', name: 'New' }], leaves: [{ id: 'u150' }] });
+    ws.push({ type: 'presence', channel: 'general', users: users(100, 200), next: null }); // read before u150 left
+    const listed = ids(client);
+    assert.equal(listed.includes('u150'), false);
+    assert.equal(listed.includes('new'), true);
+    assert.equal(listed.length, 200);
+  });
+
+  test('a joined again while a page is in flight drops that page and pages on from the new list', async () => {
+    const { client, ws, joined } = await opened();
+    await joined(ws, 'general', [], users(0, 100), { presenceMore: true });
+    await joined(ws, 'general', [], users(1, 101), { presenceMore: true }); // u000 left meanwhile
+    assert.equal(ws.frames('presence').length, 1); // one request at a time
+    ws.push({ type: 'presence', channel: 'general', users: [{ id: 'u000', name: 'U000' }, ...users(100, 199)], next: 'u198' });
+    assert.deepEqual(ws.frames('presence').at(-1), { action: 'presence', channel: 'general', after: 'u100' });
+    assert.equal(ids(client).includes('u000'), false); // the stale page was not merged
+    ws.push({ type: 'presence', channel: 'general', users: users(101, 130), next: null });
+    assert.deepEqual(ids(client), users(1, 130).map((u) => u.id));
+    assert.equal(ws.frames('presence').length, 2);
+  });
+
+  test('a presence error stops paging and keeps what was listed', async () => {
+    const { client, ws, joined, events } = await opened();
+    await joined(ws, 'general', [], users(0, 100), { presenceMore: true });
+    ws.push({ type: 'error', code: 'internal', action: 'presence', message: 'try again' });
+    ws.push({ type: 'presence', channel: 'general', users: users(100, 110), next: 'u109' }); // a late reply
+    assert.equal(ws.frames('presence').length, 1);
+    assert.equal(ids(client).length, 100);
+    assert.equal(client.channel('general').presenceInFlight, false);
+    assert.equal(events.at(-1).kind, 'notice');
+  });
+
+  test('after a reconnect the new joined lists presence afresh and paging starts again', async () => {
+    const { client, clock, ws, joined, open } = await opened();
+    await joined(ws, 'general', [], users(0, 100), { presenceMore: true });
+    ws.drop();
+    clock.advance(2000);
+    const ws2 = await open();
+    await joined(ws2, 'general', [], users(0, 100), { presenceMore: true });
+    assert.deepEqual(ws2.frames('presence'), [{ action: 'presence', channel: 'general', after: 'u099' }]);
+    ws2.push({ type: 'presence', channel: 'general', users: users(100, 101), next: null });
+    assert.equal(ids(client).length, 101);
+  });
+
+  test('leaving a channel while a page is in flight ignores that page', async () => {
+    const { client, ws, joined } = await opened();
+    await joined(ws, 'general', [], users(0, 100), { presenceMore: true });
+    client.leave('general');
+    ws.push({ type: 'presence', channel: 'general', users: users(100, 200), next: 'u199' });
+    assert.deepEqual(ids(client), []);
+    assert.equal(ws.frames('presence').length, 1);
   });
 });
