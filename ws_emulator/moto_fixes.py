@@ -22,6 +22,7 @@ _lock = threading.Lock()
 _local = threading.local()  # per request thread: the partition a Query reads, the keys a transaction writes
 
 _KEPT_SHARD_ITERATORS = 10_000
+_KEPT_STREAM_RECORDS = 10_000
 
 
 def apply() -> None:
@@ -208,16 +209,39 @@ def _stop_instance_tracking() -> None:
     reset_model_data()
 
     # Likewise every shard iterator GetRecords hands out is kept (each poll makes one, 4 a second per
-    # shard): keep the newest ones only. AWS expires iterators after 15 minutes anyway.
+    # shard): keep the newest ones only. AWS expires iterators after 15 minutes anyway. And every stream
+    # record ever written is kept: keep the newest _KEPT_STREAM_RECORDS per shard (AWS keeps 24 hours).
+    from moto.dynamodb.models.table import StreamShard
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
     original = DynamoDBStreamsBackend.get_records
+    original_get = StreamShard.get
 
     def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        shard = self.shard_iterators[iterator_arn].stream_shard
         result: dict[str, Any] = original(self, iterator_arn, limit)
         iterators = self.shard_iterators
         for stale in list(itertools.islice(iterators, max(0, len(iterators) - _KEPT_SHARD_ITERATORS))):
             del iterators[stale]
+        _trim(shard)
         return result
 
+    def get_from_oldest_kept(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        # an iterator older than the oldest record kept reads from there (as from TRIM_HORIZON)
+        return original_get(self, max(start, self.starting_sequence_number), quantity)
+
+    StreamShard.get = get_from_oldest_kept  # type: ignore[method-assign]
     DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+
+
+def _trim(shard: Any) -> None:
+    """Drop a shard's oldest records beyond _KEPT_STREAM_RECORDS (in steps of a tenth, not per record).
+
+    Sequence numbers stay as they were: moto numbers a record by its position plus the shard's starting
+    number, so the start moves up by as many records as are dropped. It runs inside GetRecords, which
+    the emulator serializes with every other DynamoDB request (never in the middle of a transaction).
+    """
+    excess = len(shard.items) - _KEPT_STREAM_RECORDS
+    if excess >= max(1, _KEPT_STREAM_RECORDS // 10):
+        del shard.items[:excess]
+        shard.starting_sequence_number += excess

@@ -209,3 +209,31 @@ def test_a_transaction_copies_only_what_it_writes(
     )
     # moto as shipped deep-copies every attribute of all OTHER_PARTITIONS items for its rollback copy
     assert 0 < copies.calls < 20
+
+
+def test_a_stream_keeps_its_newest_records_and_readers_that_keep_up_miss_none(
+    aws: LocalAws, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    from ws_emulator import moto_fixes
+
+    monkeypatch.setattr(moto_fixes, "_KEPT_STREAM_RECORDS", 20)
+    shard = dynamodb_backends["123456789012"]["us-east-1"].get_table(table).stream_shard
+    read = stream_reader(aws, table)
+    seen: list[str] = []
+    for i in range(100):
+        put(aws, table, "chan", f"m{i:03}")
+        if i % 7 == 6:
+            seen += [sk for _, sk in read()]
+    seen += [sk for _, sk in read()]
+    assert seen == [f"m{i:03}" for i in range(100)]  # in order, none lost, none twice
+    assert len(shard.items) <= 22  # not the 400 set-up records and 100 more
+
+    # a reader from the shard's start gets the oldest record kept, not an error
+    ddb, streams = aws.client("dynamodb"), aws.client("dynamodbstreams")
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard_id = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    oldest = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=oldest["ShardIterator"])["Records"]
+    assert records and records[-1]["dynamodb"]["Keys"]["SK"]["S"] == "m099"
