@@ -271,10 +271,11 @@ class Gateway:
             await asyncio.wait_for(self._server.wait_closed(), self.settings.shutdown_timeout_s)
         except TimeoutError:
             self.log.warning(
-                "shutdown: %d of %d connection(s) still in $disconnect after %g s; not waiting for them",
+                "shutdown: %d $disconnect invocation(s) still running after %g s (%d connection(s) were "
+                "open); not waiting for them",
                 self.disconnects_running,
-                open_before,
                 self.settings.shutdown_timeout_s,
+                open_before,
             )
         self._server = None
 
