@@ -213,10 +213,17 @@ class Emulator:
             log=logging.getLogger("ws_emulator.management"),
             dead_letters=sources.dead_letters,
             token_minter=self._token_minter(),
-            faults=Faults(config.fault_post_gone_rate, config.fault_post_throttle_rate),
+            faults=Faults(
+                config.fault_post_gone_rate,
+                config.fault_post_throttle_rate,
+                dynamodb_throttle_rate=config.fault_dynamodb_throttle_rate,
+            ),
             info=self._health,
             message_limit_bytes=config.message_limit_bytes,
         )
+        # The management API holds the fault settings; a PUT to /_emulator/faults replaces them, so
+        # they are looked up on every request, not bound once here.
+        aws.throttle_dynamodb = lambda: management.faults.throttle_dynamodb()  # noqa: PLW0108
         # The management API outlives the gateway: `$disconnect` handlers and draining fan-out post to it.
         await management.start(mg_sock)
         self._stack.push_async_callback(management.stop)

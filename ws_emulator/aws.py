@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -21,6 +22,22 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 _LOCALSTACK = "localstack"
+# Marks the emulator's own AWS requests (never fault-injected).
+OWN_USER_AGENT = "ws-emulator-internal"
+THROTTLED_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
 
 
 def localstack_endpoint(env: Mapping[str, str] | None = None) -> str:
@@ -64,6 +81,9 @@ class LocalAws:
         self.provisioned_queue_urls: dict[str, str] = {}
         self._clients: dict[tuple[str, int], Any] = {}
         self._clients_lock = threading.Lock()
+        # Asked for each data-plane DynamoDB request of a function: True answers it with a throttling
+        # error (fault injection; the embedded server only, never the emulator's own requests).
+        self.throttle_dynamodb: Callable[[], bool] = lambda: False
 
     @property
     def embedded(self) -> bool:
@@ -86,7 +106,8 @@ class LocalAws:
         self._server.start()
         wsgi = self._server._server  # the only way to reach moto's WSGI app
         if wsgi is not None:
-            wsgi.app = _serialize_dynamodb(wsgi.app)
+            # looked up per request: the emulator sets throttle_dynamodb after start()
+            wsgi.app = _serialize_dynamodb(wsgi.app, lambda: self.throttle_dynamodb())  # noqa: PLW0108
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)
@@ -138,6 +159,7 @@ class LocalAws:
                 retries={"max_attempts": 2, "mode": "standard"},
                 max_pool_connections=max_pool_connections,
                 account_id_endpoint_mode="disabled",
+                user_agent_extra=OWN_USER_AGENT,
             ),
         )
 
@@ -205,23 +227,48 @@ class LocalAws:
         return str(arn)
 
 
-def _serialize_dynamodb(app: Any) -> Any:
+def _serialize_dynamodb(app: Any, throttle: Callable[[], bool]) -> Any:
     """Run moto's DynamoDB and DynamoDB Streams requests one at a time.
 
     moto's backends are not thread-safe and its threaded server runs requests concurrently: under
     concurrent writes `TransactWriteItems` deep-copies a table while another request changes it and
     fails with a 500 ("dictionary changed size during iteration"). Other services (SQS long polls)
     stay concurrent.
+
+    A data-plane request from a function is answered ProvisionedThroughputExceededException when
+    `throttle()` says so (fault injection); the emulator's own requests (TTL, streams) never are.
     """
     lock = threading.Lock()
 
     def serialized(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("DynamoDB"):
             with lock:
+                if (
+                    target.rpartition(".")[2] in THROTTLED_OPERATIONS
+                    and OWN_USER_AGENT not in environ.get("HTTP_USER_AGENT", "")
+                    and throttle()
+                ):
+                    return _throttled(start_response)
                 return list(app(environ, start_response))
         return app(environ, start_response)
 
     return serialized
+
+
+def _throttled(start_response: Any) -> list[bytes]:
+    body = json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "The level of configured provisioned throughput for the table was exceeded "
+            "(injected by ws-emulator)",
+        }
+    ).encode()
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def _dlqs_first(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:

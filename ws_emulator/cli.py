@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--fault-post-throttle-rate", type=float, default=0.0, metavar="P", help=argparse.SUPPRESS
     )
+    serve.add_argument(
+        "--fault-dynamodb-throttle-rate", type=float, default=0.0, metavar="P", help=argparse.SUPPRESS
+    )
     serve.add_argument("--quiet", "-q", action="store_true", help="no per-event log lines")
     serve.add_argument(
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default: %(default)s)"
@@ -153,6 +156,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         static_dir=args.static_dir,
         fault_post_gone_rate=args.fault_post_gone_rate,
         fault_post_throttle_rate=args.fault_post_throttle_rate,
+        fault_dynamodb_throttle_rate=args.fault_dynamodb_throttle_rate,
         quiet=args.quiet,
         log_level=args.log_level,
     )

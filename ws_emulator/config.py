@@ -58,6 +58,8 @@ class Config:
     # Share (0..1) of @connections POSTs answered 410 / 429 on purpose, to test clients' recovery.
     fault_post_gone_rate: float = 0.0
     fault_post_throttle_rate: float = 0.0
+    # Share (0..1) of the functions' DynamoDB data-plane requests answered with a throttling error.
+    fault_dynamodb_throttle_rate: float = 0.0
     quiet: bool = False
     log_level: str = "INFO"
 
@@ -129,6 +131,7 @@ class Config:
         for option, rate in (
             ("--fault-post-gone-rate", self.fault_post_gone_rate),
             ("--fault-post-throttle-rate", self.fault_post_throttle_rate),
+            ("--fault-dynamodb-throttle-rate", self.fault_dynamodb_throttle_rate),
         ):
             if not 0.0 <= rate <= 1.0:
                 raise ConfigError(f"{option} must be between 0 and 1, got {rate}")

@@ -134,15 +134,27 @@ def body_length(headers: Mapping[str, str]) -> int:
 
 @dataclass
 class Faults:
-    """Fault injection for @connections posts: a share answered 410 or 429 although the socket is fine."""
+    """Fault injection: a share of @connections posts answered 410 or 429 although the socket is fine,
+    and a share of the functions' DynamoDB requests answered ProvisionedThroughputExceededException."""
 
     post_gone_rate: float = 0.0
     post_throttle_rate: float = 0.0
     seed: int | None = None
+    dynamodb_throttle_rate: float = 0.0
+    dynamodb_throttled: int = 0  # requests answered with the throttling error so far
     _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _dynamodb_rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - test fault injection, not security
+        self._dynamodb_rng = random.Random(self.seed)  # noqa: S311
+
+    def throttle_dynamodb(self) -> bool:
+        """Whether to throttle one DynamoDB request (called one request at a time)."""
+        if not self.dynamodb_throttle_rate or self._dynamodb_rng.random() >= self.dynamodb_throttle_rate:
+            return False
+        self.dynamodb_throttled += 1
+        return True
 
     def pick(self) -> str | None:
         """'gone', 'throttle' or None for one post."""
@@ -159,6 +171,8 @@ class Faults:
         return {
             "postGoneRate": self.post_gone_rate,
             "postThrottleRate": self.post_throttle_rate,
+            "dynamodbThrottleRate": self.dynamodb_throttle_rate,
+            "dynamodbThrottled": self.dynamodb_throttled,
             "seed": self.seed,
         }
 
@@ -166,10 +180,13 @@ class Faults:
     def from_dict(cls, document: Mapping[str, Any]) -> Faults:
         gone = float(document.get("postGoneRate", 0.0))
         throttle = float(document.get("postThrottleRate", 0.0))
+        dynamodb = float(document.get("dynamodbThrottleRate", 0.0))
         if not (0 <= gone <= 1 and 0 <= throttle <= 1 and gone + throttle <= 1):
             raise ValueError("rates must be between 0 and 1 and add up to at most 1")
+        if not 0 <= dynamodb <= 1:
+            raise ValueError("dynamodbThrottleRate must be between 0 and 1")
         seed = document.get("seed")
-        return cls(gone, throttle, int(seed) if seed is not None else None)
+        return cls(gone, throttle, int(seed) if seed is not None else None, dynamodb)
 
 
 class ManagementApi:

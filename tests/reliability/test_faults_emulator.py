@@ -1,5 +1,6 @@
-"""Faults through the emulator: @connections posts answered 410/429 on purpose, a fan-out that crashes
-midway or times out, a client that vanishes without `$disconnect`, retries that run out.
+"""Faults through the emulator: @connections posts answered 410/429 on purpose, DynamoDB requests
+throttled, a fan-out that crashes midway or times out, a client that vanishes without `$disconnect`,
+retries that run out.
 
 The template is Parley's own with two functions swapped for test doubles (tests/reliability/faulty/):
 FanoutFunction wrapped to crash, hang or fail on demand (Timeout lowered to 4 s), and a
@@ -70,11 +71,24 @@ class Faulty:
     def fired(self) -> list[str]:
         return list(json.loads(self.control.read_text()).get("fired", []))
 
-    def posts(self, gone: float = 0.0, throttle: float = 0.0, seed: int = 7) -> None:
-        body = json.dumps({"postGoneRate": gone, "postThrottleRate": throttle, "seed": seed}).encode()
-        request = urllib.request.Request(f"{self.running.admin_url}/faults", data=body, method="PUT")
+    def posts(
+        self, gone: float = 0.0, throttle: float = 0.0, seed: int = 7, *, dynamodb_throttle: float = 0.0
+    ) -> None:
+        settings = {
+            "postGoneRate": gone,
+            "postThrottleRate": throttle,
+            "dynamodbThrottleRate": dynamodb_throttle,
+            "seed": seed,
+        }
+        request = urllib.request.Request(
+            f"{self.running.admin_url}/faults", data=json.dumps(settings).encode(), method="PUT"
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
+
+    def injected(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.running.admin_url}/faults", timeout=10) as response:
+            return dict(json.loads(response.read()))
 
     def dead_letters(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.running.admin_url}/dead-letters", timeout=30) as response:
@@ -156,6 +170,27 @@ async def test_gone_and_throttled_posts_lose_nothing(faulty: Faulty, workspace: 
     for client in clients:
         await client.close()
     await asyncio.gather(*supervisors, return_exceptions=True)
+
+
+async def test_throttled_dynamodb_loses_nothing(faulty: Faulty, workspace: str) -> None:
+    emu = faulty.running
+    # GIVEN six clients in one channel
+    clients = await crowd(emu, workspace, 6)
+    # WHEN 30% of the functions' DynamoDB requests are throttled (after the SDK's 3 attempts, about 3%
+    # of calls fail: a send answers `internal` and is resent, a fan-out Query fails and is retried)
+    faulty.posts(dynamodb_throttle=0.3)
+    try:
+        acked = await converse(clients[:3], scale(8, 40))
+        throttled = faulty.injected()["dynamodbThrottled"]
+    finally:
+        faulty.posts()
+    # THEN the throttling happened, and everyone shows every acknowledged message, once, in order
+    assert throttled > 0
+    figures = await settle(clients, acked)
+    assert faulty.dead_letters() == []
+    report("fault-dynamodb-throttle", clients=len(clients), throttle_rate=0.3, throttled=throttled, **figures)
+    for client in clients:
+        await client.close()
 
 
 async def test_fanout_crash_midway_and_timeout_are_retried(faulty: Faulty, workspace: str) -> None:

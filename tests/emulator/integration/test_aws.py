@@ -4,7 +4,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from ws_emulator.aws import LocalAws, localstack_endpoint
@@ -104,3 +107,36 @@ def test_external_dynamodb_endpoint_only(template: Template, external_server: st
 )
 def test_localstack_endpoint_discovery(env: dict[str, str], expected: str) -> None:
     assert localstack_endpoint(env) == expected
+
+
+def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template: Template) -> None:
+    aws = LocalAws()
+    aws.start()
+    try:
+        aws.provision(template)
+        table = template.tables["ItemsTable"].name
+        aws.throttle_dynamodb = lambda: True
+        # a function's client (plain boto3, configured by the environment), without retries
+        function_client = boto3.client(
+            "dynamodb",
+            endpoint_url=aws.endpoint_url,
+            region_name=aws.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"mode": "standard", "max_attempts": 1}),
+        )
+        with pytest.raises(ClientError) as throttled:
+            function_client.get_item(TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "b"}})
+        assert throttled.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+        assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        # control-plane calls and the emulator's own requests are never throttled
+        assert function_client.describe_table(TableName=table)["Table"]["TableName"] == table
+        assert "Item" not in aws.client("dynamodb").get_item(
+            TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "b"}}
+        )
+        aws.throttle_dynamodb = lambda: False
+        assert "Item" not in function_client.get_item(
+            TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "b"}}
+        )
+    finally:
+        aws.stop()

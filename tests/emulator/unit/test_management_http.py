@@ -69,8 +69,19 @@ def test_faults_follow_their_rates():
 
 def test_fault_settings_are_validated():
     assert Faults.from_dict({"postGoneRate": 0.2}).post_gone_rate == 0.2
+    assert Faults.from_dict({"dynamodbThrottleRate": 0.4}).dynamodb_throttle_rate == 0.4
     with pytest.raises(ValueError):
         Faults.from_dict({"postGoneRate": 0.8, "postThrottleRate": 0.5})
+    with pytest.raises(ValueError):
+        Faults.from_dict({"dynamodbThrottleRate": 1.5})
+
+
+def test_dynamodb_throttling_follows_its_rate_and_is_counted():
+    assert not Faults().throttle_dynamodb()
+    faults = Faults(dynamodb_throttle_rate=0.25, seed=3)
+    throttled = sum(faults.throttle_dynamodb() for _ in range(1000))
+    assert 180 < throttled < 320
+    assert faults.as_dict()["dynamodbThrottled"] == throttled
 
 
 class NoConnections:
