@@ -9,17 +9,17 @@ import time
 
 from moto.server import ThreadedMotoServer
 
-from ws_emulator import aws
+from ws_emulator import aws, moto_fixes
 
 
 def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    aws._patch_moto_transactions()
+    moto_fixes.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     wsgi = server._server
     if wsgi is not None:
-        wsgi.app = aws._serialize_dynamodb(wsgi.app)
+        wsgi.app = aws._serialize_dynamodb(wsgi.app, lambda: False)
     print(server.get_host_and_port()[1], flush=True)
     try:
         while True:

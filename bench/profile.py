@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,8 @@ def aggregate(out_dir: Path, seconds: int, hz: int) -> dict[str, Any]:
 
 
 def profile(strategy: str = "parley", size: int = 100, rate: float = 20, seconds: int = 8) -> dict[str, Any]:
-    spy = shutil.which("py-spy")
+    # make bench runs .venv/bin/python without activating the venv: look beside the interpreter too
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if spy is None:
         raise RuntimeError("py-spy is not installed (make bench installs requirements-bench.txt)")
     out_dir = WORK / "profile"
