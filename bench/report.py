@@ -244,7 +244,9 @@ def render(results: dict[str, Any]) -> Path:
             + ", ".join(results["updated_steps"])
             + (
                 f" (join storm with `BENCH_STORM_SIZE={results['join_storm']['connections']}`)"
-                if results.get("join_storm")
+                if "storm" in results["updated_steps"]
+                and results.get("join_storm")
+                and results["join_storm"]["connections"] != results.get("settings", {}).get("storm")
                 else ""
             )
             + "."
