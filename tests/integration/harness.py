@@ -16,20 +16,9 @@ from tests.support import events
 from tests.support.fakes import FakeClock, FakeNotifier, FakeTimers
 from tests.support.handlers import LambdaContext, load
 from tests.support.streams import StreamPump, sweep_expired
-from tests.support.template import stream_filters
+from tests.support.template import action_routes, stream_filters
 
-ROUTES = {
-    "join",
-    "leave",
-    "message",
-    "typing",
-    "history",
-    "presence",
-    "heartbeat",
-    "create_channel",
-    "invite",
-    "channels",
-}
+ROUTES = set(action_routes())
 _conn_ids = itertools.count(1)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.support.matrix import assert_error_frame, send, snapshot
+from tests.support.template import action_routes
 
 CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history", "presence"]
 
@@ -324,18 +325,7 @@ def test_create_channel_claiming_another_creator_is_owned_by_the_authenticated_u
 
 # ---- expired tokens ------------------------------------------------------------------------------
 
-ALL_ACTIONS = [
-    "join",
-    "leave",
-    "message",
-    "typing",
-    "history",
-    "presence",
-    "heartbeat",
-    "create_channel",
-    "invite",
-    "channels",
-]
+ALL_ACTIONS = list(action_routes())
 
 
 def assert_closed_for_expiry(parley: Any, client: Any, frame: dict[str, Any]) -> None:

@@ -8,19 +8,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from parley.errors import ErrorCode
+from tests.support.template import action_routes
 
-ACTIONS = (
-    "join",
-    "leave",
-    "message",
-    "typing",
-    "history",
-    "presence",
-    "heartbeat",
-    "create_channel",
-    "invite",
-    "channels",
-)
+ACTIONS = action_routes()
 REPLY = {
     "join": "joined",
     "leave": "left",

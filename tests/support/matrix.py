@@ -13,20 +13,10 @@ import pytest
 
 from tests.support import events
 from tests.support.handlers import LambdaContext, load
+from tests.support.template import action_routes
 
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
-ROUTES = {
-    "join",
-    "leave",
-    "message",
-    "typing",
-    "history",
-    "presence",
-    "heartbeat",
-    "create_channel",
-    "invite",
-    "channels",
-}
+ROUTES = set(action_routes())
 ERROR_KEYS = {"type", "code", "message", "requestId"}
 
 

@@ -42,6 +42,13 @@ def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in load_template()["Resources"].items() if v["Type"] == kind}
 
 
+def action_routes() -> tuple[str, ...]:
+    """The routes a client selects with `action` (all but $connect, $disconnect and $default), in
+    template order. tests/unit/test_template.py pins the full route set; other tests use this list."""
+    keys = (r["Properties"]["RouteKey"] for r in resources_of_type("AWS::ApiGatewayV2::Route").values())
+    return tuple(key for key in keys if not key.startswith("$"))
+
+
 def table_definitions() -> dict[str, tuple[dict[str, Any], str | None]]:
     """Logical id -> (create_table kwargs named after the logical id, TTL attribute or None)."""
     tables = {}
