@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 
-def tracing_enabled(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def tracing_enabled(env: Mapping[str, str] = os.environ) -> bool:
     """Powertools' documented rule: Tracer traces on Lambda, unless POWERTOOLS_TRACE_DISABLED is set,
     and never under `sam local` or Chalice's local mode (no X-Ray daemon listens there)."""
     if env.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "t", "true", "on", "y", "yes"):
