@@ -294,3 +294,37 @@ def test_join_on_a_connection_forgotten_as_gone_registers_it_again(parley: Any) 
     reply = alice.send({"action": "join", "channel": "general"})
     assert reply["type"] == "joined"
     assert parley.store.get_connection(alice.connection_id) is not None
+
+
+def test_a_join_that_conflicts_with_another_of_the_same_user_is_tried_again(
+    parley: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given alice's other connection is joining at the same moment: DynamoDB cancels one transaction
+    from botocore.exceptions import ClientError
+
+    client = parley.store._client
+    real = client.transact_write_items
+    cancelled: list[int] = []
+
+    def conflicting_once(**kwargs: Any) -> Any:
+        if not cancelled:
+            cancelled.append(1)
+            reasons = [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}]
+            error = {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}}
+            raise ClientError({**error, "CancellationReasons": reasons}, "TransactWriteItems")
+        return real(**kwargs)
+
+    alice = parley.connect("alice")
+    monkeypatch.setattr(client, "transact_write_items", conflicting_once)
+    # When she joins, Then the join goes through on the second try: subscribed and present
+    reply = alice.send({"action": "join", "channel": "general"})
+    assert cancelled and reply["type"] == "joined"
+    assert [u["id"] for u in reply["presence"]] == ["alice"]
+    assert "general" in parley.store.get_connection(alice.connection_id).channels
+    parley.pump()
+    bob = parley.connect("bob")
+    bob.send({"action": "join", "channel": "general"})
+    assert {u["id"] for u in bob.send({"action": "presence", "channel": "general"})["users"]} == {
+        "alice",
+        "bob",
+    }

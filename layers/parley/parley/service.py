@@ -127,7 +127,6 @@ class Chat:
             # it is alive after all, so register it again rather than fail the join.
             self.store.put_connection(caller, now, self._connection_expiry_s(now))
             self.store.subscribe(caller, channel.id, backstop)
-        self.store.presence_add(caller, channel.id, backstop)
         if frame.since is not None:
             page = self.store.messages_after(caller.workspace, channel.id, frame.since, protocol.RECOVER_MAX)
             recovered = not page.has_more

@@ -30,6 +30,7 @@ from parley.models import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 DUE_SHARDS = 10
 _THROTTLES = {
@@ -39,6 +40,7 @@ _THROTTLES = {
     "LimitExceededException",
 }
 _APPEND_ATTEMPTS = 8
+_SUBSCRIBE_ATTEMPTS = 3
 
 
 @contextmanager
@@ -276,28 +278,70 @@ class Store:
     # ---- subscriptions -------------------------------------------------------------------------
 
     def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> bool:
-        """Subscribe this connection; False (and nothing written) when its connection item is gone."""
-        # the connection item first: if it is gone (forgotten as stale), no orphan subscription is left
-        if not _conditional(
-            self._state.update_item,
-            Key={"PK": f"CONN#{caller.connection_id}", "SK": "META"},
-            UpdateExpression="ADD channels :c",
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":c": {channel}},
-        ):
-            return False
-        with _translated():
-            self._state.put_item(
-                Item={
-                    "PK": _chan_state_pk(caller.workspace, channel),
-                    "SK": f"SUB#{caller.connection_id}",
-                    "kind": "subscription",
-                    "connectionId": caller.connection_id,
-                    "userId": caller.user.id,
-                    "expiresAt": expires_at_s,
+        """Subscribe this connection and count it in the channel's presence, in one transaction (a
+        user's first connection creates the presence item: an INSERT, `joins`).
+
+        False, and nothing written, when the connection item is gone (forgotten as stale), so no orphan
+        subscription is left. Two connections of one user joining at once conflict on the presence
+        item; the loser tries again.
+        """
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": self._state_name,
+                    "Key": {"PK": f"CONN#{caller.connection_id}", "SK": "META"},
+                    "UpdateExpression": "ADD channels :c",
+                    "ConditionExpression": "attribute_exists(PK)",
+                    "ExpressionAttributeValues": {":c": {channel}},
                 }
-            )
-        return True
+            },
+            {
+                "Put": {
+                    "TableName": self._state_name,
+                    "Item": {
+                        "PK": _chan_state_pk(caller.workspace, channel),
+                        "SK": f"SUB#{caller.connection_id}",
+                        "kind": "subscription",
+                        "connectionId": caller.connection_id,
+                        "userId": caller.user.id,
+                        "expiresAt": expires_at_s,
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._state_name,
+                    "Key": {"PK": _chan_state_pk(caller.workspace, channel), "SK": f"PRES#{caller.user.id}"},
+                    "UpdateExpression": (
+                        "SET kind = :k, userId = :u, userName = :n, workspace = :w, channel = :ch, "
+                        "expiresAt = :e ADD conns :c REMOVE leaveAt, dueShard, dueAt"
+                    ),
+                    "ExpressionAttributeValues": {
+                        ":k": "presence",
+                        ":u": caller.user.id,
+                        ":n": caller.user.name,
+                        ":w": caller.workspace,
+                        ":ch": channel,
+                        ":e": expires_at_s,
+                        ":c": {caller.connection_id},
+                    },
+                }
+            },
+        ]
+        for _ in range(_SUBSCRIBE_ATTEMPTS):
+            try:
+                with _translated():
+                    self._client.transact_write_items(TransactItems=items)
+                return True
+            except StoreError as exc:
+                reasons = _cancellation_reasons(exc)
+                if not reasons:
+                    raise
+                if reasons[0] == "ConditionalCheckFailed":
+                    return False
+                if "TransactionConflict" not in reasons:
+                    raise
+        raise StoreError("subscription contention: too many concurrent joins of one user")
 
     def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool:
         """Remove one subscription; True if it existed. The connection item may already be gone."""
@@ -337,26 +381,6 @@ class Store:
         return [Subscriber(str(i["connectionId"]), str(i["userId"])) for i in items]
 
     # ---- presence ------------------------------------------------------------------------------
-
-    def presence_add(self, caller: Caller, channel: str, expires_at_s: int) -> None:
-        """Count this connection in; a user's first connection creates the item (an INSERT: `joins`)."""
-        with _translated():
-            self._state.update_item(
-                Key={"PK": _chan_state_pk(caller.workspace, channel), "SK": f"PRES#{caller.user.id}"},
-                UpdateExpression=(
-                    "SET kind = :k, userId = :u, userName = :n, workspace = :w, channel = :ch, "
-                    "expiresAt = :e ADD conns :c REMOVE leaveAt, dueShard, dueAt"
-                ),
-                ExpressionAttributeValues={
-                    ":k": "presence",
-                    ":u": caller.user.id,
-                    ":n": caller.user.name,
-                    ":w": caller.workspace,
-                    ":ch": channel,
-                    ":e": expires_at_s,
-                    ":c": {caller.connection_id},
-                },
-            )
 
     def presence_remove(
         self, workspace: str, channel: str, user_id: str, connection_id: str, leave_at_ms: int
@@ -644,6 +668,14 @@ class Store:
 def _code_of(exc: StoreError) -> str:
     cause = exc.__cause__
     return _code(cause) if isinstance(cause, ClientError) else ""
+
+
+def _cancellation_reasons(exc: StoreError) -> list[str]:
+    """The per-item codes of a cancelled transaction ("None" for items that were fine); [] otherwise."""
+    cause = exc.__cause__
+    if not isinstance(cause, ClientError) or _code(cause) != "TransactionCanceledException":
+        return []
+    return [str(r.get("Code", "None")) for r in cause.response.get("CancellationReasons", [])]
 
 
 def _conditional(operation: Callable[..., Any], **kwargs: Any) -> bool:
