@@ -244,11 +244,13 @@ class ChatClient:
             except (Lost, TimeoutError):
                 await self.ensure_open()
                 continue
-            if reply["type"] == "ack":
+            if reply.get("type") == "ack":
                 return reply
             if reply.get("code") == "rate_limited":
                 await asyncio.sleep(reply.get("retryAfterMs", 200) / 1000)
-            elif reply.get("code") in ("conflict", "internal"):
+            elif reply.get("code") == "conflict" or _retryable(reply):
+                # `internal` from Parley, or the gateway's "Internal server error" when the function
+                # itself failed or timed out (e.g. SDK retries on throttled DynamoDB outlasting it)
                 await asyncio.sleep(0.2)
             elif reply.get("code") == "not_joined":  # forgotten as gone while alive: join again
                 await self.join(channel)
