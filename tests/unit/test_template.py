@@ -105,6 +105,8 @@ EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
         ("StateTable", "dynamodb:UpdateItem"),
         ("StateTable", "dynamodb:DeleteItem"),
         ("FanoutDeadLetterQueue", "sqs:SendMessage"),
+        # a GoneException unsubscribes the stale connection, which starts its user's presence timer
+        ("PresenceTimerQueue", "sqs:SendMessage"),
     }
     | {
         (f"{table}/stream", action)
@@ -500,16 +502,34 @@ def test_api_gateway_may_invoke_every_integrated_function(template):
     assert allowed == set(ROUTE_FUNCTIONS.values()) | {"AuthorizerFunction"}
 
 
-def test_the_deployment_waits_for_every_route_and_route_response(template):
-    (deployment,) = resources_of(template, "AWS::ApiGatewayV2::Deployment").values()
-    needed = set(resources_of(template, "AWS::ApiGatewayV2::Route"))
-    needed |= set(resources_of(template, "AWS::ApiGatewayV2::RouteResponse"))
-    assert needed <= set(deployment["DependsOn"])
+def test_the_stage_deploys_itself_so_no_deployment_can_go_stale(template):
+    # A hand-made AWS::ApiGatewayV2::Deployment is a snapshot CloudFormation never refreshes: a new
+    # route would be created but never served. AutoDeploy redeploys on every API change instead.
+    assert resources_of(template, "AWS::ApiGatewayV2::Deployment") == {}
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["AutoDeploy"] is True
+    assert "DeploymentId" not in stage["Properties"]
+
+
+def _access_log_settings(template: dict[str, Any]) -> Any:
+    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
+    return stage["Properties"]["AccessLogSettings"]
 
 
 def _access_log_format(template: dict[str, Any]) -> str:
-    (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
-    return stage["Properties"]["AccessLogSettings"]["Format"]
+    (settings,) = _if_branches(_access_log_settings(template))
+    return str(settings["Format"])
+
+
+def test_access_logging_is_off_by_default_so_a_fresh_account_can_deploy(template):
+    # A stage with AccessLogSettings fails to create ("CloudWatch Logs role ARN must be set in account
+    # settings") until the account has API Gateway's CloudWatch Logs role: off unless asked for.
+    assert template["Parameters"]["AccessLogging"]["Default"] == "Disabled"
+    assert template["Conditions"]["HasAccessLogs"] == {"Fn::Equals": [{"Ref": "AccessLogging"}, "Enabled"]}
+    settings = _access_log_settings(template)
+    assert settings["Fn::If"][0] == "HasAccessLogs"
+    assert settings["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    assert template["Resources"]["WebSocketAccessLogs"]["Condition"] == "HasAccessLogs"
 
 
 def test_access_logs_never_contain_the_token(template):
@@ -634,7 +654,8 @@ def test_ttl_where_the_design_says(template, name, attribute):
 def test_messages_are_durable(template):
     table = template["Resources"]["MessagesTable"]
     assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["DeletionPolicy"] == "Retain"
+    # kept on delete and replacement, but a rolled-back first create leaves no orphan table behind
+    assert table["DeletionPolicy"] == "RetainExceptOnCreate"
     assert table["UpdateReplacePolicy"] == "Retain"
     assert "TimeToLiveSpecification" not in table["Properties"]
 
