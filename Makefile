@@ -16,7 +16,7 @@ WORKSPACE ?= demo
 DEV_SECRET ?= ws-emulator-development-secret-not-for-production
 SECRET_PARAM ?= /parley/jwt-secret
 
-.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check build unit integration e2e reliability reliability-full clean bench bench-quick bench-render bench-cost
+.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check deploy-check build unit integration e2e reliability reliability-full clean bench bench-quick bench-render bench-cost
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -54,13 +54,16 @@ lint: install  ## ruff
 	$(BIN)/ruff format --check .
 
 typecheck: install  ## mypy (strict) over the layer, the handlers and the emulator
-	$(BIN)/mypy layers/parley/parley ws_emulator
+	$(BIN)/mypy layers/parley/parley ws_emulator scripts
 	@for f in functions/*/app.py; do echo "mypy $$f"; $(BIN)/mypy "$$f" || exit 1; done
 
 template-check: install $(SAM_VENV)/.installed  ## cfn-lint, sam validate --lint, sam build
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 	$(SAM_VENV)/bin/sam build --template template.yaml --build-dir .aws-sam/build
+
+deploy-check: install  ## read-only AWS preflight before a first deploy: make deploy-check ARGS='--region eu-west-1'
+	$(BIN)/python scripts/deploy_check.py $(ARGS)
 
 unit: install  ## unit tests only (no network)
 	$(BIN)/pytest tests/unit -q
