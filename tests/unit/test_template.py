@@ -416,7 +416,7 @@ def test_globals_set_the_environment_of_the_design(template):
     section = DESIGN.read_text().split("## Environment", 1)[1].split("\n## ", 1)[0]
     first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
     documented = {name for cell in first_cells for name in re.findall(r"`([A-Z][A-Z_]+)`", cell)}
-    assert len(documented) == 16
+    assert len(documented) == 17
     assert documented == set(env)
     assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
     assert env["CONNECTIONS_ENDPOINT"] == {
@@ -730,3 +730,42 @@ def test_authorizer_alarm_does_not_count_refused_tokens_as_failures(template):
     returned = [m for m in alarm["Metrics"] if m.get("ReturnData")]
     assert len(returned) == 1
     assert returned[0]["Expression"].replace(" ", "") == "FILL(errors,0)-FILL(refused,0)"
+
+
+# ---------------------------------------------------------------- logs and traces: what they keep, how long
+
+
+def test_every_function_logs_to_its_own_group_with_a_retention(template):
+    # Lambda's implicit /aws/lambda/... groups keep logs forever and outlive the stack.
+    for name, fn in functions_of(template).items():
+        group = fn["Properties"]["LoggingConfig"]["LogGroup"]
+        assert group == {"Ref": f"{name}Logs"}
+        resource = template["Resources"][f"{name}Logs"]
+        assert resource["Type"] == "AWS::Logs::LogGroup"
+        assert resource["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert resource["DeletionPolicy"] == "Delete"
+
+
+def test_lambda_system_logs_are_warn_and_app_logs_follow_the_log_level(template):
+    logging = template["Globals"]["Function"]["LoggingConfig"]
+    assert logging["SystemLogLevel"] == "WARN"
+    assert logging["LogFormat"] == "JSON"
+    assert logging["ApplicationLogLevel"] == {
+        "Fn::FindInMap": ["LambdaLogLevels", {"Ref": "LogLevel"}, "Level"]
+    }
+    lambda_levels = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
+    mapping = template["Mappings"]["LambdaLogLevels"]
+    assert set(mapping) == set(template["Parameters"]["LogLevel"]["AllowedValues"])
+    assert {entry["Level"] for entry in mapping.values()} <= lambda_levels
+
+
+def test_traces_do_not_store_responses(template):
+    # responses carry message text (history, joined)
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+
+
+def test_the_fanout_dead_letters_are_kept_no_longer_than_the_stream_keeps_records(template):
+    # a dead letter names shard and sequence numbers; after the stream's 24 h they replay nothing
+    props = template["Resources"]["FanoutDeadLetterQueue"]["Properties"]
+    assert props["MessageRetentionPeriod"] <= 24 * 3600
