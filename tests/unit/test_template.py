@@ -781,3 +781,13 @@ def test_the_fanout_has_the_cpu_to_serve_a_large_channel_in_its_timeout(template
     vcpu = min(memory, one_vcpu_mb) / one_vcpu_mb  # above one vCPU the GIL keeps posting on one core
     seconds = members * post_cpu_ms / 1000 / vcpu
     assert seconds <= fanout["Timeout"] / 2
+
+
+def test_a_jwks_deploy_must_name_the_issuer_and_the_audience(template):
+    # CloudFormation refuses the parameters before creating anything (a Rules assertion).
+    rule = template["Rules"]["JwksNeedsIssuerAndAudience"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwksUrl"}, ""]}]}
+    asserted = [a["Assert"] for a in rule["Assertions"]]
+    assert asserted == [
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, ""]}]} for name in ("JwtIssuer", "JwtAudience")
+    ]
