@@ -676,22 +676,24 @@ def test_state_table_has_the_sparse_due_index(template):
 # ---------------------------------------------------------------- alarms and outputs
 
 
-def test_alarms_notify_only_when_a_topic_is_given(template):
+def _watched_metrics(props: dict[str, Any]) -> list[tuple[str, str]]:
+    if "MetricName" in props:
+        return [(props["MetricName"], json.dumps(props["Dimensions"][0]["Value"]))]
+    return [
+        (
+            m["MetricStat"]["Metric"]["MetricName"],
+            json.dumps(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]),
+        )
+        for m in props["Metrics"]
+        if "MetricStat" in m
+    ]
+
+
+def test_alarms_watch_every_function_table_and_dead_letter_queue(template):
     alarms = resources_of(template, "AWS::CloudWatch::Alarm")
-
-    def metrics_of(props):
-        if "MetricName" in props:
-            return [(props["MetricName"], json.dumps(props["Dimensions"][0]["Value"]))]
-        return [
-            (
-                m["MetricStat"]["Metric"]["MetricName"],
-                json.dumps(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]),
-            )
-            for m in props["Metrics"]
-            if "MetricStat" in m
-        ]
-
-    watched = {metric for a in alarms.values() for metric in metrics_of(a["Properties"])}
+    watched = {metric for a in alarms.values() for metric in _watched_metrics(a["Properties"])}
+    functions = set(functions_of(template))
+    with_own_alarm = {"FanoutFunction", "AuthorizerFunction"}
     assert watched == {
         ("Errors", '{"Ref": "FanoutFunction"}'),
         ("IteratorAge", '{"Ref": "FanoutFunction"}'),
@@ -702,11 +704,38 @@ def test_alarms_notify_only_when_a_topic_is_given(template):
             "ApproximateNumberOfMessagesVisible",
             '{"Fn::GetAtt": ["PresenceTimerDeadLetterQueue", "QueueName"]}',
         ),
+    } | {("Errors", json.dumps({"Ref": fn})) for fn in functions - with_own_alarm} | {
+        ("Throttles", json.dumps({"Ref": fn})) for fn in functions
+    } | {
+        (metric, json.dumps({"Ref": table}))
+        for table in TABLES
+        for metric in ("ReadThrottleEvents", "WriteThrottleEvents")
     }
-    for name, alarm in alarms.items():
-        assert alarm["Properties"]["AlarmActions"] == {
-            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
-        }, name
+
+
+def test_a_metric_math_alarm_reads_at_most_ten_metrics(template):
+    # CloudWatch's hard limit for alarms on metric math; neither moto nor cfn-lint enforce it
+    for name, alarm in resources_of(template, "AWS::CloudWatch::Alarm").items():
+        metrics = [m for m in alarm["Properties"].get("Metrics", []) if "MetricStat" in m]
+        assert len(metrics) <= 10, name
+
+
+def test_alarms_notify_only_when_a_topic_is_given(template):
+    notify = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    composites = resources_of(template, "AWS::CloudWatch::CompositeAlarm")
+    parts = {
+        part
+        for composite in composites.values()
+        for part in re.findall(r'ALARM\("\$\{(\w+)\}"\)', composite["Properties"]["AlarmRule"]["Fn::Sub"])
+    }
+    assert parts
+    for composite in composites.values():
+        assert composite["Properties"]["AlarmActions"] == notify
+    for name, alarm in resources_of(template, "AWS::CloudWatch::Alarm").items():
+        if name in parts:  # a part notifies through its composite, never twice
+            assert "AlarmActions" not in alarm["Properties"], name
+        else:
+            assert alarm["Properties"]["AlarmActions"] == notify, name
 
 
 def test_outputs_give_the_urls_and_names_clients_and_operators_need(template):
