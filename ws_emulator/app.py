@@ -10,17 +10,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ws_emulator.aws import LocalAws
+from ws_emulator.aws.services import LocalAws
 from ws_emulator.config import Config
-from ws_emulator.devtokens import mint_token
-from ws_emulator.events import ApiInfo
-from ws_emulator.gateway import AuthorizerDef, Gateway, GatewayApi, GatewaySettings, RouteDef
-from ws_emulator.management import Faults, ManagementApi
-from ws_emulator.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
-from ws_emulator.runtime import FunctionRuntime
-from ws_emulator.site import Site
-from ws_emulator.streams import EventSources
-from ws_emulator.template import Template, TemplateError, WebSocketApiSpec, load_template
+from ws_emulator.gateway.devtokens import mint_token
+from ws_emulator.gateway.events import ApiInfo
+from ws_emulator.gateway.management import Faults, ManagementApi
+from ws_emulator.gateway.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
+from ws_emulator.gateway.server import AuthorizerDef, Gateway, GatewayApi, GatewaySettings, RouteDef
+from ws_emulator.gateway.static_site import Site
+from ws_emulator.runtime.pool import FunctionRuntime
+from ws_emulator.sources.dynamodb_streams import EventSources
+from ws_emulator.template.loader import Template, TemplateError, WebSocketApiSpec, load_template
 
 DRAIN_TIMEOUT_S = 10.0
 EVENT_LOGGER = "ws_emulator.events"

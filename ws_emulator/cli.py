@@ -15,12 +15,12 @@ import urllib.request
 from collections.abc import Sequence
 from typing import TextIO
 
-from ws_emulator import limits
 from ws_emulator.app import EVENT_LOGGER, Emulator
 from ws_emulator.config import DEFAULT_HOST, DEFAULT_PORT, LOCALSTACK, Config, ConfigError, parse_assignments
-from ws_emulator.devtokens import DEFAULT_TTL_S, DEV_TOKEN_SECRET, mint_token, parse_claims
-from ws_emulator.routing import CONNECT_ROUTE
-from ws_emulator.template import TemplateError
+from ws_emulator.gateway import limits
+from ws_emulator.gateway.devtokens import DEFAULT_TTL_S, DEV_TOKEN_SECRET, mint_token, parse_claims
+from ws_emulator.gateway.routing import CONNECT_ROUTE
+from ws_emulator.template.loader import TemplateError
 
 # ---- arguments --------------------------------------------------------------------------------------
 

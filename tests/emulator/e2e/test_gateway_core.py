@@ -21,8 +21,8 @@ from tests.emulator.e2e.gateway_harness import (
     api_with,
     running_gateway,
 )
-from ws_emulator.gateway import GatewaySettings, RouteDef
-from ws_emulator.management import Faults
+from ws_emulator.gateway.management import Faults
+from ws_emulator.gateway.server import GatewaySettings, RouteDef
 
 
 class Unauthorized(Exception):

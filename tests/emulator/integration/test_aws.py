@@ -10,8 +10,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from ws_emulator.aws import LocalAws, localstack_endpoint
-from ws_emulator.template import Template, load_template
+from ws_emulator.aws.services import LocalAws, localstack_endpoint
+from ws_emulator.template.loader import Template, load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 

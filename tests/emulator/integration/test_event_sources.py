@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, SqsModel
 
-from ws_emulator.aws import LocalAws
-from ws_emulator.runtime import FunctionRuntime
-from ws_emulator.streams import EventSources
-from ws_emulator.template import Template, load_template
+from ws_emulator.aws.services import LocalAws
+from ws_emulator.runtime.pool import FunctionRuntime
+from ws_emulator.sources.dynamodb_streams import EventSources
+from ws_emulator.template.loader import Template, load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 LOG = logging.getLogger("test.sources")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ws_emulator import limits
+from ws_emulator.gateway import limits
 
 
 def test_token_bucket_allows_a_burst_then_refuses():

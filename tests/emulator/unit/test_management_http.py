@@ -2,7 +2,7 @@
 
 import pytest
 
-from ws_emulator.management import BadRequest, Faults, HttpRequest, aws_error, body_length, parse_head
+from ws_emulator.gateway.management import BadRequest, Faults, HttpRequest, aws_error, body_length, parse_head
 
 
 def test_request_line_and_headers_are_parsed_with_lower_case_names():
@@ -101,7 +101,7 @@ class NoConnections:
 def admin_api(token_minter=None):
     import logging
 
-    from ws_emulator.management import ManagementApi
+    from ws_emulator.gateway.management import ManagementApi
 
     return ManagementApi(
         NoConnections(), stage="dev", log=logging.getLogger("test"), token_minter=token_minter

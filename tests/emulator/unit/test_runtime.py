@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ws_emulator.runtime import FunctionRuntime, readable_log_line, rewrite_urls
-from ws_emulator.template import Template, load_template
+from ws_emulator.runtime.pool import FunctionRuntime, readable_log_line, rewrite_urls
+from ws_emulator.template.loader import Template, load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 

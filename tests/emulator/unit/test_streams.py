@@ -9,9 +9,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 from botocore.exceptions import ClientError
 
-from ws_emulator.runtime import InvokeResult
-from ws_emulator.streams import EventSources, lambda_record
-from ws_emulator.template import Template, load_template
+from ws_emulator.runtime.pool import InvokeResult
+from ws_emulator.sources.dynamodb_streams import EventSources, lambda_record
+from ws_emulator.template.loader import Template, load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ws_emulator.template import TemplateError, load_template, merge_globals
+from ws_emulator.template.loader import TemplateError, load_template, merge_globals
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 

@@ -4,7 +4,7 @@ moto is written for unit tests, where tables hold a few items. The emulator runs
 it for minutes at a time, which showed three kinds of problem: races under concurrent requests, memory
 that is never freed, and costs that grow with the size of a table or the age of its stream. Each fix
 below is applied once per process to moto's classes and keeps moto's observable behaviour; the
-DynamoDB requests themselves are run one at a time by the emulator (see `aws._serialize_dynamodb`).
+DynamoDB requests themselves are run one at a time by the emulator (see `aws.services._serialize_dynamodb`).
 """
 
 from __future__ import annotations

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ws_emulator.template import FunctionSpec, Template
+from ws_emulator.template.loader import FunctionSpec, Template
 
 DEFAULT_CONCURRENCY = 4
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit, separate from the function Timeout
-_WORKER_SCRIPT = Path(__file__).with_name("_worker.py")
+_WORKER_SCRIPT = Path(__file__).with_name("bootstrap.py")
 _PIPE_LIMIT = 16 * 1024 * 1024  # well above Lambda's 6 MB payload limit
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024  # synchronous invoke response quota
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
-from ws_emulator import limits
-from ws_emulator.devtokens import token_reply
-from ws_emulator.events import new_id
-from ws_emulator.gateway import GoneError, ThrottledError
+from ws_emulator.gateway import limits
+from ws_emulator.gateway.devtokens import token_reply
+from ws_emulator.gateway.events import new_id
+from ws_emulator.gateway.server import GoneError, ThrottledError
 
 MAX_HEAD_BYTES = 64 * 1024
 # Bodies above the 128 KB post limit are still read (up to this) so the client gets a clean 413.

@@ -1,6 +1,6 @@
-"""One Lambda execution environment per OS process, driven by runtime.py over JSON lines."""
+"""One Lambda execution environment per OS process, driven by runtime/pool.py over JSON lines."""
 
-# Run as `python -I -u _worker.py`. The first stdin line initialises the environment (os.environ, cwd,
+# Run as `python -I -u bootstrap.py`. The first stdin line initialises the environment (os.environ, cwd,
 # sys.path, handler import = the cold start); every later line is one invocation. Replies go to the
 # original stdout; the handler's own stdout and stderr both go to stderr, which the emulator logs.
 # This file must import nothing from ws_emulator: the handler's sys.path does not contain it.

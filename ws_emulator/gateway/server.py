@@ -23,9 +23,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from ws_emulator import authorizer as authz
-from ws_emulator import limits
-from ws_emulator.events import (
+from ws_emulator.gateway import authorizer as authz
+from ws_emulator.gateway import limits
+from ws_emulator.gateway.events import (
     ApiInfo,
     ClientInfo,
     authorizer_event,
@@ -34,8 +34,8 @@ from ws_emulator.events import (
     message_event,
     new_id,
 )
-from ws_emulator.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, SelectionExpression, select_route
-from ws_emulator.site import PlainReply, Site
+from ws_emulator.gateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, SelectionExpression, select_route
+from ws_emulator.gateway.static_site import PlainReply, Site
 
 # Outgoing bytes buffered for one client before @connections posts answer 429, as AWS does when a
 # client does not read. Also the write high-water mark, so a post never waits on a slow reader.

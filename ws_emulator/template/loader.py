@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from ws_emulator.filters import FilterError, validate_pattern
-from ws_emulator.intrinsics import NO_VALUE, IntrinsicError, Resolver, load_yaml
+from ws_emulator.sources.filters import FilterError, validate_pattern
+from ws_emulator.template.intrinsics import NO_VALUE, IntrinsicError, Resolver, load_yaml
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 

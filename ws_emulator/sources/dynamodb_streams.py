@@ -16,14 +16,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ws_emulator.aws import LocalAws
-from ws_emulator.batching import Batch, BatchConfig, Outcome, ShardBatcher, StreamRecord, failure_record
-from ws_emulator.filters import matches_any
-from ws_emulator.runtime import FunctionRuntime
-from ws_emulator.schedules import ScheduledTarget, Scheduler
-from ws_emulator.sqs_triggers import SqsMapping
-from ws_emulator.template import FunctionSpec, StreamSourceSpec, Template
-from ws_emulator.ttl import TTL_USER_IDENTITY, TtlMarks, TtlSweeper
+from ws_emulator.aws.services import LocalAws
+from ws_emulator.aws.ttl import TTL_USER_IDENTITY, TtlMarks, TtlSweeper
+from ws_emulator.runtime.pool import FunctionRuntime
+from ws_emulator.sources.batching import (
+    Batch,
+    BatchConfig,
+    Outcome,
+    ShardBatcher,
+    StreamRecord,
+    failure_record,
+)
+from ws_emulator.sources.filters import matches_any
+from ws_emulator.sources.schedules import ScheduledTarget, Scheduler
+from ws_emulator.sources.sqs import SqsMapping
+from ws_emulator.template.loader import FunctionSpec, StreamSourceSpec, Template
 
 _RECORD_KEYS = (
     "ApproximateCreationDateTime",

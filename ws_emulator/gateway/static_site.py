@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qsl, unquote
 
-from ws_emulator.devtokens import token_reply
+from ws_emulator.gateway.devtokens import token_reply
 
 TOKEN_PATH = "/_emulator/token"
 INDEX = "index.html"

@@ -13,8 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from ws_emulator import moto_fixes
-from ws_emulator.template import DEFAULT_ACCOUNT_ID, QueueSpec, Template
+from ws_emulator.aws import moto_fixes
+from ws_emulator.template.loader import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
