@@ -10,16 +10,13 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+from ws_emulator.errors import ConfigError
 from ws_emulator.gateway import limits
 from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
 LOCALSTACK = "localstack"
-
-
-class ConfigError(ValueError):
-    """A setting is invalid; the message names the option and what is wrong."""
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:

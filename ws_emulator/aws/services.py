@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ws_emulator.aws import moto_fixes
+from ws_emulator.faults import Faults
 from ws_emulator.template.loader import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
 FAKE_CREDENTIALS = {
@@ -65,6 +66,7 @@ class LocalAws:
         endpoint: str | None = None,
         region: str = "us-east-1",
         account_id: str = DEFAULT_ACCOUNT_ID,
+        faults: Faults | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         self.region = region
@@ -81,9 +83,9 @@ class LocalAws:
         self.provisioned_queue_urls: dict[str, str] = {}
         self._clients: dict[tuple[str, int], Any] = {}
         self._clients_lock = threading.Lock()
-        # Asked for each data-plane DynamoDB request of a function: True answers it with a throttling
-        # error (fault injection; the embedded server only, never the emulator's own requests).
-        self.throttle_dynamodb: Callable[[], bool] = lambda: False
+        # Asked for each data-plane DynamoDB request of a function whether to answer it with a
+        # throttling error (the embedded server only, never the emulator's own requests).
+        self.faults = faults or Faults()
 
     @property
     def embedded(self) -> bool:
@@ -106,8 +108,8 @@ class LocalAws:
         self._server.start()
         wsgi = self._server._server  # the only way to reach moto's WSGI app
         if wsgi is not None:
-            # looked up per request: the emulator sets throttle_dynamodb after start()
-            wsgi.app = _serialize_dynamodb(wsgi.app, lambda: self.throttle_dynamodb())  # noqa: PLW0108
+            # The shared Faults object changes in place when /_emulator/faults is PUT.
+            wsgi.app = _serialize_dynamodb(wsgi.app, self.faults.throttle_dynamodb)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)

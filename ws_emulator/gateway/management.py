@@ -1,27 +1,30 @@
-"""The `@connections` management API and the emulator's admin endpoints, over a small HTTP/1.1 server."""
+"""The `@connections` management API and the emulator's admin endpoints, served over asyncio streams."""
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import http
 import json
 import logging
-import random
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
+from ws_emulator.errors import ClientThrottledError, ConnectionGoneError
+from ws_emulator.faults import Faults
 from ws_emulator.gateway import limits
 from ws_emulator.gateway.devtokens import token_reply
 from ws_emulator.gateway.events import new_id
-from ws_emulator.gateway.server import GoneError, ThrottledError
+from ws_emulator.gateway.http11 import (
+    CONTINUE,
+    MAX_HEAD_BYTES,
+    BadRequest,
+    HttpRequest,
+    HttpResponse,
+    body_length,
+    parse_head,
+)
 
-MAX_HEAD_BYTES = 64 * 1024
-# Bodies above the 128 KB post limit are still read (up to this) so the client gets a clean 413.
-MAX_BODY_BYTES = 4 * 1024 * 1024
 KEEP_ALIVE_TIMEOUT_S = 75.0
 CONNECTIONS_SEGMENT = "/@connections/"
 
@@ -33,50 +36,6 @@ class ConnectionsBackend(Protocol):
     def describe(self, connection_id: str) -> dict[str, Any]: ...
     def delete(self, connection_id: str) -> None: ...
     def summary(self) -> list[dict[str, Any]]: ...
-
-
-class BadRequest(Exception):
-    """The bytes on the wire are not an HTTP/1.1 request we can answer; the connection is then closed."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    method: str
-    path: str
-    query: tuple[tuple[str, str], ...]
-    version: str
-    headers: Mapping[str, str]  # lower-cased names
-    body: bytes = b""
-
-    @property
-    def keep_alive(self) -> bool:
-        connection = self.headers.get("connection", "").lower()
-        if self.version == "HTTP/1.0":
-            return "keep-alive" in connection
-        return "close" not in connection
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-    def encode(self, *, keep_alive: bool) -> bytes:
-        try:
-            phrase = http.HTTPStatus(self.status).phrase
-        except ValueError:
-            phrase = "Unknown"
-        lines = [f"HTTP/1.1 {self.status} {phrase}"]
-        lines += [f"{name}: {value}" for name, value in self.headers]
-        lines.append(f"Date: {email.utils.formatdate(usegmt=True)}")
-        lines.append(f"Content-Length: {len(self.body)}")
-        lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
 
 
 def json_response(status: int, document: Any) -> HttpResponse:
@@ -92,101 +51,6 @@ def aws_error(status: int, error_type: str, message: str) -> HttpResponse:
     response = json_response(status, {"message": message})
     response.headers.append(("x-amzn-ErrorType", error_type))
     return response
-
-
-def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
-    """Request line and headers of one request (pure); raises BadRequest on anything malformed."""
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes every byte
-        raise BadRequest(400, "undecodable head") from exc
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0") or not parts[1].startswith("/"):
-        raise BadRequest(400, f"bad request line: {lines[0][:80]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        # Folded lines and spaces before the colon are request smuggling vectors: refuse them.
-        if not sep or not name or name != name.strip() or line[0] in " \t":
-            raise BadRequest(400, f"bad header line: {line[:80]!r}")
-        key = name.lower()
-        if key == "content-length" and key in headers and headers[key] != value.strip():
-            raise BadRequest(400, "conflicting Content-Length headers")
-        headers[key] = value.strip()
-    return parts[0], parts[1], parts[2], headers
-
-
-def body_length(headers: Mapping[str, str]) -> int:
-    """Content-Length of the body; chunked uploads are not supported (boto3 always sends a length)."""
-    if "transfer-encoding" in headers:
-        raise BadRequest(501, "Transfer-Encoding is not supported; send Content-Length")
-    raw = headers.get("content-length", "0")
-    if not raw.isdigit():
-        raise BadRequest(400, f"bad Content-Length: {raw!r}")
-    length = int(raw)
-    if length > MAX_BODY_BYTES:
-        raise BadRequest(413, "request body too large")
-    return length
-
-
-@dataclass
-class Faults:
-    """Fault injection: a share of @connections posts answered 410 or 429 although the socket is fine,
-    and a share of the functions' DynamoDB requests answered ProvisionedThroughputExceededException."""
-
-    post_gone_rate: float = 0.0
-    post_throttle_rate: float = 0.0
-    seed: int | None = None
-    dynamodb_throttle_rate: float = 0.0
-    dynamodb_throttled: int = 0  # requests answered with the throttling error so far
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
-    _dynamodb_rng: random.Random = field(default_factory=random.Random, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)  # noqa: S311 - test fault injection, not security
-        self._dynamodb_rng = random.Random(self.seed)  # noqa: S311
-
-    def throttle_dynamodb(self) -> bool:
-        """Whether to throttle one DynamoDB request (called one request at a time)."""
-        if not self.dynamodb_throttle_rate or self._dynamodb_rng.random() >= self.dynamodb_throttle_rate:
-            return False
-        self.dynamodb_throttled += 1
-        return True
-
-    def pick(self) -> str | None:
-        """'gone', 'throttle' or None for one post."""
-        if not (self.post_gone_rate or self.post_throttle_rate):
-            return None
-        roll = self._rng.random()
-        if roll < self.post_gone_rate:
-            return "gone"
-        if roll < self.post_gone_rate + self.post_throttle_rate:
-            return "throttle"
-        return None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "postGoneRate": self.post_gone_rate,
-            "postThrottleRate": self.post_throttle_rate,
-            "dynamodbThrottleRate": self.dynamodb_throttle_rate,
-            "dynamodbThrottled": self.dynamodb_throttled,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_dict(cls, document: Mapping[str, Any]) -> Faults:
-        gone = float(document.get("postGoneRate", 0.0))
-        throttle = float(document.get("postThrottleRate", 0.0))
-        dynamodb = float(document.get("dynamodbThrottleRate", 0.0))
-        if not (0 <= gone <= 1 and 0 <= throttle <= 1 and gone + throttle <= 1):
-            raise ValueError("rates must be between 0 and 1 and add up to at most 1")
-        if not 0 <= dynamodb <= 1:
-            raise ValueError("dynamodbThrottleRate must be between 0 and 1")
-        seed = document.get("seed")
-        return cls(gone, throttle, int(seed) if seed is not None else None, dynamodb)
 
 
 class ManagementApi:
@@ -259,7 +123,7 @@ class ManagementApi:
             await self._write(writer, json_response(exc.status, {"message": str(exc)}), keep_alive=False)
             return False
         if headers.get("expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            writer.write(CONTINUE)
         body = await reader.readexactly(length) if length else b""
         path, _, query = target.partition("?")
         request = HttpRequest(method, path, tuple(parse_qsl(query)), version, headers, body)
@@ -306,22 +170,22 @@ class ManagementApi:
             return aws_error(429, "LimitExceededException", "Injected fault: rate exceeded")
         try:
             await self.backend.post(connection_id, data)
-        except GoneError:
+        except ConnectionGoneError:
             return aws_error(410, "GoneException", _gone_message(connection_id))
-        except ThrottledError:
+        except ClientThrottledError:
             return aws_error(429, "LimitExceededException", "Client buffer full")
         return HttpResponse(200, b"", [("x-amzn-RequestId", new_id())])
 
     def _get(self, connection_id: str) -> HttpResponse:
         try:
             return json_response(200, self.backend.describe(connection_id))
-        except GoneError:
+        except ConnectionGoneError:
             return aws_error(410, "GoneException", _gone_message(connection_id))
 
     def _delete(self, connection_id: str) -> HttpResponse:
         try:
             self.backend.delete(connection_id)
-        except GoneError:
+        except ConnectionGoneError:
             return aws_error(410, "GoneException", _gone_message(connection_id))
         return HttpResponse(204, b"", [("x-amzn-RequestId", new_id())])
 
@@ -348,12 +212,12 @@ class ManagementApi:
     def _faults(self, request: HttpRequest) -> HttpResponse:
         if request.method in ("PUT", "POST"):
             try:
-                self.faults = Faults.from_dict(json.loads(request.body or b"{}"))
+                self.faults.configure(json.loads(request.body or b"{}"))
             except (ValueError, TypeError, AttributeError) as exc:
                 return json_response(400, {"message": f"bad fault settings: {exc}"})
             self.log.warning("fault injection now %s", self.faults.as_dict())
         elif request.method == "DELETE":
-            self.faults = Faults()
+            self.faults.clear()
         return json_response(200, self.faults.as_dict())
 
     def _token(self, query: Mapping[str, str]) -> HttpResponse:

@@ -8,6 +8,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from ws_emulator.errors import EmulatorError
+
 DEFAULT_ROUTE = "$default"
 CONNECT_ROUTE = "$connect"
 DISCONNECT_ROUTE = "$disconnect"
@@ -17,7 +19,7 @@ _BRACED = re.compile(r"\$\{request\.body((?:\.[^.}]+)+)\}")
 _BARE = re.compile(r"^\$request\.body((?:\.[^.\s]+)+)$")
 
 
-class RouteSelectionError(ValueError):
+class RouteSelectionError(EmulatorError, ValueError):
     """The expression uses a construct API Gateway would reject for WebSocket APIs."""
 
 

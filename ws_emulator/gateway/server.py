@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from ws_emulator.errors import ClientThrottledError, ConnectionGoneError
 from ws_emulator.gateway import authorizer as authz
 from ws_emulator.gateway import limits
 from ws_emulator.gateway.events import (
@@ -100,14 +101,6 @@ class GatewaySettings:
     # How long shutdown waits for the `$disconnect` of every open connection (like uvicorn's
     # --timeout-graceful-shutdown); with thousands open, a slow handler must not hold the exit forever.
     shutdown_timeout_s: float = 30.0
-
-
-class GoneError(Exception):
-    """The connection is unknown or closed (410 GoneException)."""
-
-
-class ThrottledError(Exception):
-    """The client is not reading fast enough (429 LimitExceededException)."""
 
 
 @dataclass
@@ -515,7 +508,7 @@ class Gateway:
     def _open(self, connection_id: str) -> Connection:
         conn = self.connections.get(connection_id)
         if conn is None or conn.ws.protocol.state is not State.OPEN or conn.closing:
-            raise GoneError(connection_id)
+            raise ConnectionGoneError(connection_id)
         return conn
 
     async def post(self, connection_id: str, data: bytes) -> None:
@@ -523,7 +516,7 @@ class Gateway:
         conn = self._open(connection_id)
         transport = conn.ws.transport
         if transport is not None and transport.get_write_buffer_size() >= CLIENT_BUFFER_LIMIT:
-            raise ThrottledError(connection_id)
+            raise ClientThrottledError(connection_id)
         try:
             frame: str | bytes = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -531,7 +524,7 @@ class Gateway:
         try:
             await conn.ws.send(frame)
         except ConnectionClosed as exc:
-            raise GoneError(connection_id) from exc
+            raise ConnectionGoneError(connection_id) from exc
         conn.last_active_ms = _now_ms()
 
     def describe(self, connection_id: str) -> dict[str, Any]:

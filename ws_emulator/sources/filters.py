@@ -6,13 +6,15 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ws_emulator.errors import EmulatorError
+
 MAX_PATTERNS = 5  # AWS's default quota of filters per event source mapping
 _NUMERIC_OPS = {"=", ">", ">=", "<", "<="}
 _STRING_OPS = {"prefix", "suffix", "equals-ignore-case", "wildcard"}
 _MISSING = object()
 
 
-class FilterError(ValueError):
+class FilterError(EmulatorError, ValueError):
     """A pattern AWS would reject (or that the emulator does not implement)."""
 
 

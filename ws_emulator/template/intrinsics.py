@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from ws_emulator.errors import EmulatorError
+
 # Ref/GetAtt of these yield nothing: the property is dropped, as CloudFormation does.
 NO_VALUE: Any = object()
 
@@ -37,7 +39,7 @@ _SHORT_TAGS = (
 )
 
 
-class IntrinsicError(Exception):
+class IntrinsicError(EmulatorError):
     """An intrinsic that cannot be resolved locally; the caller adds the logical id."""
 
 

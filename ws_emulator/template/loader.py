@@ -13,21 +13,11 @@ from typing import Any
 
 import yaml
 
+from ws_emulator.errors import TemplateError
 from ws_emulator.sources.filters import FilterError, validate_pattern
 from ws_emulator.template.intrinsics import NO_VALUE, IntrinsicError, Resolver, load_yaml
 
 DEFAULT_ACCOUNT_ID = "123456789012"
-
-
-class TemplateError(Exception):
-    """Something in the template the emulator cannot load or emulate."""
-
-    def __init__(self, logical_id: str, message: str, path: Path | None = None) -> None:
-        self.logical_id = logical_id
-        self.message = message
-        self.path = path
-        where = f"{path}: " if path else ""
-        super().__init__(f"{where}{logical_id}: {message}")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ws_emulator.faults import Faults
 from ws_emulator.gateway.events import ApiInfo
-from ws_emulator.gateway.management import Faults, ManagementApi
+from ws_emulator.gateway.management import ManagementApi
 from ws_emulator.gateway.routing import parse_expression
 from ws_emulator.gateway.server import AuthorizerDef, Gateway, GatewayApi, GatewaySettings, RouteDef
 

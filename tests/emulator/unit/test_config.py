@@ -2,7 +2,8 @@
 
 import pytest
 
-from ws_emulator.config import Config, ConfigError, parse_assignments
+from ws_emulator.config import Config, parse_assignments
+from ws_emulator.errors import ConfigError
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""The management API's HTTP/1.1 parsing and fault picking (pure parts)."""
+"""The HTTP/1.1 codec (parsing, keep-alive rules) and the @connections error shape (pure)."""
 
 import pytest
 
-from ws_emulator.gateway.management import BadRequest, Faults, HttpRequest, aws_error, body_length, parse_head
+from ws_emulator.gateway.http11 import BadRequest, HttpRequest, body_length, parse_head
+from ws_emulator.gateway.management import aws_error
 
 
 def test_request_line_and_headers_are_parsed_with_lower_case_names():
@@ -56,32 +57,6 @@ def test_aws_errors_carry_the_error_type_header_and_a_message():
     assert response.body == b'{"message": "gone"}'
     wire = response.encode(keep_alive=True)
     assert wire.startswith(b"HTTP/1.1 410 Gone\r\n") and b"Content-Length: 19\r\n" in wire
-
-
-def test_faults_follow_their_rates():
-    assert Faults().pick() is None
-    assert Faults(post_gone_rate=1.0).pick() == "gone"
-    assert Faults(post_throttle_rate=1.0).pick() == "throttle"
-    mixed = Faults(0.3, 0.3, seed=1)
-    outcomes = [mixed.pick() for _ in range(1000)]
-    assert 200 < outcomes.count("gone") < 400 and 200 < outcomes.count("throttle") < 400
-
-
-def test_fault_settings_are_validated():
-    assert Faults.from_dict({"postGoneRate": 0.2}).post_gone_rate == 0.2
-    assert Faults.from_dict({"dynamodbThrottleRate": 0.4}).dynamodb_throttle_rate == 0.4
-    with pytest.raises(ValueError):
-        Faults.from_dict({"postGoneRate": 0.8, "postThrottleRate": 0.5})
-    with pytest.raises(ValueError):
-        Faults.from_dict({"dynamodbThrottleRate": 1.5})
-
-
-def test_dynamodb_throttling_follows_its_rate_and_is_counted():
-    assert not Faults().throttle_dynamodb()
-    faults = Faults(dynamodb_throttle_rate=0.25, seed=3)
-    throttled = sum(faults.throttle_dynamodb() for _ in range(1000))
-    assert 180 < throttled < 320
-    assert faults.as_dict()["dynamodbThrottled"] == throttled
 
 
 class NoConnections:
