@@ -17,8 +17,9 @@ from ws_emulator.faults import Faults
 from ws_emulator.gateway.devtokens import mint_token
 from ws_emulator.gateway.events import ApiInfo
 from ws_emulator.gateway.management import ManagementApi
+from ws_emulator.gateway.model import AuthorizerDef, GatewayApi, GatewaySettings, RouteDef
 from ws_emulator.gateway.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
-from ws_emulator.gateway.server import AuthorizerDef, Gateway, GatewayApi, GatewaySettings, RouteDef
+from ws_emulator.gateway.server import Gateway
 from ws_emulator.gateway.static_site import Site
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.dynamodb_streams import EventSources

@@ -1,46 +1,14 @@
-"""API Gateway WebSocket limits: sizes, idle and lifetime deadlines, the new-connection rate, close codes."""
+"""API Gateway WebSocket limits: sizes, idle and lifetime deadlines, the new-connection rate (pure)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ws_emulator.gateway.closing import IDLE_TIMEOUT, MAX_DURATION, CloseCause
 
 FRAME_LIMIT_BYTES = 32 * 1024
 MESSAGE_LIMIT_BYTES = 128 * 1024
 IDLE_TIMEOUT_S = 10 * 60.0
 MAX_CONNECTION_DURATION_S = 2 * 60 * 60.0
 CONNECT_RATE_PER_S = 500.0
-
-# Close codes and the disconnectReason texts API Gateway reports for them.
-GOING_AWAY = 1001
-NORMAL_CLOSURE = 1000
-MESSAGE_TOO_BIG = 1009
-NO_STATUS = 1005
-ABNORMAL = 1006
-NO_STATUS_REASON = "Client-side close frame status not set"
-GOING_AWAY_REASON = "Going away"
-
-
-@dataclass(frozen=True)
-class CloseCause:
-    """Why a connection ended, as `$disconnect` reports it."""
-
-    status_code: int
-    reason: str
-
-
-IDLE_TIMEOUT = CloseCause(GOING_AWAY, GOING_AWAY_REASON)
-MAX_DURATION = CloseCause(GOING_AWAY, GOING_AWAY_REASON)
-SERVER_SHUTDOWN = CloseCause(GOING_AWAY, GOING_AWAY_REASON)
-DELETED = CloseCause(NORMAL_CLOSURE, "Connection closed by the management API")
-
-
-def client_close_cause(code: int | None, reason: str | None) -> CloseCause:
-    """The client's close: its code and reason; 1005 without a code, 1006 without a close frame."""
-    if code is None or code == ABNORMAL:
-        return CloseCause(ABNORMAL, "Connection closed abnormally")
-    if code == NO_STATUS:
-        return CloseCause(NO_STATUS, NO_STATUS_REASON)
-    return CloseCause(code, reason or "")
 
 
 def next_deadline(

@@ -1,21 +1,20 @@
-"""The WebSocket front end: handshake (authorizer, `$connect`), route dispatch, limits, `$disconnect`."""
+"""The WebSocket front end (asyncio): handshake (authorizer, `$connect`), dispatch, limits, `$disconnect`.
+
+It only moves bytes and awaits invocations: what to refuse is in handshake.py, why a connection
+ended in closing.py, where a frame goes in routing.py, deadlines and rates in limits.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
-import email.utils
-import http
 import json
 import logging
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
-from urllib.parse import parse_qsl
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -25,9 +24,8 @@ from websockets.protocol import State
 
 from ws_emulator.errors import ClientThrottledError, ConnectionGoneError
 from ws_emulator.gateway import authorizer as authz
-from ws_emulator.gateway import limits
+from ws_emulator.gateway import closing, handshake, limits
 from ws_emulator.gateway.events import (
-    ApiInfo,
     ClientInfo,
     authorizer_event,
     connect_event,
@@ -35,7 +33,11 @@ from ws_emulator.gateway.events import (
     message_event,
     new_id,
 )
-from ws_emulator.gateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, SelectionExpression, select_route
+from ws_emulator.gateway.handshake import Rejection
+from ws_emulator.gateway.http11 import closing_headers, reason_phrase
+from ws_emulator.gateway.integration import InvocationResult, Invoker, route_response_body, status_of
+from ws_emulator.gateway.model import AuthorizerDef, Connection, GatewayApi, GatewaySettings
+from ws_emulator.gateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, select_route
 from ws_emulator.gateway.static_site import PlainReply, Site
 
 # Outgoing bytes buffered for one client before @connections posts answer 429, as AWS does when a
@@ -47,159 +49,20 @@ PER_CONNECTION_QUEUE = 64
 HANDSHAKE_GRACE_S = 10.0
 
 
-class InvocationResult(Protocol):
-    """What the gateway reads from a function invocation (the runtime's InvokeResult)."""
-
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def payload(self) -> Any: ...
-    @property
-    def error(self) -> dict[str, Any] | None: ...
-    @property
-    def duration_ms(self) -> float: ...
-
-
-class Invoker(Protocol):
-    """Runs a function off the event loop and never raises for handler errors."""
-
-    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvocationResult: ...
-
-
-@dataclass(frozen=True)
-class AuthorizerDef:
-    logical_id: str
-    function_id: str
-    identity_sources: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RouteDef:
-    key: str
-    function_id: str | None
-    authorizer: AuthorizerDef | None = None
-    has_route_response: bool = False
-
-
-@dataclass(frozen=True)
-class GatewayApi:
-    """One WebSocket API as the gateway serves it."""
-
-    info: ApiInfo
-    selection: SelectionExpression
-    routes: Mapping[str, RouteDef]
-    selection_text: str = "$request.body.action"
-
-
-@dataclass(frozen=True)
-class GatewaySettings:
-    idle_timeout_s: float = limits.IDLE_TIMEOUT_S
-    max_duration_s: float = limits.MAX_CONNECTION_DURATION_S
-    connect_rate: float = limits.CONNECT_RATE_PER_S
-    frame_limit_bytes: int = limits.FRAME_LIMIT_BYTES
-    message_limit_bytes: int = limits.MESSAGE_LIMIT_BYTES
-    # How long shutdown waits for the `$disconnect` of every open connection (like uvicorn's
-    # --timeout-graceful-shutdown); with thousands open, a slow handler must not hold the exit forever.
-    shutdown_timeout_s: float = 30.0
-
-
-@dataclass
-class Connection:
-    """One open client connection and what later events need from its handshake."""
-
-    client: ClientInfo
-    ws: ServerConnection
-    authorizer: dict[str, Any] | None
-    connected_mono: float
-    last_active_mono: float
-    last_active_ms: int
-    close_cause: limits.CloseCause | None = None
-    closing: bool = False
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @property
-    def short_id(self) -> str:
-        return self.client.connection_id[:8]
-
-    def describe(self) -> dict[str, Any]:
-        """GetConnection's wire shape (botocore reads camelCase keys and ISO-8601 times)."""
-        return {
-            "connectedAt": _iso(self.client.connected_at_ms),
-            "identity": {"sourceIp": self.client.source_ip, "userAgent": self.client.user_agent or ""},
-            "lastActiveAt": _iso(self.last_active_ms),
-        }
-
-
-def _iso(epoch_ms: int) -> str:
-    return (
-        datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _status_of(result: InvocationResult) -> int:
-    """The HTTP status an integration answered: its statusCode, 200 when it returned none, 500 on error."""
-    if not result.ok:
-        return 500
-    payload = result.payload
-    if isinstance(payload, dict) and "statusCode" in payload:
-        try:
-            return int(payload["statusCode"])
-        except (TypeError, ValueError):
-            return 500
-    return 200
-
-
-def _route_response_body(payload: Any) -> str | None:
-    if not isinstance(payload, dict) or payload.get("body") is None:
-        return None
-    body = payload["body"]
-    return body if isinstance(body, str) else json.dumps(body)
-
-
-def _json_response(status: int, body: Mapping[str, Any]) -> Response:
+def _rejected(rejection: Rejection) -> Response:
     # Built by hand: `respond()` only takes standard codes and plain text, and $connect may answer any code.
-    data = json.dumps(body).encode()
-    headers = Headers(
-        [
-            ("Date", email.utils.formatdate(usegmt=True)),
-            ("Connection", "close"),
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(data))),
-            ("x-amzn-RequestId", new_id()),
-        ]
-    )
-    return Response(status, _phrase(status), headers, data)
-
-
-def _is_upgrade(headers: Headers) -> bool:
-    return any("websocket" in value.lower() for value in headers.get_all("Upgrade"))
+    data = json.dumps(rejection.body).encode()
+    headers = Headers([*closing_headers("application/json", len(data)), ("x-amzn-RequestId", new_id())])
+    return Response(rejection.status, reason_phrase(rejection.status), headers, data)
 
 
 def _plain_response(reply: PlainReply) -> Response:
-    headers = Headers(
-        [
-            ("Date", email.utils.formatdate(usegmt=True)),
-            ("Connection", "close"),
-            ("Content-Type", reply.content_type),
-            ("Content-Length", str(len(reply.body))),
-            *reply.headers,
-        ]
-    )
-    return Response(reply.status, _phrase(reply.status), headers, reply.body)
-
-
-_REJECT_MESSAGES = {
-    401: "Unauthorized",
-    403: "Forbidden",
-    429: "Too Many Requests",
-    500: "Internal server error",
-}
+    headers = Headers([*closing_headers(reply.content_type, len(reply.body)), *reply.headers])
+    return Response(reply.status, reason_phrase(reply.status), headers, reply.body)
 
 
 class Gateway:
@@ -259,7 +122,7 @@ class Gateway:
         if self._server is None:
             return
         open_before = len(self.connections)
-        self._server.close(close_connections=True, code=limits.GOING_AWAY, reason=limits.GOING_AWAY_REASON)
+        self._server.close(close_connections=True, code=closing.GOING_AWAY, reason=closing.GOING_AWAY_REASON)
         try:
             await asyncio.wait_for(self._server.wait_closed(), self.settings.shutdown_timeout_s)
         except TimeoutError:
@@ -274,53 +137,48 @@ class Gateway:
 
     # ---- handshake -------------------------------------------------------------------------------
 
-    def _path_matches(self, path: str) -> bool:
-        return path.rstrip("/") in ("", f"/{self.api.info.stage}")
-
     async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
         path, _, query_string = request.path.partition("?")
-        if self.site is not None and not _is_upgrade(request.headers):
+        if self.site is not None and not handshake.is_upgrade(request.headers.get_all("Upgrade")):
             # A page and its token on the same origin as the socket; they count against no WebSocket limit.
             reply = await self.site.respond(path, query_string)
             if reply is not None:
                 return _plain_response(reply)
-        if not self._path_matches(path):
-            return _json_response(403, {"message": "Forbidden"})
-        if not self._bucket.try_take(time.monotonic()):
-            self.log.warning("new connection refused: over %s connections/s", self.settings.connect_rate)
-            return _json_response(429, {"message": "Too Many Requests"})
+        early = handshake.early_rejection(
+            path, self.api.info.stage, lambda: self._bucket.try_take(time.monotonic())
+        )
+        if early is not None:
+            if early.status == 429:
+                self.log.warning("new connection refused: over %s connections/s", self.settings.connect_rate)
+            return _rejected(early)
         now_ms = _now_ms()
-        remote = ws.remote_address
-        source_ip = str(remote[0]) if remote else "127.0.0.1"
-        client = ClientInfo(
+        client = handshake.client_info(
             connection_id=new_id(),
-            connected_at_ms=now_ms,
-            source_ip=source_ip,
+            now_ms=now_ms,
+            remote=ws.remote_address,
             user_agent=request.headers.get("User-Agent"),
-            headers=_with_forwarding(request.headers, source_ip, self.port),
-            query=tuple(parse_qsl(query_string, keep_blank_values=True)),
+            headers=tuple(request.headers.raw_items()),
+            query_string=query_string,
+            port=self.port,
         )
         route = self.api.routes.get(CONNECT_ROUTE)
         authorizer_context: dict[str, Any] | None = None
         if route is not None and route.authorizer is not None:
             decision, latency_ms = await self._authorize(route.authorizer, client)
-            if not decision.allowed:
-                return _json_response(
-                    decision.status, {"message": _REJECT_MESSAGES.get(decision.status, "Error")}
-                )
+            refused = handshake.authorizer_rejection(decision)
+            if refused is not None:
+                return _rejected(refused)
             authorizer_context = decision.request_context_authorizer(latency_ms)
         if route is not None and route.function_id is not None:
             event = connect_event(
                 self.api.info, client, request_id=new_id(), now_ms=_now_ms(), authorizer=authorizer_context
             )
             result = await self.invoker.invoke(route.function_id, event)
-            status = _status_of(result)
-            self._log_event(CONNECT_ROUTE, client.connection_id, route.function_id, status, result)
-            if not 200 <= status < 300:
+            self._log_event(CONNECT_ROUTE, client.connection_id, route.function_id, status_of(result), result)
+            refused = handshake.connect_rejection(result)
+            if refused is not None:
                 self._log_error(CONNECT_ROUTE, client.connection_id, result)
-                body = _route_response_body(result.payload) if result.ok else None
-                message = _REJECT_MESSAGES.get(status, body or _phrase(status))
-                return _json_response(status, {"message": message})
+                return _rejected(refused)
         mono = time.monotonic()
         # Should the handshake still fail (client gone), the handler never runs: forget it later.
         asyncio.get_running_loop().call_later(HANDSHAKE_GRACE_S, self._forget_pending, ws)
@@ -338,7 +196,7 @@ class Gateway:
         conn = self._pending.pop(ws, None)
         if conn is not None:
             self.log.info("connection %s never opened after $connect", conn.client.connection_id)
-            cause = limits.client_close_cause(None, None)
+            cause = closing.client_close_cause(None, None)
             task = asyncio.create_task(self._disconnect(conn, cause))
             self._orphans.add(task)
             task.add_done_callback(self._orphans.discard)
@@ -390,16 +248,14 @@ class Gateway:
             await asyncio.gather(worker, watchdog, return_exceptions=True)
             await self._disconnect(conn, self._close_cause(conn))
 
-    def _close_cause(self, conn: Connection) -> limits.CloseCause:
-        if conn.close_cause is not None:
-            return conn.close_cause
+    def _close_cause(self, conn: Connection) -> closing.CloseCause:
         protocol = conn.ws.protocol
         sent, received = protocol.close_sent, protocol.close_rcvd
-        if sent is not None and (received is None or not protocol.close_rcvd_then_sent):
-            # The server spoke first without a recorded cause: the frame parser (1009) or server shutdown.
-            return limits.CloseCause(int(sent.code), sent.reason or _default_reason(int(sent.code)))
-        return limits.client_close_cause(
-            int(received.code) if received is not None else None, received.reason if received else None
+        return closing.close_cause(
+            conn.close_cause,
+            closing.CloseFrame(int(sent.code), sent.reason) if sent is not None else None,
+            closing.CloseFrame(int(received.code), received.reason) if received is not None else None,
+            received_then_sent=protocol.close_rcvd_then_sent,
         )
 
     async def _watchdog(self, conn: Connection) -> None:
@@ -416,7 +272,7 @@ class Gateway:
                 return
             await asyncio.sleep(delay)
 
-    async def close_connection(self, conn: Connection, cause: limits.CloseCause) -> None:
+    async def close_connection(self, conn: Connection, cause: closing.CloseCause) -> None:
         """Close from the server side; the cause is what `$disconnect` will report."""
         if conn.closing:
             return
@@ -424,7 +280,7 @@ class Gateway:
         conn.close_cause = cause
         await conn.ws.close(cause.status_code, cause.reason)
 
-    async def _disconnect(self, conn: Connection, cause: limits.CloseCause) -> None:
+    async def _disconnect(self, conn: Connection, cause: closing.CloseCause) -> None:
         route = self.api.routes.get(DISCONNECT_ROUTE)
         cid = conn.client.connection_id
         if route is None or route.function_id is None:
@@ -444,7 +300,7 @@ class Gateway:
             result = await self.invoker.invoke(route.function_id, event)
         finally:
             self.disconnects_running -= 1
-        self._log_event(DISCONNECT_ROUTE, cid, route.function_id, _status_of(result), result)
+        self._log_event(DISCONNECT_ROUTE, cid, route.function_id, status_of(result), result)
         self._log_error(DISCONNECT_ROUTE, cid, result)
 
     # ---- messages --------------------------------------------------------------------------------
@@ -484,7 +340,7 @@ class Gateway:
             authorizer=conn.authorizer,
         )
         result = await self.invoker.invoke(route.function_id, event)
-        self._log_event(route_key, cid, route.function_id, _status_of(result), result)
+        self._log_event(route_key, cid, route.function_id, status_of(result), result)
         if not result.ok:
             self._log_error(route_key, cid, result)
             await self._send(
@@ -492,7 +348,7 @@ class Gateway:
             )
             return
         if route.has_route_response:
-            reply = _route_response_body(result.payload)
+            reply = route_response_body(result.payload)
             if reply is not None:
                 await self._send_raw(conn, reply)
 
@@ -533,7 +389,7 @@ class Gateway:
     def delete(self, connection_id: str) -> None:
         """DeleteConnection: answers at once; the close and `$disconnect` follow, as on AWS."""
         conn = self._open(connection_id)
-        task = asyncio.create_task(self.close_connection(conn, limits.DELETED))
+        task = asyncio.create_task(self.close_connection(conn, closing.DELETED))
         conn.tasks.add(task)
         task.add_done_callback(conn.tasks.discard)
 
@@ -581,27 +437,3 @@ class Gateway:
         trace = error.get("stackTrace")
         if trace:
             self.log.debug("%s", "".join(trace) if isinstance(trace, list) else trace)
-
-
-def _with_forwarding(headers: Headers, source_ip: str, port: int) -> tuple[tuple[str, str], ...]:
-    """Handshake headers plus the X-Forwarded-* ones API Gateway's front end adds (unless present)."""
-    pairs = list(headers.raw_items())
-    present = {name.lower() for name, _ in pairs}
-    added = {"X-Forwarded-For": source_ip, "X-Forwarded-Port": str(port), "X-Forwarded-Proto": "http"}
-    pairs += [(name, value) for name, value in added.items() if name.lower() not in present]
-    return tuple(pairs)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def _default_reason(code: int) -> str:
-    if code == limits.GOING_AWAY:
-        return limits.GOING_AWAY_REASON
-    if code == limits.MESSAGE_TOO_BIG:
-        return "Message too big"
-    return ""

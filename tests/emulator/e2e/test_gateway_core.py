@@ -22,7 +22,7 @@ from tests.emulator.e2e.gateway_harness import (
     running_gateway,
 )
 from ws_emulator.faults import Faults
-from ws_emulator.gateway.server import GatewaySettings, RouteDef
+from ws_emulator.gateway.model import GatewaySettings, RouteDef
 
 
 class Unauthorized(Exception):

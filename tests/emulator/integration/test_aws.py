@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from ws_emulator.aws.services import LocalAws, localstack_endpoint
+from ws_emulator.faults import Faults
 from ws_emulator.template.loader import Template, load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
@@ -110,12 +111,13 @@ def test_localstack_endpoint_discovery(env: dict[str, str], expected: str) -> No
 
 
 def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template: Template) -> None:
-    aws = LocalAws()
+    faults = Faults()
+    aws = LocalAws(faults=faults)
     aws.start()
     try:
         aws.provision(template)
         table = template.tables["ItemsTable"].name
-        aws.throttle_dynamodb = lambda: True
+        faults.configure({"dynamodbThrottleRate": 1.0})
         # a function's client (plain boto3, configured by the environment), without retries
         function_client = boto3.client(
             "dynamodb",
@@ -134,7 +136,7 @@ def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template
         assert "Item" not in aws.client("dynamodb").get_item(
             TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "b"}}
         )
-        aws.throttle_dynamodb = lambda: False
+        faults.clear()
         assert "Item" not in function_client.get_item(
             TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "b"}}
         )

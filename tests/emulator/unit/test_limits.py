@@ -42,12 +42,6 @@ def test_lifetime_deadline_wins_near_the_end():
     assert (when, cause) == (7200, limits.MAX_DURATION)
 
 
-def test_client_close_causes():
-    assert limits.client_close_cause(1000, "bye") == limits.CloseCause(1000, "bye")
-    assert limits.client_close_cause(1005, "") == limits.CloseCause(1005, limits.NO_STATUS_REASON)
-    assert limits.client_close_cause(None, None).status_code == 1006
-
-
 def test_aws_sizes():
     assert limits.FRAME_LIMIT_BYTES == 32 * 1024
     assert limits.MESSAGE_LIMIT_BYTES == 128 * 1024
