@@ -1,13 +1,10 @@
-"""Run template functions as Lambda does: one worker process per execution environment, warm reuse."""
+"""Run template functions as Lambda does: a pool of warm execution environments per function."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import re
 import secrets
 import sys
 import time
@@ -15,16 +12,23 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from ws_emulator.runtime.environment import BOOTSTRAP, function_environment
+from ws_emulator.runtime.logs import readable_log_line
+from ws_emulator.runtime.worker import (
+    PIPE_LIMIT,
+    RESPONSE_LIMIT_BYTES,
+    STOPPED_ERROR,
+    ResponseTooLarge,
+    Worker,
+    WorkerDied,
+    timeout_error,
+)
 from ws_emulator.template.loader import FunctionSpec, Template
 
 DEFAULT_CONCURRENCY = 4
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit, separate from the function Timeout
-_WORKER_SCRIPT = Path(__file__).with_name("bootstrap.py")
-_PIPE_LIMIT = 16 * 1024 * 1024  # well above Lambda's 6 MB payload limit
-RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024  # synchronous invoke response quota
 
 
 @dataclass(frozen=True)
@@ -49,186 +53,6 @@ class _Call:
     max_memory_mb: int | None = None
 
 
-def rewrite_urls(environment: Mapping[str, str], url_rewrites: Mapping[str, str]) -> dict[str, str]:
-    """Point environment values naming the emulated API's AWS URL at the local one (prefixes too)."""
-    return {key: _rewrite(value, url_rewrites) for key, value in environment.items()}
-
-
-def _rewrite(value: str, url_rewrites: Mapping[str, str]) -> str:
-    for remote, local in url_rewrites.items():
-        bare = remote.rstrip("/")
-        if value.rstrip("/") == bare:
-            return local
-        if value.startswith(bare + "/"):
-            return local.rstrip("/") + value[len(bare) :]
-    return value
-
-
-def function_environment(
-    spec: FunctionSpec,
-    template: Template,
-    env_overrides: Mapping[str, str],
-    url_rewrites: Mapping[str, str],
-    log_stream_name: str,
-) -> dict[str, str]:
-    """The os.environ a worker of `spec` sees: Lambda's variables, the template's, then overrides."""
-    base = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "LANG": "en_US.UTF-8",
-        "TZ": ":UTC",
-        "AWS_REGION": template.region,
-        "AWS_DEFAULT_REGION": template.region,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        # As `sam local` does: Powertools Tracer and friends switch themselves off.
-        "AWS_SAM_LOCAL": "true",
-    }
-    # Set last: Lambda does not let a template override these.
-    reserved = {
-        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name,
-        "LAMBDA_TASK_ROOT": str(spec.code_dir),
-        "LAMBDA_RUNTIME_DIR": str(_WORKER_SCRIPT.parent),
-        "_HANDLER": spec.handler,
-    }
-    return base | rewrite_urls(spec.environment, url_rewrites) | dict(env_overrides) | reserved
-
-
-# Powertools stamps these on every line; in a local log they only hide the message.
-_LAMBDA_CONTEXT_KEYS = {
-    "level",
-    "message",
-    "timestamp",
-    "service",
-    "cold_start",
-    "function_name",
-    "function_memory_size",
-    "function_arn",
-    "function_request_id",
-    "xray_trace_id",
-    "sampling_rate",
-}
-_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "WARN": logging.WARNING}
-_LEVELS |= {"ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
-# `[WARNING]\t2026-01-01T00:00:00.000Z\t<request id>\tmessage`: the AWS runtime's root logger format.
-_RUNTIME_FORMAT = re.compile(r"^\[([A-Z]+)\]\t\S+Z\t\S*\t(.*)$", re.DOTALL)
-
-
-def readable_log_line(line: str) -> tuple[int, str]:
-    """A function's output line for the emulator's log: structured JSON (Powertools) made short.
-
-    `{"level":"INFO","message":"joined",...,"channel":"general"}` becomes
-    `joined {"channel": "general"}` at INFO; CloudWatch EMF metric lines go to DEBUG;
-    the root logger's `[LEVEL]\ttime\trequest id\tmessage` lines keep their message and level;
-    anything else passes through unchanged at INFO.
-    """
-    plain = _RUNTIME_FORMAT.match(line)
-    if plain:
-        return _LEVELS.get(plain.group(1), logging.INFO), plain.group(2)
-    data = _json_object(line)
-    if data is None:
-        return logging.INFO, line
-    if "CloudWatchMetrics" in (data.get("_aws") or {}):
-        names = [m["Name"] for d in data["_aws"]["CloudWatchMetrics"] for m in d.get("Metrics", [])]
-        values = " ".join(f"{n}={data.get(n)}" for n in names)
-        return logging.DEBUG, f"metrics {values}"
-    if "level" not in data or "message" not in data:
-        return logging.INFO, line
-    extras = {k: v for k, v in data.items() if k not in _LAMBDA_CONTEXT_KEYS and k != "exception"}
-    text = str(data["message"])
-    if extras:
-        text += " " + json.dumps(extras, default=str)
-    if data.get("exception"):
-        text += "\n" + str(data["exception"])
-    return _LEVELS.get(str(data["level"]).upper(), logging.INFO), text
-
-
-def _json_object(line: str) -> dict[str, Any] | None:
-    if not line.startswith("{"):
-        return None
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _timeout_error(request_id: str, timeout_s: float) -> dict[str, Any]:
-    return {
-        "errorType": "Sandbox.Timedout",
-        "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
-        "stackTrace": [],
-    }
-
-
-_STOPPED_ERROR = {
-    "errorType": "ServiceException",
-    "errorMessage": "the emulator's function runtime has stopped",
-    "stackTrace": [],
-}
-
-
-class _WorkerDied(Exception):
-    def __init__(self, returncode: int | None) -> None:
-        super().__init__(f"worker exited with {returncode}")
-        self.returncode = returncode
-
-
-class _ResponseTooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(f"response of {size} bytes")
-        self.size = size
-
-
-class _Worker:
-    """One execution environment: a child interpreter with the handler imported."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, pump: asyncio.Task[None]) -> None:
-        self.proc = proc
-        self.pump = pump
-        self.invocations = 0
-        self.last_used = time.monotonic()
-
-    async def request(self, msg: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(msg).encode() + b"\n")
-        try:
-            await self.proc.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise _WorkerDied(await self.proc.wait()) from exc
-        try:
-            line = await self.proc.stdout.readline()
-        except ValueError as exc:  # the reply overran the pipe limit
-            raise _ResponseTooLarge(_PIPE_LIMIT) from exc
-        if not line:
-            raise _WorkerDied(await self.proc.wait())
-        if len(line) > RESPONSE_LIMIT_BYTES:
-            raise _ResponseTooLarge(len(line))
-        reply: dict[str, Any] = json.loads(line)
-        return reply
-
-    def peak_rss_mb(self) -> int | None:
-        try:
-            with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) // 1024
-        except (OSError, ValueError):
-            return None  # not Linux, or the process is gone
-        return None
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-        await self.proc.wait()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(self.pump, timeout=1.0)
-
-
 class _FunctionPool:
     """Execution environments of one function, at most `cap` at a time; extra invokes wait."""
 
@@ -237,8 +61,8 @@ class _FunctionPool:
         self._env_factory = env_factory
         self.cap = cap
         self._sem = asyncio.Semaphore(cap)
-        self._idle: list[_Worker] = []
-        self._busy: set[_Worker] = set()
+        self._idle: list[Worker] = []
+        self._busy: set[Worker] = set()
         self._log = log
         self.cold_starts = 0
         self.closed = False
@@ -251,25 +75,25 @@ class _FunctionPool:
             "memory_mb": self.spec.memory_mb,
         }
 
-    async def _spawn(self) -> tuple[_Worker | None, dict[str, Any] | None]:
+    async def _spawn(self) -> tuple[Worker | None, dict[str, Any] | None]:
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
         env = self._env_factory(self.spec, stream)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",  # no PYTHONPATH, no user site, no script dir: the handler sees only its own path
             "-u",
-            str(_WORKER_SCRIPT),
+            str(BOOTSTRAP),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=str(self.spec.code_dir),
             env={"PATH": env["PATH"], "LANG": env["LANG"]},
-            limit=_PIPE_LIMIT,
+            limit=PIPE_LIMIT,
         )
-        worker = _Worker(proc, asyncio.create_task(self._pump(proc)))
+        worker = Worker(proc, asyncio.create_task(self._pump(proc)))
         if self.closed:
             await worker.kill()
-            return None, _STOPPED_ERROR
+            return None, STOPPED_ERROR
         # Between here and `ready` the worker is in no list; stop() must still find it.
         self._busy.add(worker)
         try:
@@ -281,8 +105,8 @@ class _FunctionPool:
             self._busy.discard(worker)
 
     async def _initialise(
-        self, worker: _Worker, env: dict[str, str], stream: str
-    ) -> tuple[_Worker | None, dict[str, Any] | None]:
+        self, worker: Worker, env: dict[str, str], stream: str
+    ) -> tuple[Worker | None, dict[str, Any] | None]:
         self.cold_starts += 1
         init = {
             "env": env,
@@ -301,7 +125,7 @@ class _FunctionPool:
                 "errorMessage": f"Init phase did not finish in {INIT_TIMEOUT_S:.0f} seconds",
                 "stackTrace": [],
             }
-        except _WorkerDied as exc:
+        except WorkerDied as exc:
             await worker.kill()
             return None, {
                 "errorType": "Runtime.ExitError",
@@ -332,12 +156,12 @@ class _FunctionPool:
         async with self._sem:
             if self.closed:
                 return self._result(
-                    _Call(request_id, False, 0.0, time.perf_counter()), False, None, _STOPPED_ERROR
+                    _Call(request_id, False, 0.0, time.perf_counter()), False, None, STOPPED_ERROR
                 )
             started = time.perf_counter()
             cold = not self._idle
             if self._idle:
-                worker: _Worker | None = self._idle.pop()
+                worker: Worker | None = self._idle.pop()
                 init_ms, init_error = 0.0, None
             else:
                 worker, init_error = await self._spawn()
@@ -366,7 +190,7 @@ class _FunctionPool:
             return self._result(call, False, None, error)
 
     async def _run(
-        self, worker: _Worker, call: _Call, event: dict[str, Any]
+        self, worker: Worker, call: _Call, event: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """(reply, None) when the worker answered and can be reused, else (None, error) and it is gone."""
         deadline_ms = int(time.time() * 1000 + self.spec.timeout_s * 1000)
@@ -375,16 +199,16 @@ class _FunctionPool:
             return await asyncio.wait_for(worker.request(msg), timeout=self.spec.timeout_s), None
         except TimeoutError:
             # Lambda throws the environment away after a timeout: the next invoke is a cold start.
-            error = _timeout_error(call.request_id, self.spec.timeout_s)
+            error = timeout_error(call.request_id, self.spec.timeout_s)
             self._log.warning("[%s] %s", self.spec.logical_id, error["errorMessage"])
-        except _WorkerDied as exc:
+        except WorkerDied as exc:
             error = {
                 "errorType": "Runtime.ExitError",
                 "errorMessage": f"RequestId: {call.request_id} Error: Runtime exited with error: "
                 f"exit status {exc.returncode}",
                 "stackTrace": [],
             }
-        except _ResponseTooLarge as exc:
+        except ResponseTooLarge as exc:
             # The rest of the oversized reply is still in the pipe: this worker cannot be reused.
             error = {
                 "errorType": "Function.ResponseSizeTooLarge",

@@ -1,4 +1,4 @@
-"""Function workers: isolation, warm reuse, timeouts, errors, concurrency bound, environment, context."""
+"""Function workers, as real processes: isolation, warm reuse, timeouts, errors, concurrency, context."""
 
 import asyncio
 import logging
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ws_emulator.runtime.pool import FunctionRuntime, readable_log_line, rewrite_urls
+from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.template.loader import Template, load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
@@ -227,37 +227,6 @@ async def test_worker_output_is_logged_with_function_prefix(
     assert "[ToolsFunction] to stderr" in lines
 
 
-@pytest.mark.parametrize(
-    ("line", "level", "text"),
-    [
-        ("plain print", logging.INFO, "plain print"),
-        (
-            '{"level":"INFO","location":"h:9","message":"joined","timestamp":"t","service":"s",'
-            '"cold_start":true,"function_name":"f","function_request_id":"r","channel":"general"}',
-            logging.INFO,
-            'joined {"location": "h:9", "channel": "general"}',
-        ),
-        ('{"level":"DEBUG","message":"detail"}', logging.DEBUG, "detail"),
-        (
-            '{"level":"ERROR","message":"failed","exception":"Traceback...\\nKeyError: x"}',
-            logging.ERROR,
-            "failed\nTraceback...\nKeyError: x",
-        ),
-        (
-            '{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"N","Dimensions":[],'
-            '"Metrics":[{"Name":"Posts","Unit":"Count"}]}]},"Posts":[2.0]}',
-            logging.DEBUG,
-            "metrics Posts=[2.0]",
-        ),
-        ('{"not": "a log record"}', logging.INFO, '{"not": "a log record"}'),
-        ("[WARNING]\t2026-11-28T01:02:03.004Z\tabc-123\tdisk low", logging.WARNING, "disk low"),
-        ("[ERROR] KeyError: 'x'", logging.INFO, "[ERROR] KeyError: 'x'"),
-    ],
-)
-def test_readable_log_lines(line: str, level: int, text: str) -> None:
-    assert readable_log_line(line) == (level, text)
-
-
 async def test_stop_leaves_no_worker_behind_and_refuses_new_invokes(template: Template) -> None:
     rt = FunctionRuntime(template, env_overrides={}, url_rewrites={})
     await rt.start()
@@ -302,17 +271,3 @@ async def test_plain_logging_is_formatted_like_the_aws_runtime(
     assert record.getMessage() == "[BetaFunction] plain logging: careful"
     assert record.levelno == logging.WARNING
     assert result.ok
-
-
-def test_rewrite_urls_exact_and_prefix() -> None:
-    rewrites = {"https://abc.execute-api.us-east-1.amazonaws.com/prod": "http://127.0.0.1:3001/prod"}
-    env = {
-        "A": "https://abc.execute-api.us-east-1.amazonaws.com/prod",
-        "B": "https://abc.execute-api.us-east-1.amazonaws.com/prod/@connections",
-        "C": "https://other.example.com/prod",
-    }
-    assert rewrite_urls(env, rewrites) == {
-        "A": "http://127.0.0.1:3001/prod",
-        "B": "http://127.0.0.1:3001/prod/@connections",
-        "C": "https://other.example.com/prod",
-    }
