@@ -23,7 +23,8 @@ from ws_emulator.gateway.server import Gateway
 from ws_emulator.gateway.static_site import Site
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.dynamodb_streams import EventSources
-from ws_emulator.template.loader import Template, WebSocketApiSpec, load_template
+from ws_emulator.template.loader import load_template
+from ws_emulator.template.specs import Template, WebSocketApiSpec
 
 DRAIN_TIMEOUT_S = 10.0
 EVENT_LOGGER = "ws_emulator.events"

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from ws_emulator.aws import moto_fixes
 from ws_emulator.faults import Faults
-from ws_emulator.template.loader import DEFAULT_ACCOUNT_ID, QueueSpec, Template
+from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ws_emulator.template.loader import Template
+from ws_emulator.template.specs import Template
 
 # AWS skips items whose TTL is more than five years in the past (probably not epoch seconds).
 _MAX_PAST_S = 5 * 365 * 24 * 3600

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ws_emulator.template.loader import FunctionSpec, Template
+from ws_emulator.template.specs import FunctionSpec, Template
 
 # The script each execution environment runs (Lambda calls its runtime's entry point `bootstrap`).
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")

@@ -25,7 +25,7 @@ from ws_emulator.runtime.worker import (
     WorkerDied,
     timeout_error,
 )
-from ws_emulator.template.loader import FunctionSpec, Template
+from ws_emulator.template.specs import FunctionSpec, Template
 
 DEFAULT_CONCURRENCY = 4
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit, separate from the function Timeout

@@ -30,7 +30,7 @@ from ws_emulator.sources.batching import (
 from ws_emulator.sources.filters import matches_any
 from ws_emulator.sources.schedules import ScheduledTarget, Scheduler
 from ws_emulator.sources.sqs import SqsMapping
-from ws_emulator.template.loader import FunctionSpec, StreamSourceSpec, Template
+from ws_emulator.template.specs import FunctionSpec, StreamSourceSpec, Template
 
 _RECORD_KEYS = (
     "ApproximateCreationDateTime",

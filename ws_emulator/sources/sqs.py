@@ -13,7 +13,7 @@ from typing import Any
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.batching import parse_item_failures
 from ws_emulator.sources.filters import matches_any
-from ws_emulator.template.loader import FunctionSpec, SqsSourceSpec
+from ws_emulator.template.specs import FunctionSpec, SqsSourceSpec
 
 RunBlocking = Callable[..., Awaitable[Any]]
 DEFAULT_CONCURRENT_BATCHES = 5  # Lambda's initial SQS polling concurrency

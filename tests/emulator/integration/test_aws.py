@@ -12,7 +12,8 @@ from moto.server import ThreadedMotoServer
 
 from ws_emulator.aws.services import LocalAws, localstack_endpoint
 from ws_emulator.faults import Faults
-from ws_emulator.template.loader import Template, load_template
+from ws_emulator.template.loader import load_template
+from ws_emulator.template.specs import Template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 

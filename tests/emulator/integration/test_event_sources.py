@@ -16,7 +16,8 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, S
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.dynamodb_streams import EventSources
-from ws_emulator.template.loader import Template, load_template
+from ws_emulator.template.loader import load_template
+from ws_emulator.template.specs import Template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 LOG = logging.getLogger("test.sources")

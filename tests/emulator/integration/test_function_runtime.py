@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ws_emulator.runtime.pool import FunctionRuntime
-from ws_emulator.template.loader import Template, load_template
+from ws_emulator.template.loader import load_template
+from ws_emulator.template.specs import Template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 

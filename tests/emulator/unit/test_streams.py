@@ -11,7 +11,8 @@ from botocore.exceptions import ClientError
 
 from ws_emulator.runtime.pool import InvokeResult
 from ws_emulator.sources.dynamodb_streams import EventSources, lambda_record
-from ws_emulator.template.loader import Template, load_template
+from ws_emulator.template.loader import load_template
+from ws_emulator.template.specs import Template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 
