@@ -22,7 +22,7 @@ from ws_emulator.gateway.routing import CONNECT_ROUTE, RouteSelectionError, pars
 from ws_emulator.gateway.server import Gateway
 from ws_emulator.gateway.static_site import Site
 from ws_emulator.runtime.pool import FunctionRuntime
-from ws_emulator.sources.dynamodb_streams import EventSources
+from ws_emulator.sources.supervisor import EventSources
 from ws_emulator.template.loader import load_template
 from ws_emulator.template.specs import Template, WebSocketApiSpec
 

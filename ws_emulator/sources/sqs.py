@@ -7,15 +7,13 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.batching import parse_item_failures
-from ws_emulator.sources.filters import matches_any
+from ws_emulator.sources.poller import Poller, RunBlocking
 from ws_emulator.template.specs import FunctionSpec, SqsSourceSpec
 
-RunBlocking = Callable[..., Awaitable[Any]]
 DEFAULT_CONCURRENT_BATCHES = 5  # Lambda's initial SQS polling concurrency
 _MIN_EMPTY_POLL_S = 0.1
 
@@ -81,7 +79,7 @@ def succeeded_message_ids(
     return [i for i in ids if i not in failed]
 
 
-class SqsMapping:
+class SqsMapping(Poller[dict[str, Any]]):
     """One SQS event source mapping: one receiving loop, up to `concurrency` batches in flight.
 
     Lambda starts with five concurrent batches per queue (ScalingConfig.MaximumConcurrency caps it);
@@ -121,6 +119,16 @@ class SqsMapping:
         fifo = queue_arn.endswith(".fifo")
         self.concurrency = 1 if fifo else max(1, source.max_concurrency or DEFAULT_CONCURRENT_BATCHES)
 
+    @property
+    def filters(self) -> list[dict[str, Any]]:
+        return self.source.filters
+
+    def add_source_metadata(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return sqs_record(raw, queue_arn=self.queue_arn, region=self._region)
+
+    def filter_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        return filter_view(record)
+
     async def run(self) -> None:
         slots = asyncio.Semaphore(self.concurrency)
         in_flight = self.in_flight
@@ -129,7 +137,7 @@ class SqsMapping:
                 await slots.acquire()
                 asked = time.monotonic()
                 try:
-                    messages = await self._collect()
+                    messages = await self.poll_events()
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # keep polling: a transient endpoint error must not kill the mapping
@@ -171,7 +179,7 @@ class SqsMapping:
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
 
-    async def _collect(self) -> list[dict[str, Any]]:
+    async def poll_events(self) -> list[dict[str, Any]]:
         """Up to BatchSize messages, gathered for at most the batching window after the first."""
         messages = await self._receive(self.source.batch_size, self._wait_time_s)
         if not messages:
@@ -191,7 +199,7 @@ class SqsMapping:
 
     async def poll_once(self) -> int:
         """Receive one batch and deliver it (one step of `run`, for tests)."""
-        messages = await self._collect()
+        messages = await self.poll_events()
         if messages:
             try:
                 await self._deliver(messages)
@@ -200,13 +208,12 @@ class SqsMapping:
         return len(messages)
 
     async def _deliver(self, messages: list[dict[str, Any]]) -> None:
-        records = [sqs_record(m, queue_arn=self.queue_arn, region=self._region) for m in messages]
-        if self.source.filters:
+        records = [self.add_source_metadata(m) for m in messages]
+        if self.filters:
             # Lambda deletes SQS messages that match no filter, without invoking the function.
-            dropped = [r for r in records if not matches_any(self.source.filters, filter_view(r))]
+            records, dropped = self.filter_events(records)
             if dropped:
                 await self._delete(dropped)
-                records = [r for r in records if r not in dropped]
             if not records:
                 return
         result = await self._runtime.invoke(self.function.logical_id, {"Records": records})

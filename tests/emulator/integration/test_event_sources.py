@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, S
 
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.runtime.pool import FunctionRuntime
-from ws_emulator.sources.dynamodb_streams import EventSources
+from ws_emulator.sources.supervisor import EventSources
 from ws_emulator.template.loader import load_template
 from ws_emulator.template.specs import Template
 

@@ -10,7 +10,8 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 from botocore.exceptions import ClientError
 
 from ws_emulator.runtime.pool import InvokeResult
-from ws_emulator.sources.dynamodb_streams import EventSources, lambda_record
+from ws_emulator.sources.dynamodb_streams import lambda_record
+from ws_emulator.sources.supervisor import EventSources
 from ws_emulator.template.loader import load_template
 from ws_emulator.template.specs import Template
 
