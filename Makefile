@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3001
 USER ?= alice
 WORKSPACE ?= demo
-# Local development only: the emulator's built-in development secret (ws_emulator.devtokens), seeded into
+# Local development only: the emulator's built-in development secret (ws_emulator.gateway.devtokens), seeded into
 # its embedded SSM as Parley's JWT secret. The token endpoint refuses any other; never used by a deployed stack.
 DEV_SECRET ?= ws-emulator-development-secret-not-for-production
 SECRET_PARAM ?= /parley/jwt-secret

@@ -9,7 +9,7 @@ import time
 
 from moto.server import ThreadedMotoServer
 
-from ws_emulator import aws, moto_fixes
+from ws_emulator.aws import moto_fixes, services
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
     server.start()
     wsgi = server._server
     if wsgi is not None:
-        wsgi.app = aws._serialize_dynamodb(wsgi.app, lambda: False)
+        wsgi.app = services._serialize_dynamodb(wsgi.app, lambda: False)
     print(server.get_host_and_port()[1], flush=True)
     try:
         while True:

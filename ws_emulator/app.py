@@ -10,17 +10,21 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ws_emulator.aws import LocalAws
+from ws_emulator.aws.services import LocalAws
 from ws_emulator.config import Config
-from ws_emulator.devtokens import mint_token
-from ws_emulator.events import ApiInfo
-from ws_emulator.gateway import AuthorizerDef, Gateway, GatewayApi, GatewaySettings, RouteDef
-from ws_emulator.management import Faults, ManagementApi
-from ws_emulator.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
-from ws_emulator.runtime import FunctionRuntime
-from ws_emulator.site import Site
-from ws_emulator.streams import EventSources
-from ws_emulator.template import Template, TemplateError, WebSocketApiSpec, load_template
+from ws_emulator.errors import TemplateError
+from ws_emulator.faults import Faults
+from ws_emulator.gateway.devtokens import mint_token
+from ws_emulator.gateway.events import ApiInfo
+from ws_emulator.gateway.management import ManagementApi
+from ws_emulator.gateway.model import AuthorizerDef, GatewayApi, GatewaySettings, RouteDef
+from ws_emulator.gateway.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
+from ws_emulator.gateway.server import Gateway
+from ws_emulator.gateway.static_site import Site
+from ws_emulator.runtime.pool import FunctionRuntime
+from ws_emulator.sources.supervisor import EventSources
+from ws_emulator.template.loader import load_template
+from ws_emulator.template.specs import Template, WebSocketApiSpec
 
 DRAIN_TIMEOUT_S = 10.0
 EVENT_LOGGER = "ws_emulator.events"
@@ -160,10 +164,17 @@ class Emulator:
             management_url=f"http://{host}:{mg_port}/{stage}",
         )
 
+        # One Faults object for the @connections API and the local AWS; /_emulator/faults changes it.
+        faults = Faults(
+            config.fault_post_gone_rate,
+            config.fault_post_throttle_rate,
+            dynamodb_throttle_rate=config.fault_dynamodb_throttle_rate,
+        )
         aws = LocalAws(
             dynamodb_endpoint=config.dynamodb_endpoint,
             endpoint=config.aws_endpoint,
             region=template.region,
+            faults=faults,
             log=logging.getLogger("ws_emulator.aws"),
         )
         await asyncio.to_thread(aws.start)
@@ -213,17 +224,10 @@ class Emulator:
             log=logging.getLogger("ws_emulator.management"),
             dead_letters=sources.dead_letters,
             token_minter=self._token_minter(),
-            faults=Faults(
-                config.fault_post_gone_rate,
-                config.fault_post_throttle_rate,
-                dynamodb_throttle_rate=config.fault_dynamodb_throttle_rate,
-            ),
+            faults=faults,
             info=self._health,
             message_limit_bytes=config.message_limit_bytes,
         )
-        # The management API holds the fault settings; a PUT to /_emulator/faults replaces them, so
-        # they are looked up on every request, not bound once here.
-        aws.throttle_dynamodb = lambda: management.faults.throttle_dynamodb()  # noqa: PLW0108
         # The management API outlives the gateway: `$disconnect` handlers and draining fan-out post to it.
         await management.start(mg_sock)
         self._stack.push_async_callback(management.stop)

@@ -15,12 +15,12 @@ import urllib.request
 from collections.abc import Sequence
 from typing import TextIO
 
-from ws_emulator import limits
 from ws_emulator.app import EVENT_LOGGER, Emulator
-from ws_emulator.config import DEFAULT_HOST, DEFAULT_PORT, LOCALSTACK, Config, ConfigError, parse_assignments
-from ws_emulator.devtokens import DEFAULT_TTL_S, DEV_TOKEN_SECRET, mint_token, parse_claims
-from ws_emulator.routing import CONNECT_ROUTE
-from ws_emulator.template import TemplateError
+from ws_emulator.config import DEFAULT_HOST, DEFAULT_PORT, LOCALSTACK, Config, parse_assignments
+from ws_emulator.errors import ConfigError, EmulatorError, TemplateError
+from ws_emulator.gateway import limits
+from ws_emulator.gateway.devtokens import DEFAULT_TTL_S, DEV_TOKEN_SECRET, mint_token, parse_claims
+from ws_emulator.gateway.routing import CONNECT_ROUTE
 
 # ---- arguments --------------------------------------------------------------------------------------
 
@@ -291,6 +291,10 @@ async def serve_until_signalled(config: Config, *, out: TextIO = sys.stdout) -> 
         await emulator.startup()
     except TemplateError as exc:
         print(template_error_message(exc, str(config.template)), file=sys.stderr)
+        return 2
+    except EmulatorError as exc:
+        # e.g. a schedule expression only the event sources parse: one line, no traceback
+        print(f"ws-emulator cannot start: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"ws-emulator cannot start: {exc}", file=sys.stderr)

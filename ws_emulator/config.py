@@ -10,16 +10,13 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from ws_emulator import limits
-from ws_emulator.devtokens import DEV_TOKEN_SECRET
+from ws_emulator.errors import ConfigError
+from ws_emulator.gateway import limits
+from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
 LOCALSTACK = "localstack"
-
-
-class ConfigError(ValueError):
-    """A setting is invalid; the message names the option and what is wrong."""
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -94,7 +91,7 @@ class Config:
             raise ConfigError(
                 "--dev-token-secret: the development token endpoint mints a token for anyone who asks, so "
                 "it only runs with the built-in development secret "
-                f"{DEV_TOKEN_SECRET!r} (ws_emulator.devtokens.DEV_TOKEN_SECRET); give your local "
+                f"{DEV_TOKEN_SECRET!r} (ws_emulator.gateway.devtokens.DEV_TOKEN_SECRET); give your local "
                 "authorizer that secret, and mint tokens for other secrets with `ws-emulator token`"
             )
         if self.static_dir is not None and not self.static_dir.is_dir():

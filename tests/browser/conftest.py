@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from tests.support.emulator_thread import emulator_in_thread
 from tests.support.template import ROOT
-from ws_emulator.devtokens import DEV_TOKEN_SECRET
+from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [

@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ws_emulator.events import ApiInfo
-from ws_emulator.gateway import AuthorizerDef, Gateway, GatewayApi, GatewaySettings, RouteDef
-from ws_emulator.management import Faults, ManagementApi
-from ws_emulator.routing import parse_expression
+from ws_emulator.faults import Faults
+from ws_emulator.gateway.events import ApiInfo
+from ws_emulator.gateway.management import ManagementApi
+from ws_emulator.gateway.model import AuthorizerDef, GatewayApi, GatewaySettings, RouteDef
+from ws_emulator.gateway.routing import parse_expression
+from ws_emulator.gateway.server import Gateway
 
 API = ApiInfo(api_id="testapi", stage="test", region="us-east-1", account_id="123456789012")
 

@@ -187,6 +187,12 @@ async def test_admin_endpoints(emu):
 async def test_idle_timeout_then_graceful_shutdown_deliver_disconnect():
     config = Config(template=FIXTURE, port=0, idle_timeout_s=0.5)
     async with run_emulator(config) as own:
+        # Warm the postback function first: on a busy machine its cold start (boto3) outlasts the
+        # 0.5 s idle timeout, which would close the connection before `connection_id` gets its reply.
+        await own.runtime.invoke(
+            "PostbackFunction",
+            {"body": json.dumps({"to": "nobody"}), "requestContext": {"connectionId": "x"}},
+        )
         idle = await connect(own.ws_url + "?token=user:ivy")
         idle_id = await connection_id(own, idle)
         with pytest.raises(ConnectionClosed) as info:

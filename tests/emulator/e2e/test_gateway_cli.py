@@ -14,7 +14,7 @@ import jwt
 from websockets.asyncio.client import connect
 
 from ws_emulator.cli import main
-from ws_emulator.devtokens import DEV_TOKEN_SECRET
+from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "gateway_app" / "template.yaml"
 SECRET = DEV_TOKEN_SECRET

@@ -21,8 +21,8 @@ from tests.emulator.e2e.gateway_harness import (
     api_with,
     running_gateway,
 )
-from ws_emulator.gateway import GatewaySettings, RouteDef
-from ws_emulator.management import Faults
+from ws_emulator.faults import Faults
+from ws_emulator.gateway.model import GatewaySettings, RouteDef
 
 
 class Unauthorized(Exception):
@@ -410,7 +410,7 @@ async def test_fault_injection_answers_410_and_429():
             cid = next(iter(gw.gateway.connections))
             with pytest.raises(client.exceptions.GoneException):
                 await asyncio.to_thread(client.post_to_connection, ConnectionId=cid, Data=b"x")
-            gw.management.faults = Faults(post_throttle_rate=1.0)
+            gw.management.faults.configure({"postThrottleRate": 1.0})
             with pytest.raises(client.exceptions.LimitExceededException):
                 await asyncio.to_thread(client.post_to_connection, ConnectionId=cid, Data=b"x")
 

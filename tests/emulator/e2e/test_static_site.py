@@ -18,7 +18,7 @@ from tests.emulator.e2e.test_gateway_cli import FIXTURE, start_cli
 from ws_emulator.app import run_emulator
 from ws_emulator.cli import main
 from ws_emulator.config import Config
-from ws_emulator.devtokens import DEV_TOKEN_SECRET
+from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

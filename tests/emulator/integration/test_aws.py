@@ -10,8 +10,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from ws_emulator.aws import LocalAws, localstack_endpoint
-from ws_emulator.template import Template, load_template
+from ws_emulator.aws.services import LocalAws, localstack_endpoint
+from ws_emulator.faults import Faults
+from ws_emulator.template.loader import load_template
+from ws_emulator.template.specs import Template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 
@@ -110,12 +112,13 @@ def test_localstack_endpoint_discovery(env: dict[str, str], expected: str) -> No
 
 
 def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template: Template) -> None:
-    aws = LocalAws()
+    faults = Faults()
+    aws = LocalAws(faults=faults)
     aws.start()
     try:
         aws.provision(template)
         table = template.tables["ItemsTable"].name
-        aws.throttle_dynamodb = lambda: True
+        faults.configure({"dynamodbThrottleRate": 1.0})
         # a function's client (plain boto3, configured by the environment), without retries
         function_client = boto3.client(
             "dynamodb",
@@ -134,7 +137,7 @@ def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template
         assert "Item" not in aws.client("dynamodb").get_item(
             TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "b"}}
         )
-        aws.throttle_dynamodb = lambda: False
+        faults.clear()
         assert "Item" not in function_client.get_item(
             TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "b"}}
         )

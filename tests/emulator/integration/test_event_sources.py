@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, SqsModel
 
-from ws_emulator.aws import LocalAws
-from ws_emulator.runtime import FunctionRuntime
-from ws_emulator.streams import EventSources
-from ws_emulator.template import Template, load_template
+from ws_emulator.aws.services import LocalAws
+from ws_emulator.runtime.pool import FunctionRuntime
+from ws_emulator.sources.supervisor import EventSources
+from ws_emulator.template.loader import load_template
+from ws_emulator.template.specs import Template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 LOG = logging.getLogger("test.sources")

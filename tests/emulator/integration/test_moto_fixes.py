@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.models.dynamo_type import DynamoType
 
-from ws_emulator.aws import LocalAws
+from ws_emulator.aws.services import LocalAws
 
 OTHER_PARTITIONS = 400
 
@@ -216,7 +216,7 @@ def test_a_stream_keeps_its_newest_records_and_readers_that_keep_up_miss_none(
 ) -> None:
     from moto.dynamodb.models import dynamodb_backends
 
-    from ws_emulator import moto_fixes
+    from ws_emulator.aws import moto_fixes
 
     monkeypatch.setattr(moto_fixes, "_KEPT_STREAM_RECORDS", 20)
     shard = dynamodb_backends["123456789012"]["us-east-1"].get_table(table).stream_shard

@@ -1,6 +1,6 @@
 """REQUEST authorizer rules: identity sources, Unauthorized, Deny, malformed results, context."""
 
-from ws_emulator import authorizer as authz
+from ws_emulator.gateway import authorizer as authz
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api/prod/$connect"
 

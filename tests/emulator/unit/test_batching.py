@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ws_emulator.batching import (
+from ws_emulator.sources.batching import (
     RECORD_AGE_EXCEEDED,
     RETRY_EXHAUSTED,
     Batch,
@@ -16,7 +16,7 @@ from ws_emulator.batching import (
     failure_record,
     parse_item_failures,
 )
-from ws_emulator.batching import StreamRecord as R
+from ws_emulator.sources.batching import StreamRecord as R
 
 OK = Outcome(ok=True, request_id="req-ok")
 ERROR = Outcome(ok=False, request_id="req-err", function_error="Unhandled")

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ws_emulator.config import Config, ConfigError, parse_assignments
+from ws_emulator.config import Config, parse_assignments
+from ws_emulator.errors import ConfigError
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_invalid_settings_name_the_option(template, kwargs, message):
 
 
 def test_dev_tokens_run_only_with_the_built_in_development_secret(template, tmp_path):
-    from ws_emulator.devtokens import DEV_TOKEN_SECRET
+    from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
 
     config = Config(template=template, dev_token_secret=DEV_TOKEN_SECRET, static_dir=tmp_path)
     assert config.dev_token_secret == DEV_TOKEN_SECRET

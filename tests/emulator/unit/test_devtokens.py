@@ -3,7 +3,7 @@
 import jwt
 import pytest
 
-from ws_emulator.devtokens import mint_token, parse_claims
+from ws_emulator.gateway.devtokens import mint_token, parse_claims
 
 SECRET = "a-development-secret-of-32-bytes!"
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketMessageEventModel,
 )
 
-from ws_emulator import events
+from ws_emulator.gateway import events
 
 API = events.ApiInfo(api_id="abc123", stage="prod", region="eu-west-1", account_id="123456789012")
 CLIENT = events.ClientInfo(

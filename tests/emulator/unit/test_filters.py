@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from ws_emulator.filters import FilterError, matches, matches_any, validate_pattern
+from ws_emulator.sources.filters import FilterError, matches, matches_any, validate_pattern
 
 
 def ddb_record(

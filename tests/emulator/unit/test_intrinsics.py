@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from ws_emulator.intrinsics import NO_VALUE, IntrinsicError, Resolver, load_yaml
+from ws_emulator.template.intrinsics import NO_VALUE, IntrinsicError, Resolver, load_yaml
 
 
 def make_resolver(**conditions: bool) -> Resolver:

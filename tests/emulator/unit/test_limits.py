@@ -2,7 +2,7 @@
 
 import pytest
 
-from ws_emulator import limits
+from ws_emulator.gateway import limits
 
 
 def test_token_bucket_allows_a_burst_then_refuses():
@@ -40,12 +40,6 @@ def test_lifetime_deadline_wins_near_the_end():
         connected_at=0, last_active=7000, idle_timeout_s=600, max_duration_s=7200
     )
     assert (when, cause) == (7200, limits.MAX_DURATION)
-
-
-def test_client_close_causes():
-    assert limits.client_close_cause(1000, "bye") == limits.CloseCause(1000, "bye")
-    assert limits.client_close_cause(1005, "") == limits.CloseCause(1005, limits.NO_STATUS_REASON)
-    assert limits.client_close_cause(None, None).status_code == 1006
 
 
 def test_aws_sizes():

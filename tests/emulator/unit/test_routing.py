@@ -2,7 +2,7 @@
 
 import pytest
 
-from ws_emulator.routing import RouteSelectionError, evaluate, parse_expression, select_route
+from ws_emulator.gateway.routing import RouteSelectionError, evaluate, parse_expression, select_route
 
 ROUTES = {"$connect", "$disconnect", "$default", "join", "chat/send"}
 ACTION = parse_expression("$request.body.action")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from ws_emulator.schedules import (
+from ws_emulator.sources.schedules import (
     Cron,
     Rate,
     ScheduledTarget,

@@ -6,8 +6,8 @@ from pathlib import PurePosixPath
 import jwt
 import pytest
 
-from ws_emulator.devtokens import DEV_TOKEN_SECRET, mint_token
-from ws_emulator.site import Site, content_type, static_file_path
+from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET, mint_token
+from ws_emulator.gateway.static_site import Site, content_type, static_file_path
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from ws_emulator.runtime import InvokeResult
-from ws_emulator.sqs_triggers import SqsMapping, filter_view, sqs_record, succeeded_message_ids
-from ws_emulator.template import load_template
+from ws_emulator.runtime.pool import InvokeResult
+from ws_emulator.sources.sqs import SqsMapping, filter_view, sqs_record, succeeded_message_ids
+from ws_emulator.template.loader import load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 

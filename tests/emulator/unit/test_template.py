@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from ws_emulator.template import TemplateError, load_template, merge_globals
+from ws_emulator.errors import TemplateError
+from ws_emulator.template.functions import merge_globals
+from ws_emulator.template.loader import load_template
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "app" / "template.yaml"
 

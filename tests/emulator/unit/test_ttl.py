@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ws_emulator.ttl import TtlMarks, TtlSweeper, is_expired
+from ws_emulator.aws.ttl import TtlMarks, TtlSweeper, is_expired
 
 NOW = 1_800_000_000
 

@@ -1,0 +1,1 @@
+"""The WebSocket side of API Gateway: server, handshake, routing, Lambda events, limits, @connections."""

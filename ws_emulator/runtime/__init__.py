@@ -1,0 +1,1 @@
+"""The Lambda runtime: worker processes as execution environments, pooled per function."""

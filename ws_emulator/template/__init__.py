@@ -1,0 +1,1 @@
+"""The SAM template: loading, intrinsic functions and the specs the emulator runs."""
