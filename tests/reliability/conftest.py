@@ -24,6 +24,7 @@ import pytest
 
 from tests.support.emulator_thread import emulator_in_thread
 from tests.support.template import ROOT
+from tests.support.world import all_pages
 
 FULL = os.environ.get("PARLEY_RELIABILITY_FULL", "") not in ("", "0")
 SECRET = "parley-reliability-secret-0123456789abcdef"
@@ -137,15 +138,7 @@ class Running:
 
     def table_items(self, table: str) -> list[dict[str, Any]]:
         client = self.emulator.aws.client("dynamodb")
-        name = self.emulator.template.tables[table].name
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": name}
-        while True:
-            page = client.scan(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return all_pages(client.scan, TableName=self.emulator.template.tables[table].name)
 
 
 def emulator_config(**overrides: Any) -> Any:
