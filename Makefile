@@ -53,8 +53,9 @@ lint: install  ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install  ## mypy (strict) over the layer, the handlers and the emulator
+typecheck: install  ## mypy (strict) over the layer, the handlers, the emulator and scripts; tests and bench as pyproject relaxes
 	$(BIN)/mypy layers/parley/parley ws_emulator scripts
+	$(BIN)/mypy tests bench
 	@for f in functions/*/app.py; do echo "mypy $$f"; $(BIN)/mypy "$$f" || exit 1; done
 
 template-check: install $(SAM_VENV)/.installed  ## cfn-lint, sam validate --lint, sam build
@@ -65,14 +66,14 @@ template-check: install $(SAM_VENV)/.installed  ## cfn-lint, sam validate --lint
 deploy-check: install  ## read-only AWS preflight before a first deploy: make deploy-check ARGS='--region eu-west-1'
 	$(BIN)/python scripts/deploy_check.py $(ARGS)
 
-unit: install  ## unit tests only (no network)
-	$(BIN)/pytest tests/unit -q
+unit: install  ## unit tests only (no network): Parley's and the emulator's
+	$(BIN)/pytest tests/unit tests/emulator/unit -q
 
-integration: install  ## handlers under moto
-	$(BIN)/pytest tests/integration -q
+integration: install  ## handlers under moto, and the emulator's event sources and local AWS
+	$(BIN)/pytest tests/integration tests/emulator/integration -q
 
-e2e: install node_modules/.installed  ## end-to-end through the emulator over loopback
-	$(BIN)/pytest tests/e2e -q
+e2e: install node_modules/.installed  ## end-to-end through the emulator over loopback, and the emulator's own
+	$(BIN)/pytest tests/e2e tests/emulator/e2e -q
 
 reliability: install  ## the fast reliability suites alone (they also run in test-fast)
 	$(BIN)/pytest tests/reliability -q

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from bench.templates import ROOT
+from tests.support.world import PARLEY_ENV
 
 _PROBE = r"""
 import json, os, sys, time
@@ -37,19 +38,14 @@ _ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
+    **PARLEY_ENV,
+    # nothing listens on port 9: building clients must not need an answer
     "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     "STATE_TABLE": "state",
     "MESSAGES_TABLE": "messages",
     "IDEMPOTENCY_TABLE": "idem",
     "CONNECTIONS_ENDPOINT": "http://127.0.0.1:9/prod",
     "PRESENCE_QUEUE_URL": "http://127.0.0.1:9/000000000000/q",
-    "PRESENCE_GRACE_SECONDS": "5",
-    "RATE_BURST": "20",
-    "RATE_PER_SECOND": "5",
-    "JWT_SECRET_PARAM": "/parley/jwt-secret",
-    "JWKS_URL": "",
-    "JWT_ISSUER": "",
-    "JWT_AUDIENCE": "",
     "POWERTOOLS_SERVICE_NAME": "parley",
     "POWERTOOLS_METRICS_NAMESPACE": "Parley",
     "POWERTOOLS_LOG_LEVEL": "WARNING",

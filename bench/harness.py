@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jwt
-
 from bench.templates import ROOT, WORK, derive
+from tests.support.proc import rss_kb, stop
+from tests.support.ws_client import token_url
 
 SECRET = "parley-bench-local-secret-0123456789abcdef"
 
@@ -29,22 +28,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def children_rss_kb(pid: int) -> int:
-    """RSS of the function worker processes (the emulator's children)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            total += rss_kb(int(child))
-    return total
-
-
 @dataclass
 class Served:
     ws_url: str
@@ -53,12 +36,8 @@ class Served:
     counts_dir: Path | None
     log: Path
 
-    def token(self, user: str, workspace: str) -> str:
-        claims = {"sub": user, "workspace": workspace, "exp": int(time.time()) + 3600}
-        return jwt.encode(claims, SECRET, algorithm="HS256")
-
     def url(self, user: str, workspace: str) -> str:
-        return f"{self.ws_url}?token={self.token(user, workspace)}"
+        return token_url(self.ws_url, SECRET, user, workspace)
 
     def health(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.management_url}/_emulator/health", timeout=5) as r:
@@ -154,37 +133,7 @@ def serve(
                 time.sleep(0.2)
         yield served
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         if moto is not None:
-            moto.send_signal(signal.SIGINT)
-            try:
-                moto.wait(30)
-            except subprocess.TimeoutExpired:
-                moto.kill()
+            stop(moto, timeout=30)
         fh.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its children still alive (clock ticks → seconds)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def one(p: int) -> float:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    total = one(pid)
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += cpu_seconds(int(child))
-    except OSError:
-        pass
-    return total

@@ -14,13 +14,7 @@ from typing import Any
 from bench.harness import serve
 from bench.scenarios import _quiet, _round, _setup
 from bench.templates import WORK
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(c) for c in (task / "children").read_text().split()]
-    return out
+from tests.support.proc import children
 
 
 def _category(frames: list[str]) -> str:
@@ -117,7 +111,7 @@ def profile(strategy: str = "parley", size: int = 100, rate: float = 20, seconds
             clients = await _setup(served, size, sink)
             await _round(clients, sink, rate, 2, base=0)
             await _quiet(clients, 1.0, 30)
-            pids = [served.pid, *_children(served.pid)]
+            pids = [served.pid, *children(served.pid)]
             spies = [
                 subprocess.Popen(
                     [

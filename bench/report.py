@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,12 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _section(w: Callable[[str], None], title: str, intro: str, columns: str) -> None:
+    """A section's heading and paragraph, then the head of its table (`columns`: "a | b | c")."""
+    for line in (f"## {title}", "", intro, "", f"| {columns} |", "|---" * (columns.count(" | ") + 1) + "|"):
+        w(line)
+
+
 def render(results: dict[str, Any]) -> Path:
     cdf = _latency_plot(results)
     thr = _throughput_plot(results)
@@ -281,19 +288,15 @@ def render(results: dict[str, Any]) -> Path:
             + "; ".join(f"{e['step']} ({e['error'][:120]})" for e in results["errors"])
         )
         w("")
-    w("## 1. End-to-end latency")
-    w("")
-    w(
+    _section(
+        w,
+        "1. End-to-end latency",
         "Send on one socket → received on every other socket of the channel, senders rotating over the members "
         "(each member is a distinct user, so the per-user rate limit of 5 msg/s is never hit). Window = "
         "`FanoutBatchingWindowSeconds` (the baseline posts from the message route itself and has none). "
-        "*lost/late* = deliveries not seen within max(15 s, round length) of the round's last send."
+        "*lost/late* = deliveries not seen within max(15 s, round length) of the round's last send.",
+        "strategy | window s | conns | offered msg/s | p50 ms | p95 ms | p99 ms | delivered events/s | lost/late per round",
     )
-    w("")
-    w(
-        "| strategy | window s | conns | offered msg/s | p50 ms | p95 ms | p99 ms | delivered events/s | lost/late per round |"
-    )
-    w("|---|---|---|---|---|---|---|---|---|")
     for r in results["latency"]:
         s = r["summary"]
         name = r["strategy"] + (
@@ -308,19 +311,15 @@ def render(results: dict[str, Any]) -> Path:
     if cdf:
         w(f"![latency CDF](img/{cdf})")
         w("")
-    w("## 2. Fan-out throughput and coalescing")
-    w("")
-    w(
+    _section(
+        w,
+        "2. Fan-out throughput and coalescing",
         "A burst: every member sends in turn, as fast as the connections take it, until the messages are out; "
         "throughput = deliveries to the other members / (last delivery − first send). *coalescing* = events "
         "delivered (echo to the sender included) per `PostToConnection`; *events per batch* = stream records per "
-        "FanoutFunction invocation."
+        "FanoutFunction invocation.",
+        "strategy | window s | conns | messages | delivered events/s | messages/s | posts/s | coalescing | events per batch | fan-out invocations",
     )
-    w("")
-    w(
-        "| strategy | window s | conns | messages | delivered events/s | messages/s | posts/s | coalescing | events per batch | fan-out invocations |"
-    )
-    w("|---|---|---|---|---|---|---|---|---|---|")
     for r in results["work"]:
         w(
             f"| {r['strategy']} | {r['window_s'] if r['strategy'] == 'parley' else '–'} | {r['channel_size']:,} | "
@@ -372,18 +371,14 @@ def render(results: dict[str, Any]) -> Path:
             f"{_f(s['presence_frames_per_connection_mean'], 1)} | {s['fanout_invocations']} |"
         )
         w("")
-    w("## 5. Work per message (counted)")
-    w("")
-    w(
+    _section(
+        w,
+        "5. Work per message (counted)",
         "Every AWS call made by the functions during the burst of section 2, divided by the messages sent and by "
         "the events delivered (echo included). *items read* = `Count` of a Query, `ScannedCount` of a Scan, 1 per "
-        "GetItem that found an item. Stream records are what FanoutFunction received after the filters."
+        "GetItem that found an item. Stream records are what FanoutFunction received after the filters.",
+        "strategy | window s | conns | DynamoDB reads / msg | items read / msg | writes / msg | items read / delivered event | stream records / msg | posts / msg | posts / delivered event | calls by operation (per message)",
     )
-    w("")
-    w(
-        "| strategy | window s | conns | DynamoDB reads / msg | items read / msg | writes / msg | items read / delivered event | stream records / msg | posts / msg | posts / delivered event | calls by operation (per message) |"
-    )
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results["work"]:
         cc = r["counted"]
         n = r["messages"]

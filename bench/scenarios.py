@@ -11,7 +11,8 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from bench.clients import Client, open_clients
-from bench.harness import Served, children_rss_kb, serve
+from bench.harness import Served, serve
+from tests.support.proc import children_rss_kb
 
 WORKSPACE = "bench"
 CHANNEL = "general"
@@ -108,9 +109,9 @@ async def _round(
         await asyncio.sleep(0.05)
     latencies: list[float] = []
     last_delivery = start
-    for seq, (sender, t_send) in sent.items():
+    for seq, (sender_index, t_send) in sent.items():
         for index, t_recv in sink.get(seq, ()):
-            if index != sender:
+            if index != sender_index:
                 latencies.append((t_recv - t_send) * 1000)
                 last_delivery = max(last_delivery, t_recv)
     delivered = len(latencies)

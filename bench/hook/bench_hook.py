@@ -71,8 +71,9 @@ _original_init = botocore.session.Session.__init__
 
 def _counting_init(self: botocore.session.Session, *args: Any, **kwargs: Any) -> None:
     _original_init(self, *args, **kwargs)
-    self.register("before-call", _before)
-    self.register("after-call", _after)
+    # botocore passes handlers keyword arguments only; its stubs want a bare **kwargs signature
+    self.register("before-call", _before)  # type: ignore[arg-type]
+    self.register("after-call", _after)  # type: ignore[arg-type]
 
 
 # Every session created from now on (boto3's default one included) counts; clients inherit its hooks.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -19,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from tests.support.emulator_thread import emulator_in_thread
+from tests.support import ws_client
+from tests.support.emulator_thread import Served, emulator_in_thread, parley_config
 from tests.support.template import ROOT
 from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
 
@@ -47,20 +46,9 @@ expect.set_options(timeout=15_000)
 
 
 @dataclass
-class Server:
-    emulator: Any
-
-    @property
-    def page_url(self) -> str:
-        return str(self.emulator.page_url)
-
-    @property
-    def ws_url(self) -> str:
-        return str(self.emulator.ws_url)
-
+class Server(Served):
     def token(self, user: str, workspace: str, name: str | None = None) -> str:
-        claims = {"sub": user, "name": name or user, "workspace": workspace, "exp": int(time.time()) + 3600}
-        return jwt.encode(claims, DEV_TOKEN_SECRET, algorithm="HS256")
+        return ws_client.token(self.secret, user, workspace, name=name)
 
     def connection_ids(self, user: str) -> list[str]:
         with urllib.request.urlopen(f"{self.emulator.admin_url}/connections", timeout=10) as response:
@@ -77,32 +65,17 @@ class Server:
 
 
 def _serve_in_thread() -> Iterator[Server]:
-
-    from ws_emulator.config import Config
-
-    config = Config(
-        template=ROOT / "template.yaml",
-        host="127.0.0.1",
-        port=0,
-        management_port=0,
-        ssm_parameters={"/parley/jwt-secret": DEV_TOKEN_SECRET},
+    config = parley_config(
+        DEV_TOKEN_SECRET,
         # A small rate limit, so one page can run into it (its sends go one at a time, at ack pace).
-        parameter_overrides={
-            "PresenceGraceSeconds": "1",
-            "FanoutBatchingWindowSeconds": "0",
-            "RateBurst": str(RATE_BURST),
-            "RatePerSecond": "2",
-        },
+        parameter_overrides={"RateBurst": str(RATE_BURST), "RatePerSecond": "2"},
         dev_token_secret=DEV_TOKEN_SECRET,
         dev_token_claims={"workspace": DEMO_WORKSPACE},
         static_dir=ROOT / "web",
         idle_timeout_s=IDLE_TIMEOUT_S,
-        ttl_sweep_interval_s=0.5,
-        quiet=True,
-        log_level="WARNING",
     )
     with emulator_in_thread(config) as (emulator, _loop):
-        yield Server(emulator)
+        yield Server(emulator, DEV_TOKEN_SECRET)
 
 
 @pytest.fixture(scope="session")
@@ -215,3 +188,12 @@ def as_user(open_page: Callable[..., ChatPage], server: Server, workspace: str) 
         return open_page(fragment, **kwargs)
 
     return opener
+
+
+@pytest.fixture
+def alice_and_bob(as_user: Callable[..., ChatPage]) -> tuple[ChatPage, ChatPage]:
+    """Alice's and Bob's pages, both connected with #general joined."""
+    alice, bob = as_user("alice", "Alice"), as_user("bob", "Bob")
+    alice.expect_ready()
+    bob.expect_ready()
+    return alice, bob

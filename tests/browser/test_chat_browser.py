@@ -36,12 +36,9 @@ def test_demo_sign_in_gets_its_token_from_the_emulator(open_page):
 
 # The workspace is named for the README's screenshot (docs/img/chat.png is this test's chat.png).
 @pytest.mark.parametrize("workspace", ["demo"])
-def test_messages_appear_once_in_both_pages_in_order(as_user):
+def test_messages_appear_once_in_both_pages_in_order(alice_and_bob):
     # Given alice and bob in #general of a fresh workspace
-    alice = as_user("alice", "Alice")
-    bob = as_user("bob", "Bob")
-    alice.expect_ready()
-    bob.expect_ready()
+    alice, bob = alice_and_bob
     # When they take turns writing (Shift+Enter makes a second line)
     alice.send("Hi Bob! Have you tried the new web client?")
     expect(bob.page.locator("#message-list .text")).to_have_text(
@@ -69,12 +66,9 @@ def test_messages_appear_once_in_both_pages_in_order(as_user):
     alice.screenshot("chat")
 
 
-def test_typing_shows_in_the_other_page_and_disappears(as_user):
+def test_typing_shows_in_the_other_page_and_disappears(alice_and_bob):
     # Given alice and bob in #general
-    alice = as_user("alice", "Alice")
-    bob = as_user("bob", "Bob")
-    alice.expect_ready()
-    bob.expect_ready()
+    alice, bob = alice_and_bob
     # When bob types without sending
     bob.page.locator("#composer-text").type("I am thinking")
     # Then alice sees it, bob does not see himself, and it goes away about 3 s after the last event
@@ -101,11 +95,8 @@ def test_presence_lists_both_then_shows_the_leave_after_the_grace(as_user):
     expect(alice.presence()).to_have_text(["Alice @alice"])
 
 
-def test_a_private_channel_is_invisible_to_a_non_member_until_invited(as_user):
-    alice = as_user("alice", "Alice")
-    bob = as_user("bob", "Bob")
-    alice.expect_ready()
-    bob.expect_ready()
+def test_a_private_channel_is_invisible_to_a_non_member_until_invited(alice_and_bob):
+    alice, bob = alice_and_bob
     # Given alice creates a private channel
     alice.page.locator("#create-name").fill("secret-plans")
     alice.page.locator("#create-private").check()
@@ -231,12 +222,9 @@ def test_older_messages_load_when_scrolling_up(as_user, server: Server, workspac
     expect(bob.page.locator("#older")).to_have_text("This is the beginning of #general.")
 
 
-def test_rate_limited_messages_show_a_notice_and_still_arrive_once_in_order(as_user):
+def test_rate_limited_messages_show_a_notice_and_still_arrive_once_in_order(alice_and_bob):
     # Given alice in #general, bob watching
-    alice = as_user("alice", "Alice")
-    bob = as_user("bob", "Bob")
-    alice.expect_ready()
-    bob.expect_ready()
+    alice, bob = alice_and_bob
     # When alice sends twice the burst the rate limit allows
     count = 2 * RATE_BURST
     box = alice.page.locator("#composer-text")

@@ -7,18 +7,17 @@ same protocol tests against a deployed stack instead; tests that need the emulat
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import pytest
 
-from tests.support.emulator_thread import emulator_in_thread
-from tests.support.template import ROOT
+from tests.support.emulator_thread import emulator_in_thread, parley_config
+from tests.support.ws_client import Peer, token_url
 
 LOCAL_SECRET = "parley-e2e-local-secret-0123456789abcdef"
 IDLE_TIMEOUT_S = 3.0
@@ -30,32 +29,12 @@ class Target:
     secret: str
     emulator: Any = None  # ws_emulator.app.Emulator when local
 
-    def token(self, user: str, workspace: str, *, name: str | None = None, expires_in_s: int = 3600) -> str:
-        claims: dict[str, Any] = {"sub": user, "workspace": workspace, "exp": int(time.time()) + expires_in_s}
-        if name:
-            claims["name"] = name
-        return jwt.encode(claims, self.secret, algorithm="HS256")
-
     def url(self, user: str, workspace: str, **kwargs: Any) -> str:
-        return f"{self.ws_url}?token={self.token(user, workspace, **kwargs)}"
+        return token_url(self.ws_url, self.secret, user, workspace, **kwargs)
 
 
 def _serve_in_thread(**overrides: Any) -> Iterator[Target]:
-    from ws_emulator.config import Config
-
-    settings: dict[str, Any] = {
-        "template": ROOT / "template.yaml",
-        "host": "127.0.0.1",
-        "port": 0,
-        "management_port": 0,
-        "ssm_parameters": {"/parley/jwt-secret": LOCAL_SECRET},
-        # a short grace and window keep the presence tests quick
-        "parameter_overrides": {"PresenceGraceSeconds": "1", "FanoutBatchingWindowSeconds": "0"},
-        "ttl_sweep_interval_s": 0.5,
-        "quiet": True,
-        "log_level": "WARNING",
-    }
-    with emulator_in_thread(Config(**(settings | overrides))) as (emulator, _loop):
+    with emulator_in_thread(parley_config(LOCAL_SECRET, **overrides)) as (emulator, _loop):
         yield Target(ws_url=emulator.ws_url, secret=LOCAL_SECRET, emulator=emulator)
 
 
@@ -93,3 +72,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def workspace() -> str:
     """A fresh workspace per test, so tests sharing one emulator never see each other."""
     return f"ws-{uuid.uuid4().hex[:10]}"
+
+
+class Peers:
+    """A test's clients: every one it opens is closed when the test ends, passed or failed."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._stack = contextlib.AsyncExitStack()
+
+    async def open(self, url: str) -> Peer:
+        return await self._stack.enter_async_context(await Peer.open(url))
+
+    async def joined(
+        self, user: str, workspace: str, channel: str = "general", *, target: Target | None = None
+    ) -> Peer:
+        """A user's connection (named after the user) that has joined `channel`."""
+        peer = await self.open((target or self.target).url(user, workspace, name=user.title()))
+        reply = await peer.request({"action": "join", "channel": channel})
+        assert reply["type"] == "joined", reply
+        return peer
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+@pytest.fixture
+async def peers(target: Target) -> AsyncIterator[Peers]:
+    opened = Peers(target)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()

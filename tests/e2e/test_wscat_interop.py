@@ -17,8 +17,8 @@ import subprocess
 import time
 
 from tests.e2e.conftest import Target
-from tests.e2e.peer import REPLY_TYPES, Peer
 from tests.support.template import ROOT
+from tests.support.ws_client import REPLY_TYPES, Peer
 
 WSCAT = ROOT / "node_modules" / ".bin" / "wscat"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

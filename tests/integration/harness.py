@@ -11,14 +11,14 @@ from typing import Any
 
 from parley import deps
 from parley.config import settings
-from tests.conftest import MotoAws
 from tests.support import events
 from tests.support.fakes import FakeClock, FakeNotifier, FakeTimers
 from tests.support.handlers import LambdaContext, load
+from tests.support.matrix import send
 from tests.support.streams import StreamPump, sweep_expired
-from tests.support.template import action_routes, stream_filters
+from tests.support.template import stream_filters
+from tests.support.world import MotoAws
 
-ROUTES = set(action_routes())
 _conn_ids = itertools.count(1)
 
 
@@ -30,14 +30,7 @@ class Client:
 
     def send(self, body: str | dict[str, Any]) -> dict[str, Any] | None:
         """Send one frame; the route response (what the caller receives) or None."""
-        event = events.route_event(self.connection_id, self.auth, body, self.harness.clock.now_ms())
-        route = event["requestContext"]["routeKey"]
-        name = route if route in ROUTES else "default"
-        if route not in ROUTES:
-            event["requestContext"]["routeKey"] = "$default"
-        response = load(name).handler(event, LambdaContext(function_name=f"parley-{name}"))
-        assert response["statusCode"] == 200
-        return json.loads(response["body"]) if "body" in response else None
+        return send(self, body)[1]
 
     def disconnect(self) -> None:
         event = events.disconnect_event(self.connection_id, self.auth, self.harness.clock.now_ms())

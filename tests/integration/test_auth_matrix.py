@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.conftest import JWT_SECRET, MotoAws
 from tests.support.events import API_ID, DOMAIN, STAGE, authorizer_event
 from tests.support.handlers import LambdaContext, load
+from tests.support.world import JWT_SECRET, MotoAws
 
 CONNECT_ARN = f"arn:aws:execute-api:us-east-1:123456789012:{API_ID}/{STAGE}/$connect"
 LEEWAY_S = 30

@@ -45,7 +45,14 @@ OPTIONAL_STRINGS = {
     "presence": ["after"],
 }
 
-NOT_A_STRING = {"number": 5, "float": 1.5, "bool": True, "null": None, "list": ["general"], "object": {}}
+NOT_A_STRING: dict[str, Any] = {
+    "number": 5,
+    "float": 1.5,
+    "bool": True,
+    "null": None,
+    "list": ["general"],
+    "object": {},
+}
 NOT_AN_INT = {"string": "10", "float": 10.0, "bool": True, "null": None, "list": [10], "object": {"n": 10}}
 NOT_A_BOOL = {"string": "true", "number": 1, "null": None, "list": [True], "object": {}}
 

@@ -13,6 +13,7 @@ import pytest
 
 from parley import protocol
 from tests.support.matrix import assert_error_frame, send, shared_parley, snapshot
+from tests.support.world import all_pages
 
 CROWD = [f"u{i:03d}" for i in range(150)]  # ids sort as the numbers do
 
@@ -179,14 +180,6 @@ def _presence_items(world: Any, workspace: str) -> list[dict[str, Any]]:
     """The channel's stored presence items, expired or not (read directly, not through Parley)."""
     table = world.aws.dynamodb.Table("StateTable")
     key = {":pk": f"CHAN#{workspace}#general", ":sk": "PRES#"}
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
-        "ExpressionAttributeValues": key,
-    }
-    while True:
-        page = table.query(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return all_pages(
+        table.query, KeyConditionExpression="PK = :pk AND begins_with(SK, :sk)", ExpressionAttributeValues=key
+    )

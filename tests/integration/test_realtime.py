@@ -311,7 +311,7 @@ def test_a_join_that_conflicts_with_another_of_the_same_user_is_tried_again(
             cancelled.append(1)
             reasons = [{"Code": "None"}, {"Code": "None"}, {"Code": "TransactionConflict"}]
             error = {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"}}
-            raise ClientError({**error, "CancellationReasons": reasons}, "TransactWriteItems")
+            raise ClientError({**error, "CancellationReasons": reasons}, "TransactWriteItems")  # type: ignore[typeddict-item]
         return real(**kwargs)
 
     alice = parley.connect("alice")

@@ -19,16 +19,43 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
-EVENT_TYPES = {"message", "typing", "presence_diff"}
+from tests.support.ws_client import WsClient, retryable, unpack
+
+EVENT_TYPES = {"message", "typing", "presence_diff", "batch"}
 _ids = itertools.count(1)
-
-
-def _retryable(reply: dict[str, Any]) -> bool:
-    return reply.get("code") == "internal" or reply.get("message") == "Internal server error"
 
 
 class Lost(Exception):
     """The connection ended while a request was outstanding."""
+
+
+class _Link(WsClient):
+    """One connection of a ChatClient: events go to the client's books, replies to its requests."""
+
+    OPTIONS = {"open_timeout": 60, "max_size": 2**22, "close_timeout": 2}
+
+    def __init__(self, ws: ClientConnection, owner: ChatClient) -> None:
+        self.owner = owner
+        super().__init__(ws)
+
+    async def on_frame(self, text: str, now: float) -> None:
+        frame = json.loads(text)
+        kind = frame.get("type")
+        if kind in EVENT_TYPES:
+            for event in unpack(frame):
+                self.owner._on_event(event)
+            return
+        if kind == "error":
+            self.owner.errors[frame.get("code", "?")] += 1
+            if frame.get("action") == "typing":
+                return  # typing has no reply of its own to wait for
+        await self.replies.put(frame)
+
+    async def on_closed(self) -> None:
+        if self.ws.close_code is not None:
+            self.owner.closes[self.ws.close_code] += 1
+        await super().on_closed()
+        self.owner.closed_by_server.set()
 
 
 class ChatClient:
@@ -44,9 +71,7 @@ class ChatClient:
         self.reconnects = 0
         self.closes: Counter[int] = Counter()
         self.typing_seen = 0
-        self._ws: ClientConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._replies: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._link: _Link | None = None
         self._live_last: dict[str, str] = {}  # per connection and channel: last live message id
         self._lock = asyncio.Lock()  # one request at a time, so the next reply answers it
         self._conn_lock = asyncio.Lock()
@@ -62,8 +87,10 @@ class ChatClient:
         self.ready.clear()
         delay = 0.1
         for attempt in range(attempts):
+            self._live_last = {}
+            self.closed_by_server.clear()
             try:
-                self._ws = await connect(self._url(), open_timeout=60, max_size=2**22, close_timeout=2)
+                self._link = _Link(await connect(self._url(), **_Link.OPTIONS), self)
                 break
             except (InvalidStatus, OSError, TimeoutError) as exc:
                 status = getattr(getattr(exc, "response", None), "status_code", 0)
@@ -72,10 +99,6 @@ class ChatClient:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        self._replies = asyncio.Queue()
-        self._live_last = {}
-        self.closed_by_server.clear()
-        self._reader = asyncio.create_task(self._read(self._ws))
         for channel in self.channels:
             await self.join(channel)
         self.ready.set()
@@ -83,7 +106,8 @@ class ChatClient:
     async def ensure_open(self) -> None:
         """Reconnect (and re-join with `since`) unless the connection is open."""
         async with self._conn_lock:
-            if self._ws is not None and self._ws.state is State.OPEN and not self.closed_by_server.is_set():
+            link = self._link
+            if link is not None and link.ws.state is State.OPEN and not self.closed_by_server.is_set():
                 return
             self.reconnects += 1
             await self.drop()
@@ -105,41 +129,16 @@ class ChatClient:
         self.closed_by_server.set()
         await self.drop()
 
+    def abort(self) -> None:
+        """Lose the connection as a network failure does: no close frame, no $disconnect from us."""
+        assert self._link is not None
+        self._link.ws.transport.abort()
+
     async def drop(self) -> None:
         """Close from the client side (the server runs $disconnect)."""
-        ws, reader = self._ws, self._reader
-        self._ws = None
-        if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
-
-    async def _read(self, ws: ClientConnection) -> None:
-        try:
-            async for raw in ws:
-                frame = json.loads(raw)
-                kind = frame.get("type")
-                if kind == "batch":
-                    for event in frame["events"]:
-                        self._on_event(event)
-                elif kind in EVENT_TYPES:
-                    self._on_event(frame)
-                else:
-                    if kind == "error":
-                        self.errors[frame.get("code", "?")] += 1
-                    if kind == "error" and frame.get("action") == "typing":
-                        continue  # typing has no reply of its own to wait for
-                    await self._replies.put(frame)
-        except ConnectionClosed:
-            pass
-        finally:
-            if ws.close_code is not None:
-                self.closes[ws.close_code] += 1
-            await self._replies.put(None)
-            self.closed_by_server.set()
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
 
     # ---- what the user sees ------------------------------------------------------------------
 
@@ -170,15 +169,15 @@ class ChatClient:
 
     async def request(self, frame: dict[str, Any], timeout: float = 90) -> dict[str, Any]:
         async with self._lock:
-            ws = self._ws
-            if ws is None:
+            link = self._link
+            if link is None:
                 raise Lost("not connected")
             try:
-                await ws.send(json.dumps(frame))
+                await link.send(frame)
             except ConnectionClosed as exc:
                 raise Lost("closed while sending") from exc
             try:
-                reply = await asyncio.wait_for(self._replies.get(), timeout)
+                reply = await asyncio.wait_for(link.replies.get(), timeout)
             except TimeoutError as exc:
                 raise Lost("no reply") from exc
             if reply is None:
@@ -186,10 +185,10 @@ class ChatClient:
             return reply
 
     async def send_only(self, frame: dict[str, Any]) -> None:
-        ws = self._ws
-        if ws is not None:
+        link = self._link
+        if link is not None:
             with contextlib.suppress(ConnectionClosed):
-                await ws.send(json.dumps(frame))
+                await link.send(frame)
 
     async def join(self, channel: str) -> None:
         frame: dict[str, Any] = {"action": "join", "channel": channel}
@@ -199,7 +198,7 @@ class ChatClient:
         for _ in range(5):
             reply = await self.request(frame)
             # an overloaded integration answers "Internal server error": retry, as a client would
-            if reply.get("type") == "joined" or not _retryable(reply):
+            if reply.get("type") == "joined" or not retryable(reply):
                 break
             self.errors["join:" + str(reply.get("code") or reply.get("message"))] += 1
             await asyncio.sleep(1)
@@ -248,7 +247,7 @@ class ChatClient:
                 return reply
             if reply.get("code") == "rate_limited":
                 await asyncio.sleep(reply.get("retryAfterMs", 200) / 1000)
-            elif reply.get("code") == "conflict" or _retryable(reply):
+            elif reply.get("code") == "conflict" or retryable(reply):
                 # `internal` from Parley, or the gateway's "Internal server error" when the function
                 # itself failed or timed out (e.g. SDK retries on throttled DynamoDB outlasting it)
                 await asyncio.sleep(0.2)

@@ -19,15 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 import pytest
 
-from tests.support.emulator_thread import emulator_in_thread
-from tests.support.template import ROOT
+from tests.support import ws_client
+from tests.support.emulator_thread import Served, emulator_in_thread, parley_config
+from tests.support.world import all_pages
 
 FULL = os.environ.get("PARLEY_RELIABILITY_FULL", "") not in ("", "0")
 SECRET = "parley-reliability-secret-0123456789abcdef"
-SECRET_PARAM = "/parley/jwt-secret"
 # Loggers that carry what Parley's functions print (runtime) and one line per invocation (events).
 FUNCTION_LOGGER = "ws_emulator.runtime"
 EVENT_LOGGER = "ws_emulator.events"
@@ -49,17 +48,8 @@ def report(suite: str, **figures: Any) -> None:
     print(json.dumps(line))
 
 
-def token(
-    user: str,
-    workspace: str,
-    *,
-    secret: str = SECRET,
-    expires_in_s: int = 3600,
-    **extra: Any,
-) -> str:
-    claims: dict[str, Any] = {"sub": user, "workspace": workspace, "exp": int(time.time()) + expires_in_s}
-    claims.update(extra)
-    return jwt.encode(claims, secret, algorithm="HS256")
+def token(user: str, workspace: str, *, secret: str = SECRET, **claims: Any) -> str:
+    return ws_client.token(secret, user, workspace, **claims)
 
 
 class LogCapture(logging.Handler):
@@ -106,25 +96,12 @@ def capture_logs(*names: str) -> Iterator[LogCapture]:
 
 
 @dataclass
-class Running:
+class Running(Served):
     """An emulator serving template.yaml in a thread of this process."""
 
-    emulator: Any
     logs: LogCapture
-    secret: str = SECRET
     _loop: asyncio.AbstractEventLoop | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ws_url(self) -> str:
-        return str(self.emulator.ws_url)
-
-    @property
-    def admin_url(self) -> str:
-        return str(self.emulator.admin_url)
-
-    def url(self, user: str, workspace: str, **claims: Any) -> str:
-        return f"{self.ws_url}?token={token(user, workspace, secret=self.secret, **claims)}"
 
     def call(self, coro: Any, timeout: float = 60) -> Any:
         """Run a coroutine on the emulator's own loop (its state is not thread-safe)."""
@@ -137,38 +114,18 @@ class Running:
 
     def table_items(self, table: str) -> list[dict[str, Any]]:
         client = self.emulator.aws.client("dynamodb")
-        name = self.emulator.template.tables[table].name
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": name}
-        while True:
-            page = client.scan(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return all_pages(client.scan, TableName=self.emulator.template.tables[table].name)
 
 
 def emulator_config(**overrides: Any) -> Any:
-    from ws_emulator.config import Config
-
-    params = {"PresenceGraceSeconds": "1", "FanoutBatchingWindowSeconds": "0"}
-    params.update(overrides.pop("parameter_overrides", {}))
-    settings: dict[str, Any] = {
-        "template": ROOT / "template.yaml",
-        "host": "127.0.0.1",
-        "port": 0,
-        "management_port": 0,
-        "ssm_parameters": {SECRET_PARAM: SECRET},
-        "parameter_overrides": params,
-        "ttl_sweep_interval_s": 0.5,
-        "quiet": False,
-        "log_level": "INFO",
-    }
     # Every emulator of this process shares moto's global state (tests/e2e may have one running
     # too): a stack name of its own keeps its tables, queues and streams apart.
-    settings["stack_name"] = f"rel{uuid.uuid4().hex[:8]}"
-    settings.update(overrides)
-    return Config(**settings)
+    settings: dict[str, Any] = {
+        "quiet": False,
+        "log_level": "INFO",
+        "stack_name": f"rel{uuid.uuid4().hex[:8]}",
+    }
+    return parley_config(SECRET, **(settings | overrides))
 
 
 @contextlib.contextmanager
@@ -180,7 +137,7 @@ def serve(**overrides: Any) -> Iterator[Running]:
         capture_logs(FUNCTION_LOGGER, EVENT_LOGGER, "ws_emulator.gateway", "ws_emulator.sources") as logs,
         emulator_in_thread(config, name="reliability-emulator") as (emulator, loop),
     ):
-        yield Running(emulator, logs, _loop=loop)
+        yield Running(emulator, SECRET, logs, _loop=loop)
 
 
 @pytest.fixture(scope="module")

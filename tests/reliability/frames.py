@@ -11,18 +11,6 @@ from parley.errors import ErrorCode
 from tests.support.template import action_routes
 
 ACTIONS = action_routes()
-REPLY = {
-    "join": "joined",
-    "leave": "left",
-    "message": "ack",
-    "typing": None,
-    "history": "history",
-    "presence": "presence",
-    "heartbeat": "heartbeat",
-    "create_channel": "channel_created",
-    "invite": "invited",
-    "channels": "channels",
-}
 # Codes a refused frame may get; `internal` never (nor `forbidden`, reserved, or `token_expired`).
 DOCUMENTED = {
     ErrorCode.BAD_REQUEST,

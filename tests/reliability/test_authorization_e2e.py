@@ -6,12 +6,13 @@ ignored (tests/integration/test_authorization_matrix.py runs the same matrix han
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.peer import Peer
 from tests.reliability.conftest import Running, report
+from tests.support.ws_client import Peer
 
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
 CASES: list[str] = []
@@ -45,7 +46,7 @@ async def refused(emu: Running, peer: Peer, frame: dict[str, Any], code: str, wo
 
 
 @pytest.fixture
-async def acme(emu: Running, workspace: str) -> dict[str, Any]:
+async def acme(emu: Running, workspace: str) -> AsyncIterator[dict[str, Any]]:
     """alice and bob of one workspace; a public channel `plans` and a private `board` (alice only)."""
     alice = await joined(emu, "alice", workspace, "general")
     for name, private in (("plans", False), ("board", True)):

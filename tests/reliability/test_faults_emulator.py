@@ -18,6 +18,7 @@ import json
 import shutil
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ async def crowd(emu: Running, workspace: str, n: int, channels: list[str] | None
     clients = []
     for i in range(n):
         user = f"u{i}"
-        client = ChatClient(lambda user=user: emu.url(user, workspace), user, channels or ["general"])
+        client = ChatClient(partial(emu.url, user, workspace), user, channels or ["general"])
         await client.open()
         clients.append(client)
     return clients
@@ -216,8 +217,7 @@ async def test_vanished_client_is_cleaned_up_by_the_next_fanout(faulty: Faulty, 
         cid for cid, c in emu.emulator.gateway.connections.items() if "u0" in json.dumps(c.authorizer)
     )
     # GIVEN alice's network drops (no close frame) and her $disconnect never arrives
-    assert alice._ws is not None
-    alice._ws.transport.abort()
+    alice.abort()
     await asyncio.sleep(0.5)
     # WHEN bob talks, THEN he gets his message, and the post to alice (410) removed her connection
     acked = await converse([bob], 1)

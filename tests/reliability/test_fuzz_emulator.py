@@ -22,7 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.reliability.conftest import Running, report, scale
-from tests.reliability.frames import ACTIONS, REPLY, check_error, encode, mutated_frame, raw_bodies, route_of
+from tests.reliability.frames import ACTIONS, check_error, encode, mutated_frame, raw_bodies, route_of
+from tests.support.ws_client import REPLY
 
 COUNTS: Counter[str] = Counter()
 _sentinels = itertools.count()
@@ -155,6 +156,10 @@ def test_raw_and_binary_bodies_through_the_gateway(session: Session) -> None:
     run()
 
 
+def _message(text: str) -> str:
+    return encode({"action": "message", "channel": "general", "text": text})
+
+
 @pytest.mark.parametrize(
     ("name", "data", "route"),
     [
@@ -162,35 +167,15 @@ def test_raw_and_binary_bodies_through_the_gateway(session: Session) -> None:
         ("binary garbage", bytes(range(256)) * 8, "$default"),
         ("empty text frame", "", "$default"),
         ("empty binary frame", b"", "$default"),
-        (
-            "text of 4,000 emoji",
-            encode({"action": "message", "channel": "general", "text": "😀" * 4000}),
-            "message",
-        ),
-        (
-            "text of 4,001 emoji",
-            encode({"action": "message", "channel": "general", "text": "😀" * 4001}),
-            "message",
-        ),
+        ("text of 4,000 emoji", _message("😀" * 4000), "message"),
+        ("text of 4,001 emoji", _message("😀" * 4001), "message"),
         ("NUL in the channel", encode({"action": "join", "channel": "gen\x00eral"}), "join"),
-        (
-            "lone surrogate text",
-            encode({"action": "message", "channel": "general", "text": "\ud800"}),
-            "message",
-        ),
+        ("lone surrogate text", _message("\ud800"), "message"),
         ("RTL override channel", encode({"action": "join", "channel": "\u202egeneral"}), "join"),
         ("deeply nested", "[" * 3000 + "]" * 3000, "$default"),
         ("deeply nested field", '{"action": "join", "channel": ' + "[" * 3000 + "]" * 3000 + "}", "join"),
-        (
-            "frame just under 32 KB",
-            encode({"action": "message", "channel": "general", "text": "a" * 32_000}),
-            "message",
-        ),
-        (
-            "frame over 32 KB",
-            encode({"action": "message", "channel": "general", "text": "a" * 33_000}),
-            "close",
-        ),
+        ("frame just under 32 KB", _message("a" * 32_000), "message"),
+        ("frame over 32 KB", _message("a" * 33_000), "close"),
         ("binary frame over 32 KB", b"\x00" * (33 * 1024), "close"),
         ("fragmented message over 128 KB", ["a" * (30 * 1024)] * 5, "close"),
         (

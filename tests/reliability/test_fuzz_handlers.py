@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from tests.reliability.conftest import report, scale
 from tests.reliability.frames import (
     ACTIONS,
-    REPLY,
     check_error,
     encode,
     mutated_frame,
@@ -29,6 +28,7 @@ from tests.support import events
 from tests.support.handlers import LambdaContext, load
 from tests.support.matrix import shared_parley as shared_world
 from tests.support.matrix import snapshot
+from tests.support.ws_client import REPLY
 
 EXAMPLES = scale(25, 600)  # per action; plus the raw-body property
 COUNTS: Counter[str] = Counter()

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.peer import Peer
 from tests.reliability.conftest import SECRET, Running, report, serve
+from tests.support.ws_client import Peer
 
 ISSUER = "https://issuer.reliability.test/"
 AUDIENCE = "parley-reliability"
@@ -233,7 +233,9 @@ async def test_jwks_deployment_refuses_confusion_and_wrong_issuer_or_audience(
     good = keys.rs256(_claims(sub="trent", iss=ISSUER, aud=AUDIENCE))
     assert await _status_of_handshake(f"{jwks_emu.ws_url}?token={good}", {}) == 101
     # WHEN the confusion and claim cases try / THEN 401 each, before $connect
-    cases = {name: (tok, {}) for name, tok in jwks_matrix(keys).items()}
+    cases: dict[str, tuple[str | None, dict[str, str]]] = {
+        name: (tok, {}) for name, tok in jwks_matrix(keys).items()
+    }
     await _assert_refused_before_connect(jwks_emu, cases)
     report(
         "handshake-token-matrix", deployment="JWKS RS256 + iss + aud", cases=len(cases), refused=len(cases)

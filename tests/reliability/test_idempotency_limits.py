@@ -10,8 +10,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.e2e.peer import Peer
 from tests.reliability.conftest import Running, report, scale
+from tests.support.ws_client import Peer
 
 
 async def joined(emu: Running, user: str, workspace: str, channel: str = "general", **join: Any) -> Peer:
@@ -65,6 +65,9 @@ async def test_resend_after_a_lost_ack_and_a_reconnect_stores_and_broadcasts_onc
     clash = await tab1.request({**frame, "text": "another text"}, timeout=30)
     assert clash["type"] == "error" and clash["code"] == "conflict", clash
     assert len(stored_messages(emu, workspace)) == 1
+    # (a later message reaches bob: a second copy would have come before it)
+    marker = await bob.control()
+    assert [e["id"] for e in bob.of("message") if e["text"] != marker] == [acks[0]["id"]]
     for peer in (bob, tab1, tab2):
         await peer.close()
 
@@ -91,6 +94,9 @@ async def test_concurrent_resends_from_several_connections_store_once(emu: Runni
     await asyncio.sleep(0.5)
     assert sorted(e["id"] for e in bob.of("message")) == sorted(ids[0])
     assert len(stored_messages(emu, workspace)) == n
+    # (a later message reaches bob: a duplicate would have come before it)
+    marker = await bob.control()
+    assert sorted(e["id"] for e in bob.of("message") if e["text"] != marker) == sorted(ids[0])
     report("idempotency", clients=len(tabs), client_msg_ids=n, sends=n * len(tabs), stored=n)
     for peer in (bob, *tabs):
         await peer.close()
@@ -130,6 +136,9 @@ async def test_rate_limit_holds_across_a_users_connections(emu: Running, workspa
     await asyncio.sleep(0.5)
     assert len(stored_messages(emu, workspace)) == len(acked)
     assert sorted(e["id"] for e in bob.of("message")) == sorted(a["id"] for a in acked)
+    # (a later message reaches bob: a refused one broadcast anyway would have come before it)
+    marker = await bob.control()
+    assert sorted(e["id"] for e in bob.of("message") if e["text"] != marker) == sorted(a["id"] for a in acked)
     report(
         "rate-limit",
         connections=len(tabs),

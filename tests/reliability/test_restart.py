@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -32,9 +33,12 @@ def shared_aws() -> Iterator[str]:
 
 async def test_clients_recover_everything_across_an_emulator_restart(shared_aws: str, workspace: str) -> None:
     current = {"url": ""}
+
+    def url(user: str) -> str:
+        return f"{current['url']}?token={token(user, workspace)}"
+
     clients = [
-        ChatClient(lambda user=user: f"{current['url']}?token={token(user, workspace)}", user, ["general"])
-        for user in ("alice", "bob", "carol", "dave")
+        ChatClient(partial(url, user), user, ["general"]) for user in ("alice", "bob", "carol", "dave")
     ]
     acked: dict[str, str] = {}
     stack = f"restart{uuid.uuid4().hex[:6]}"  # the same tables for both emulators

@@ -13,7 +13,6 @@ SOAK_RATE (messages a second) override either. Everything is on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import re
@@ -23,13 +22,16 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.reliability.chat_client import ChatClient
-from tests.reliability.conftest import SECRET, SECRET_PARAM, report, scale, token
+from tests.reliability.conftest import SECRET, report, scale, token
+from tests.support.emulator_thread import SECRET_PARAM
+from tests.support.proc import descendants, rss_kb, stop
 from tests.support.template import ROOT
 
 CONNECTIONS = int(os.environ.get("SOAK_CONNECTIONS", scale(100, 1000)))
@@ -37,29 +39,6 @@ SECONDS = float(os.environ.get("SOAK_SECONDS", scale(30, 600)))
 CHANNELS = [f"c{i}" for i in range(max(4, CONNECTIONS // 25))]
 MESSAGES_PER_S = float(os.environ.get("SOAK_RATE", scale(6, 10)))
 SAMPLE_S = 5.0
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        parent = stack.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                children = [int(c) for c in (task / "children").read_text().split()]
-                found.extend(children)
-                stack.extend(children)
-    return found
 
 
 class EmulatorProcess:
@@ -110,14 +89,7 @@ class EmulatorProcess:
         }
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                return self.proc.wait(10)
-        return int(self.proc.returncode)
+        return stop(self.proc, signal.SIGTERM, group=True)
 
 
 def progress(text: str) -> None:
@@ -161,7 +133,7 @@ class Soak:
         for i in range(CONNECTIONS):
             user = users[i % len(users)]
             channels = rng.sample(CHANNELS, rng.choice([2, 3]))
-            self.clients.append(ChatClient(lambda user=user: self._url(user), user, channels))
+            self.clients.append(ChatClient(partial(self._url, user), user, channels))
         for start in range(0, CONNECTIONS, 100):  # under the 500/s connection rate, and retried on 429
             await asyncio.gather(*(c.open() for c in self.clients[start : start + 100]))
             progress(f"{min(start + 100, CONNECTIONS)} connected")

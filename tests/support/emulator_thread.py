@@ -1,4 +1,5 @@
-"""Run the emulator on its own event loop in a background thread, for suites that drive it with clients."""
+"""Run the emulator serving Parley on its own event loop in a background thread, for suites that drive
+it with clients (tests/e2e, tests/reliability, tests/browser): one configuration, one handle."""
 
 from __future__ import annotations
 
@@ -6,7 +7,56 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+
+from tests.support.template import ROOT
+from tests.support.ws_client import token_url
+
+SECRET_PARAM = "/parley/jwt-secret"
+
+
+def parley_config(secret: str, *, parameter_overrides: dict[str, str] | None = None, **settings: Any) -> Any:
+    """A `ws_emulator.config.Config` for template.yaml on 127.0.0.1 (ports chosen by the OS), with
+    `secret` as Parley's JWT secret in the embedded SSM. A 1 s presence grace, no batching window and
+    a TTL sweep every 0.5 s keep the suites quick; `settings` override any of it."""
+    from ws_emulator.config import Config
+
+    params = {"PresenceGraceSeconds": "1", "FanoutBatchingWindowSeconds": "0", **(parameter_overrides or {})}
+    defaults: dict[str, Any] = {
+        "template": ROOT / "template.yaml",
+        "host": "127.0.0.1",
+        "port": 0,
+        "management_port": 0,
+        "ssm_parameters": {SECRET_PARAM: secret},
+        "ttl_sweep_interval_s": 0.5,
+        "quiet": True,
+        "log_level": "WARNING",
+    }
+    return Config(**(defaults | settings), parameter_overrides=params)
+
+
+@dataclass
+class Served:
+    """An emulator of this process serving Parley: the addresses tests use, and tokens it accepts."""
+
+    emulator: Any  # ws_emulator.app.Emulator
+    secret: str
+
+    @property
+    def ws_url(self) -> str:
+        return str(self.emulator.ws_url)
+
+    @property
+    def admin_url(self) -> str:
+        return str(self.emulator.admin_url)
+
+    @property
+    def page_url(self) -> str:
+        return str(self.emulator.page_url)
+
+    def url(self, user: str, workspace: str, **claims: Any) -> str:
+        return token_url(self.ws_url, self.secret, user, workspace, **claims)
 
 
 @contextlib.contextmanager

@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support import events
 from tests.support.handlers import LambdaContext, load
 from tests.support.template import action_routes
+from tests.support.world import all_pages, clear_cached_clients, moto_world, set_lambda_env
 
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
 ROUTES = set(action_routes())
@@ -24,12 +24,7 @@ def snapshot(dynamodb: Any) -> dict[str, list[dict[str, Any]]]:
     """Every item of the three tables, in key order. A Scan is fine here: tests look at the whole world."""
     world: dict[str, list[dict[str, Any]]] = {}
     for name in TABLES:
-        table = dynamodb.Table(name)
-        page = table.scan(ConsistentRead=True)
-        items = list(page["Items"])
-        while "LastEvaluatedKey" in page:
-            page = table.scan(ConsistentRead=True, ExclusiveStartKey=page["LastEvaluatedKey"])
-            items.extend(page["Items"])
+        items = all_pages(dynamodb.Table(name).scan, ConsistentRead=True)
         world[name] = sorted(items, key=lambda i: (str(i.get("PK", i.get("id"))), str(i.get("SK", ""))))
     return world
 
@@ -73,45 +68,19 @@ def assert_error_frame(
 def shared_parley() -> Iterator[Any]:
     """The `parley` fixture's world, built once for a whole module (for long matrices of refusals).
 
-    Same steps as conftest's lambda_env + moto_aws + parley, with a MonkeyPatch of its own so the
+    The same world as conftest's lambda_env + moto_aws + parley, with a MonkeyPatch of its own so the
     module's environment and the patched `deps.services` are undone when the module ends.
     """
-    from moto import mock_aws
-
-    from parley import aws, config, deps
-    from tests.conftest import JWT_SECRET, TEST_ENV, MotoAws
+    from parley import deps
     from tests.integration.harness import Harness
-    from tests.support.template import table_definitions
 
-    caches = (config.settings, deps.services, deps.verifier, aws.dynamodb, aws.sqs, aws.management_api)
-    with pytest.MonkeyPatch.context() as mp, mock_aws(), ThreadPoolExecutor(max_workers=8) as pool:
-        for key, value in TEST_ENV.items():
-            mp.setenv(key, value)
-        client = boto3.client("dynamodb")
-        world = MotoAws(
-            boto3.resource("dynamodb"),
-            client,
-            boto3.client("dynamodbstreams"),
-            boto3.client("sqs"),
-            boto3.client("ssm"),
-        )
-        for name, (kwargs, ttl) in table_definitions().items():
-            client.create_table(**kwargs)
-            if ttl:
-                client.update_time_to_live(
-                    TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl}
-                )
-                world.ttl_attributes[name] = ttl
-        world.queue_url = world.sqs.create_queue(QueueName="PresenceTimerQueue")["QueueUrl"]
-        mp.setenv("PRESENCE_QUEUE_URL", world.queue_url)
-        world.ssm.put_parameter(Name="/parley/jwt-secret", Value=JWT_SECRET, Type="SecureString")
-        for cached in caches:
-            cached.cache_clear()
-        harness = Harness(world, pool)
-        mp.setattr(deps, "services", lambda: harness.services)
+    with pytest.MonkeyPatch.context() as mp, ThreadPoolExecutor(max_workers=8) as pool:
+        set_lambda_env(mp)
         try:
-            yield harness
+            with moto_world(mp) as world:
+                clear_cached_clients()  # built with the queue URL moto_world set
+                harness = Harness(world, pool)
+                mp.setattr(deps, "services", lambda: harness.services)
+                yield harness
         finally:
-            for cached in caches:
-                if hasattr(cached, "cache_clear"):
-                    cached.cache_clear()
+            clear_cached_clients()

@@ -17,7 +17,7 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt" and isinstance(value, str):
@@ -32,10 +32,15 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
-@cache
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+def read_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """A CloudFormation/SAM template with its short tags (!Ref, !GetAtt, !Sub...) in their long forms:
+    the one YAML loader of tests/ and bench/ (the emulator's own lives in ws_emulator)."""
     with path.open() as fh:
-        return yaml.load(fh, Loader=_CfnLoader)
+        return yaml.load(fh, Loader=_CfnLoader)  # a SafeLoader subclass
+
+
+# Read once, shared: callers must not change what it returns (read_template gives a copy of one's own).
+load_template = cache(read_template)
 
 
 def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:

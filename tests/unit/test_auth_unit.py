@@ -147,7 +147,8 @@ def test_a_token_not_yet_valid_is_refused():
 
 @pytest.mark.parametrize("claim", ["sub", "workspace", "exp"])
 def test_a_token_without_a_required_claim_is_refused(claim):
-    assert reason(token(**{claim: None})) == "MissingRequiredClaimError"
+    missing: dict[str, Any] = {claim: None}
+    assert reason(token(**missing)) == "MissingRequiredClaimError"
 
 
 def test_a_non_numeric_exp_is_refused():

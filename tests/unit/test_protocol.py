@@ -208,38 +208,33 @@ def test_create_channel_is_public_unless_asked():
     assert frame.private is True
 
 
-@pytest.mark.parametrize("limit", [1, 50, protocol.HISTORY_MAX])
-def test_history_limit_of_1_to_100_is_accepted(limit):
-    frame = protocol.parse_frame(
-        body(action="history", channel="general", limit=limit), protocol.HistoryFrame
-    )
+# The paged actions: (action, frame model, greatest limit).
+PAGED = [
+    ("history", protocol.HistoryFrame, protocol.HISTORY_MAX),
+    ("presence", protocol.PresenceFrame, protocol.PRESENCE_MAX),
+]
+
+
+@pytest.mark.parametrize(
+    ("action", "model", "limit"), [(a, m, limit) for a, m, top in PAGED for limit in (1, 50, top)]
+)
+def test_a_page_limit_of_1_to_100_is_accepted(action, model, limit):
+    frame = protocol.parse_frame(body(action=action, channel="general", limit=limit), model)
     assert frame.limit == limit
 
 
-@pytest.mark.parametrize("limit", [0, -1, protocol.HISTORY_MAX + 1, 10**30])
-def test_history_limit_outside_1_to_100_is_refused(limit):
-    raw = body(action="history", channel="general", limit=limit)
-    assert refused(raw, protocol.HistoryFrame).startswith("limit:")
+@pytest.mark.parametrize(
+    ("action", "model", "limit"), [(a, m, limit) for a, m, top in PAGED for limit in (0, -1, top + 1, 10**30)]
+)
+def test_a_page_limit_outside_1_to_100_is_refused(action, model, limit):
+    raw = body(action=action, channel="general", limit=limit)
+    assert refused(raw, model).startswith("limit:")
 
 
 def test_history_defaults_to_50_without_a_cursor():
     frame = protocol.parse_frame(body(action="history", channel="general"), protocol.HistoryFrame)
     assert (frame.limit, frame.before) == (protocol.HISTORY_DEFAULT, None)
     assert protocol.HISTORY_DEFAULT == 50
-
-
-@pytest.mark.parametrize("limit", [1, 50, protocol.PRESENCE_MAX])
-def test_presence_limit_of_1_to_100_is_accepted(limit):
-    frame = protocol.parse_frame(
-        body(action="presence", channel="general", limit=limit), protocol.PresenceFrame
-    )
-    assert frame.limit == limit
-
-
-@pytest.mark.parametrize("limit", [0, -1, protocol.PRESENCE_MAX + 1, 10**30])
-def test_presence_limit_outside_1_to_100_is_refused(limit):
-    raw = body(action="presence", channel="general", limit=limit)
-    assert refused(raw, protocol.PresenceFrame).startswith("limit:")
 
 
 def test_presence_defaults_to_a_full_page_from_the_start():

@@ -14,6 +14,7 @@ from parley import auth, idempotency, protocol, service
 from parley.config import Settings
 from parley.errors import ErrorCode
 from parley.models import Channel, ChannelListing, Message, User
+from tests.support.ws_client import REPLY
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")
@@ -129,26 +130,18 @@ def test_every_frame_type_and_key_the_server_sends_is_documented(encoder):
         assert mentioned(key), f"{frame['type']}.{key} is not documented"
 
 
-REPLIES = {
-    "join": "joined",
-    "leave": "left",
-    "message": "ack",
-    "history": "history",
-    "presence": "presence",
-    "heartbeat": "heartbeat",
-    "create_channel": "channel_created",
-    "invite": "invited",
-    "channels": "channels",
-}
+# The reply each action gets, as the shared test client knows it (None: no reply).
+REPLIES = REPLY
 
 
 @pytest.mark.parametrize("action", list(protocol.FRAMES))
 def test_an_actions_section_shows_its_reply_with_every_key(action):
     text = section(f"`{action}`")
-    if action not in REPLIES:
+    reply_type = REPLIES.get(action)
+    if reply_type is None:
         assert "No reply" in text
         return
-    reply = ENCODERS[REPLIES[action]]()
+    reply = ENCODERS[reply_type]()
     assert f'"type": "{reply["type"]}"' in text
     for key in reply:
         assert f'"{key}": ' in text, f"the {reply['type']!r} example lacks {key!r}"

@@ -123,7 +123,7 @@ def test_fanout_event_is_a_stream_insert_that_passes_the_messages_filter():
     assert re.fullmatch(
         r"arn:aws:dynamodb:[\w-]+:\d{12}:table/[\w.-]+/stream/[\w:.-]+", record.eventSourceARN
     )
-    assert record.dynamodb.NewImage["kind"] == "message"
+    assert record.dynamodb.NewImage["kind"] == "message"  # type: ignore[index]  # a dict once parsed
     pattern = json.loads(re.search(r"MessagesTable: `(\{.*?\})`", DESIGN.read_text()).group(1))
     assert matches(pattern, event["Records"][0])
 
@@ -131,7 +131,7 @@ def test_fanout_event_is_a_stream_insert_that_passes_the_messages_filter():
 def test_presence_timer_event_carries_a_timer_body():
     parsed = SqsModel.model_validate(load("presence_timer"))
     (record,) = parsed.Records
-    assert json.loads(record.body) == {"workspace": "demo", "channel": "general", "userId": "alice"}
+    assert json.loads(record.body) == {"workspace": "demo", "channel": "general", "userId": "alice"}  # type: ignore[arg-type]
 
 
 def test_sweeper_event_is_a_scheduled_event():

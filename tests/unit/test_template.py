@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from tests.support.template import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
 DESIGN = ROOT / "docs" / "design.md"
 
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
@@ -154,36 +154,9 @@ SAFE_LOG_VARIABLES = {
 # ---------------------------------------------------------------- loading
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that reads CloudFormation short tags (!Ref, !GetAtt, !Sub...) as their long forms."""
-
-
-def _short_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "Condition":
-        return {"Condition": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{tag_suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _short_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return load_template()
+    return read_template()
 
 
 def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:

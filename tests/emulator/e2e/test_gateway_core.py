@@ -205,7 +205,7 @@ async def test_route_without_route_response_sends_nothing_back():
 
 
 async def test_binary_frames_arrive_base64_encoded():
-    seen = []
+    seen: list[dict] = []
     invoker = make_invoker(default=seen.append)
     routes = {**ROUTES, "$default": RouteDef("$default", "default")}
     async with running_gateway(api_with(routes), invoker) as gw, connect(f"{gw.ws_url}?token=alice") as ws:

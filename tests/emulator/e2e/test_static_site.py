@@ -54,7 +54,7 @@ async def emu(web_root):
 def _get(base_url: str, raw_path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
     """A GET with the path sent byte for byte (no client-side normalisation of `..`)."""
     parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn = http.client.HTTPConnection(str(parts.hostname), parts.port, timeout=10)
     try:
         conn.request("GET", raw_path, headers=headers or {})
         response = conn.getresponse()

@@ -47,7 +47,7 @@ def test_deny_or_no_matching_statement_is_403():
 
 
 def test_wildcards_and_deny_precedence():
-    statement = {
+    statement: dict = {
         "Statement": [{"Action": "execute-api:*", "Effect": "Allow", "Resource": "arn:aws:execute-api:*"}]
     }
     assert authz.policy_effect(statement, ARN) == "Allow"

@@ -6,7 +6,8 @@ import pytest
 
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.faults import Faults
-from ws_emulator.gateway.management import HttpRequest, ManagementApi
+from ws_emulator.gateway.http11 import HttpRequest
+from ws_emulator.gateway.management import ManagementApi
 
 
 def test_faults_follow_their_rates():

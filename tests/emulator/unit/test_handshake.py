@@ -31,9 +31,14 @@ def test_only_the_root_and_the_stage_are_the_api(path, allowed):
 
 def test_a_foreign_path_is_403_and_uses_no_rate_token():
     # GIVEN a rate with tokens to spare, counting what is taken
-    taken = []
+    taken: list[int] = []
+
+    def take() -> bool:
+        taken.append(1)
+        return True
+
     # WHEN a handshake asks for a path outside the API
-    rejection = handshake.early_rejection("/elsewhere", "prod", lambda: taken.append(1) or True)
+    rejection = handshake.early_rejection("/elsewhere", "prod", take)
     # THEN it is refused with 403 and no token was taken
     assert rejection == Rejection(403, "Forbidden") and taken == []
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ws_emulator.gateway import limits
+from ws_emulator.gateway import closing, limits
 
 
 def test_token_bucket_allows_a_burst_then_refuses():
@@ -32,14 +32,14 @@ def test_idle_deadline_moves_with_activity():
     when, cause = limits.next_deadline(
         connected_at=0, last_active=100, idle_timeout_s=600, max_duration_s=7200
     )
-    assert (when, cause) == (700, limits.IDLE_TIMEOUT)
+    assert (when, cause) == (700, closing.IDLE_TIMEOUT)
 
 
 def test_lifetime_deadline_wins_near_the_end():
     when, cause = limits.next_deadline(
         connected_at=0, last_active=7000, idle_timeout_s=600, max_duration_s=7200
     )
-    assert (when, cause) == (7200, limits.MAX_DURATION)
+    assert (when, cause) == (7200, closing.MAX_DURATION)
 
 
 def test_aws_sizes():
