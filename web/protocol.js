@@ -20,8 +20,10 @@ export const REPLY_TYPES = new Set([
 
 export const DEFAULTS = Object.freeze({
   // API Gateway closes a connection idle for 10 minutes and Parley drops one without a heartbeat for
-  // 10 minutes: one a minute keeps an open page connected with a wide margin.
-  heartbeatMs: 60_000,
+  // 10 minutes: one every 4 to 5 minutes (spread so pages do not beat in step) keeps an open page
+  // connected with two chances per window, at a fifth of the cost of one a minute (docs/scaling.md).
+  heartbeatMs: 240_000,
+  heartbeatJitterMs: 60_000,
   // No frame at all for this long after a heartbeat: the socket is half-open (laptop slept, NAT
   // forgot us). Closing it starts a reconnect instead of waiting for TCP to notice.
   livenessTimeoutMs: 20_000,
@@ -498,7 +500,9 @@ export class ParleyClient {
   }
 
   armHeartbeat() {
-    this.setTimer('heartbeat', this.options.heartbeatMs, () => {
+    const jitter = this.options.heartbeatJitterMs;
+    const every = this.options.heartbeatMs + (jitter ? Math.round(this.env.random() * jitter) : 0);
+    this.setTimer('heartbeat', every, () => {
       if (this.status !== 'open') return;
       this.send({ action: 'heartbeat' });
       this.setTimer('liveness', this.options.livenessTimeoutMs, () => this.dropSocket(4001, 'no reply'));

@@ -40,7 +40,13 @@ RATE_BURST = 5
 DEMO_WORKSPACE = "browser-demo"
 # Shorter than the defaults so the suite stays quick: a heartbeat every second (the idle timeout is 3 s)
 # and reconnects within a second.
-PAGE_OPTIONS = {"heartbeatMs": 1000, "backoffBaseMs": 200, "backoffCapMs": 1000, "channelsRefreshMs": 600_000}
+PAGE_OPTIONS = {
+    "heartbeatMs": 1000,
+    "heartbeatJitterMs": 0,
+    "backoffBaseMs": 200,
+    "backoffCapMs": 1000,
+    "channelsRefreshMs": 600_000,
+}
 
 expect.set_options(timeout=15_000)
 

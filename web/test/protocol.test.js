@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  ParleyClient, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
+  DEFAULTS, ParleyClient, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
   textProblem, typingText, userFromToken,
 } from '../protocol.js';
 import { FakeClock, fakeSockets, flush, mid, msg, token } from './fakes.js';
@@ -18,7 +18,7 @@ function setup(options = {}) {
   const client = new ParleyClient({
     url: 'ws://127.0.0.1:3001/',
     token: ALICE,
-    options: { backoffBaseMs: 100, backoffCapMs: 1600, ...options },
+    options: { backoffBaseMs: 100, backoffCapMs: 1600, heartbeatJitterMs: 0, ...options },
     env: {
       WebSocket: FakeWebSocket,
       setTimeout: clock.setTimeout,
@@ -390,7 +390,7 @@ describe('client: events', () => {
 
 describe('client: heartbeats', () => {
   test('an open page sends a heartbeat every interval, so idle timeouts never close it', async () => {
-    const { client, clock, open } = setup({ heartbeatMs: 60_000 });
+    const { client, clock, open } = setup({ heartbeatMs: 60_000, heartbeatJitterMs: 0 });
     client.start();
     const ws = await open();
     clock.advance(59_999);
@@ -403,8 +403,30 @@ describe('client: heartbeats', () => {
     assert.equal(client.status, 'open');
   });
 
+  test('by default a page beats every 4 to 5 minutes, under the 10-minute idle timeout', async () => {
+    // the fake random source returns 0.5, 0, 1, ...: the intervals are 270 s, 240 s and 300 s
+    const { client, clock, open } = setup({
+      heartbeatMs: DEFAULTS.heartbeatMs,
+      heartbeatJitterMs: DEFAULTS.heartbeatJitterMs,
+    });
+    client.start();
+    const ws = await open();
+    const sentAt = [];
+    for (let t = 0; t < 900_000; t += 1000) {
+      clock.advance(1000);
+      if (ws.frames('heartbeat').length > sentAt.length) {
+        sentAt.push(t + 1000);
+        ws.push({ type: 'heartbeat', ts: 'now' });
+      }
+    }
+    const gaps = sentAt.map((at, i) => at - (i ? sentAt[i - 1] : 0));
+    assert.ok(gaps.length >= 3);
+    assert.ok(gaps.every((gap) => gap >= 240_000 && gap <= 300_000), String(gaps));
+    assert.ok(new Set(gaps).size > 1, 'spread, not in step');
+  });
+
   test('a socket that stops answering is dropped and replaced', async () => {
-    const { client, clock, sockets, open } = setup({ heartbeatMs: 1000, livenessTimeoutMs: 500 });
+    const { client, clock, sockets, open } = setup({ heartbeatMs: 1000, heartbeatJitterMs: 0, livenessTimeoutMs: 500 });
     client.start();
     const ws = await open();
     clock.advance(1500); // heartbeat sent at 1000, nothing back by 1500
