@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley import deps, protocol
+from parley.chat import Chat, Reply
 from parley.errors import ErrorCode, ParleyError, RateLimited, TokenExpired, UnknownAction
-from parley.events import ConnectEvent, DisconnectEvent, RouteEvent, caller_of
+from parley.lambda_events import ConnectEvent, DisconnectEvent, RouteEvent, caller_of
 from parley.models import Caller
 from parley.observability import MetricUnit, logger, metrics
-from parley.service import Chat, Reply
 
 F = TypeVar("F", bound=protocol.Frame)
 Response = dict[str, Any]

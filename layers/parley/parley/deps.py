@@ -11,12 +11,12 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from parley import aws
+from parley.chat import Chat
 from parley.clock import Clock, SystemClock
 from parley.config import Settings, settings
 from parley.fanout import Fanout
 from parley.idempotency import PowertoolsOnce
 from parley.notify import ManagementApiNotifier, Notifier
-from parley.service import Chat
 from parley.store import Store
 from parley.timers import PresenceTimers, SqsPresenceTimers
 

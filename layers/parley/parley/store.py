@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from parley.clock import iso_ms, message_id_ms, next_message_id
+from parley.clock import iso_ms
 from parley.errors import Conflict, StoreError, StoreThrottled
+from parley.ids import message_id_ms, next_message_id
 from parley.models import (
     Caller,
     Channel,

@@ -8,10 +8,11 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from parley import protocol
-from parley.clock import Clock, iso_ms, message_id_for, message_id_ms
+from parley.clock import Clock, iso_ms
 from parley.config import Settings
 from parley.errors import NotFound, NotJoined, RateLimited, StoreError, TokenExpired
 from parley.idempotency import Command, Once
+from parley.ids import message_id_for, message_id_ms
 from parley.models import Caller, Channel, ChannelListing, DueItem, Message, User
 from parley.notify import Notifier
 from parley.ratelimit import decide
