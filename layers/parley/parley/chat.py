@@ -15,8 +15,8 @@ from parley.idempotency import Command, Once
 from parley.ids import message_id_for, message_id_ms
 from parley.models import Caller, Channel, ChannelListing, DueItem, Message, User
 from parley.notify import Notifier
+from parley.ports import ChatStore
 from parley.ratelimit import decide
-from parley.store import Store
 from parley.timers import PresenceTimers
 
 logger = Logger(child=True)
@@ -42,7 +42,7 @@ class Chat:
     def __init__(
         self,
         *,
-        store: Store,
+        store: ChatStore,
         notifier: Notifier,
         timers: PresenceTimers,
         once: Once,

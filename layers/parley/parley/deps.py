@@ -41,7 +41,7 @@ def build_services(
     executor: Executor | None = None,
 ) -> Services:
     """The production wiring; tests pass fakes for what cannot run locally (@connections, time)."""
-    store = Store(aws.dynamodb(), state_table=config.state_table, messages_table=config.messages_table)
+    store = Store.on(aws.dynamodb(), state_table=config.state_table, messages_table=config.messages_table)
     if notifier is None:
         client = aws.management_api(config.connections_endpoint, config.fanout_concurrency)
         notifier = ManagementApiNotifier(client)
