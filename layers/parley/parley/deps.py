@@ -52,7 +52,7 @@ def build_services(
         store=store,
         notifier=notifier,
         timers=timers or SqsPresenceTimers(aws.sqs(), config.presence_queue_url),
-        once=PowertoolsOnce(persistence),
+        once=PowertoolsOnce(persistence, function_name=config.aws_lambda_function_name),
         clock=clock or SystemClock(),
         settings=config,
     )
