@@ -5,10 +5,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.api import handle_route
+from parley.chat import Chat, Reply
 from parley.models import Caller
 from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
 from parley.protocol import ChannelsFrame
-from parley.service import Chat, Reply
 
 
 def _list_channels(chat: Chat, caller: Caller, _frame: ChannelsFrame) -> Reply:

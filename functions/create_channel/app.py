@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.api import handle_route
+from parley.chat import Chat
 from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
 from parley.protocol import CreateChannelFrame
-from parley.service import Chat
 
 
 @logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH, clear_state=True)

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.observability import logger, metrics, tracer
-from parley.streams import handle_presence_timers
+from parley.triggers import handle_presence_timers
 
 
 @logger.inject_lambda_context(clear_state=True)

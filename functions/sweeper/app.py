@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
-from parley.streams import handle_sweep
+from parley.triggers import handle_sweep
 
 
 @logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH, clear_state=True)

@@ -71,6 +71,9 @@ def test_same_channel_name_in_another_workspace_shows_none_of_acmes_messages(par
     # Then neither shows acme's message
     assert joined is not None and joined["messages"] == []
     assert history is not None and history["messages"] == []
+    # positive control: in acme the same history shows it
+    own = alice.send({"action": "history", "channel": "general"})
+    assert own is not None and [m["text"] for m in own["messages"]] == ["acme only"]
 
 
 def test_message_in_another_workspace_is_not_fanned_out_to_acme(parley: Any) -> None:
@@ -85,6 +88,10 @@ def test_message_in_another_workspace_is_not_fanned_out_to_acme(parley: Any) -> 
     # Then only mallory receives it
     assert [m["text"] for m in mallory.events_of("message")] == ["hello from other"]
     assert alice.events_of("message") == []
+    # positive control: a message in acme's general does reach alice in the same set-up
+    alice.send({"action": "message", "channel": "general", "text": "hello from acme"})
+    parley.pump()
+    assert [m["text"] for m in alice.events_of("message")] == ["hello from acme"]
 
 
 # ---- private channels ----------------------------------------------------------------------------
@@ -291,6 +298,8 @@ def test_nothing_is_stored_under_the_claimed_workspace(parley: Any, alice_and_bo
     # Then none mentions mallory or workspace other
     flat = repr(world)
     assert "mallory" not in flat and "Mallory" not in flat and "WS#other" not in flat
+    # positive control: the snapshot does hold the message, under alice's own workspace
+    assert "it's me" in flat and "WS#acme" in flat
 
 
 def test_typing_claiming_another_user_is_fanned_out_as_the_authenticated_user(

@@ -40,6 +40,11 @@ def test_second_connection_of_a_user_broadcasts_no_join(parley: Any) -> None:
     bob_tab2.send({"action": "join", "channel": "general"})
     parley.pump()
     assert alice.events_of("presence_diff") == []
+    # positive control: in the same set-up, another user's first connection is broadcast as a join
+    carol = parley.connect("carol", name="Carol")
+    carol.send({"action": "join", "channel": "general"})
+    parley.pump()
+    assert [d["joins"] for d in alice.events_of("presence_diff")] == [[{"id": "carol", "name": "Carol"}]]
 
 
 def test_leave_broadcasts_after_grace_via_timer(parley: Any) -> None:
@@ -66,6 +71,12 @@ def test_rejoin_within_grace_broadcasts_nothing(parley: Any) -> None:
     parley.fire_presence_timers()
     parley.pump()
     assert alice.events_of("presence_diff") == []
+    # positive control: in the same set-up, a leave with no re-join is broadcast after the grace
+    bob.send({"action": "leave", "channel": "general"})
+    parley.clock.advance(5_000)
+    parley.fire_presence_timers()
+    parley.pump()
+    assert [d["leaves"] for d in alice.events_of("presence_diff")] == [[{"id": "bob", "name": "Bob"}]]
 
 
 def test_leave_only_after_last_connection_of_user(parley: Any) -> None:

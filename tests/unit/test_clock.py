@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parley.clock import SystemClock, iso_ms, message_id_for, message_id_ms, next_message_id
+from parley.clock import SystemClock, iso_ms
+from parley.ids import message_id_for, message_id_ms, next_message_id
 
 T0 = 1_790_000_000_000
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

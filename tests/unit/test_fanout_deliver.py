@@ -78,7 +78,7 @@ def notifier() -> FakeNotifier:
 def deliver(
     store: FakeSubscribers, notifier: FakeNotifier, pool: ThreadPoolExecutor, changes: list[Any]
 ) -> Report:
-    fanout = Fanout(store=store, notifier=notifier, executor=pool)  # type: ignore[arg-type]
+    fanout = Fanout(store=store, notifier=notifier, executor=pool)
     return fanout.deliver(plan(changes), NOW_S)
 
 

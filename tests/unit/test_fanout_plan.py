@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from parley import protocol
 from parley.fanout import MAX_FRAME_BYTES, PlannedEvent, frames_for, plan
-from parley.store import message_from_item
+from parley.store.items import message_from_item
 from tests.unit.fanout_records import (
     WS,
     change,

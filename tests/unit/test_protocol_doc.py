@@ -10,7 +10,7 @@ from typing import Any, get_args
 
 import pytest
 
-from parley import auth, idempotency, protocol, service
+from parley import auth, chat, idempotency, protocol
 from parley.config import Settings
 from parley.errors import ErrorCode
 from parley.models import Channel, ChannelListing, Message, User
@@ -218,7 +218,7 @@ def test_the_limits_table_matches_the_code():
         f"| `presence` `limit` | 1{DASH}{protocol.PRESENCE_MAX}, default {protocol.PRESENCE_MAX} |",
         f"burst {settings['rate_burst'].default}, "
         f"then {settings['rate_per_second'].default:g} messages per second",
-        f"1 per user and channel per {service.TYPING_WINDOW_MS // 1000} s",
+        f"1 per user and channel per {chat.TYPING_WINDOW_MS // 1000} s",
         f"| presence grace | {settings['presence_grace_seconds'].default} s |",
         f"| heartbeat timeout | {settings['heartbeat_timeout_seconds'].default // 60} minutes |",
         f"{auth.MAX_TOKEN_BYTES} bytes; {auth.LEEWAY_SECONDS} s leeway",
@@ -237,4 +237,4 @@ def test_patterns_match_the_code():
 
 def test_default_channels_match_the_code():
     connecting = section("Connecting")
-    assert all(f"`{name}`" in connecting for name in service.DEFAULT_CHANNELS)
+    assert all(f"`{name}`" in connecting for name in chat.DEFAULT_CHANNELS)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley import deps, protocol
+from parley.chat import Chat, Reply
 from parley.errors import ErrorCode, ParleyError, RateLimited, TokenExpired, UnknownAction
-from parley.events import ConnectEvent, DisconnectEvent, RouteEvent, caller_of
+from parley.lambda_events import ConnectEvent, DisconnectEvent, RouteEvent, caller_of
 from parley.models import Caller
 from parley.observability import MetricUnit, logger, metrics
-from parley.service import Chat, Reply
 
 F = TypeVar("F", bound=protocol.Frame)
 Response = dict[str, Any]
@@ -27,6 +28,47 @@ def respond(frame: dict[str, Any] | None) -> Response:
     return {"statusCode": 200, "body": protocol.encode(frame)}
 
 
+@dataclass(slots=True)
+class _Request:
+    """What the error mapping needs to know about the request it answers."""
+
+    request_id: str
+    action: str | None  # None on `$default`, `$connect`, `$disconnect`
+    caller: Caller | None = None  # once the authorizer's context has been read
+
+
+def _request_id(event: dict[str, Any]) -> str:
+    return str(event.get("requestContext", {}).get("requestId", ""))
+
+
+def _error_reply(request: _Request, exc: Exception) -> Response:
+    """The one mapping from an error to what a client is told; call it from an `except` block."""
+    if isinstance(exc, TokenExpired) and request.caller is not None:
+        return _close_expired(request.caller, exc, request.action)
+    if isinstance(exc, ParleyError):
+        return respond(error_frame(exc, request.request_id, request.action))
+    # store failures, a misconfigured event, bugs: details go to the log (with the request id),
+    # never to the client
+    logger.exception("route failed", extra={"action": request.action})
+    metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)
+    return respond(
+        protocol.error(
+            ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id=request.request_id, action=request.action
+        )
+    )
+
+
+def _error_status(route: str, exc: Exception) -> Response:
+    """The same mapping where no frame can answer (`$connect`, `$disconnect`): a typed error is logged
+    with its code, anything else as a failure; the status says which."""
+    if isinstance(exc, ParleyError):
+        logger.warning(f"{route} refused", extra={"code": exc.code.value})
+        return {"statusCode": 403 if route == "connect" else 200}
+    logger.exception(f"{route} failed")
+    metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)
+    return {"statusCode": 500}
+
+
 def handle_route(
     event: dict[str, Any],
     context: LambdaContext,
@@ -34,31 +76,19 @@ def handle_route(
     action: Callable[[Chat, Caller, F], Reply],
 ) -> Response:
     """Parse, authorise by the authorizer's context, run one use case, and map any error to an error frame."""
-    request_id = str(event.get("requestContext", {}).get("requestId", ""))
-    action_name = protocol.ACTION_OF[frame_model]
+    request = _Request(_request_id(event), protocol.ACTION_OF[frame_model])
     try:
         parsed = RouteEvent.model_validate(event)
-        caller = caller_of(
-            parsed.request_context.connection_id, request_id, parsed.request_context.authorizer
-        )
+        ctx = parsed.request_context
+        request.caller = caller = caller_of(ctx.connection_id, request.request_id, ctx.authorizer)
         logger.append_keys(connection_id=caller.connection_id, user_id=caller.user.id)
         chat = deps.services().chat
         chat.once.register(context)
         chat.check_token(caller)
         body = parsed.body if isinstance(parsed.body, str) else None
         return respond(action(chat, caller, protocol.parse_frame(body, frame_model)).frame)
-    except TokenExpired as exc:
-        return _close_expired(caller, exc, action_name)
-    except ParleyError as exc:
-        return respond(error_frame(exc, request_id, action_name))
-    except Exception:
-        # store failures, a misconfigured event, bugs: details go to the log (with the request id),
-        # never to the client
-        logger.exception("route failed", extra={"action": action_name})
-        metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=1)
-        return respond(
-            protocol.error(ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id=request_id, action=action_name)
-        )
+    except Exception as exc:
+        return _error_reply(request, exc)
 
 
 def error_frame(exc: ParleyError, request_id: str, action: str | None) -> dict[str, Any]:
@@ -81,21 +111,20 @@ def _close_expired(caller: Caller, exc: TokenExpired, action: str | None) -> Res
 
 def handle_default(event: dict[str, Any]) -> Response:
     """`$default`: frames that are not JSON objects, or name no known action."""
-    request_id = str(event.get("requestContext", {}).get("requestId", ""))
-    context_ = RouteEvent.model_validate(event).request_context
-    caller = caller_of(context_.connection_id, request_id, context_.authorizer)
+    request = _Request(_request_id(event), None)
     try:
-        deps.services().chat.check_token(caller)  # every frame, as on the named routes
+        ctx = RouteEvent.model_validate(event).request_context
+        request.caller = caller_of(ctx.connection_id, request.request_id, ctx.authorizer)
+        logger.append_keys(connection_id=request.caller.connection_id, user_id=request.caller.user.id)
+        deps.services().chat.check_token(request.caller)  # every frame, as on the named routes
         data = protocol.decode_json_object(event.get("body"))
         action = data.get("action")
         known = ", ".join(protocol.FRAMES)
         if not isinstance(action, str):
             raise UnknownAction(f"frame has no 'action'; use one of {known}")
         raise UnknownAction(f"unknown action {json.dumps(action)[:100]}; use one of {known}")
-    except TokenExpired as exc:
-        return _close_expired(caller, exc, None)
-    except ParleyError as exc:
-        return respond(error_frame(exc, request_id, None))
+    except Exception as exc:
+        return _error_reply(request, exc)
 
 
 def handle_connect(event: dict[str, Any]) -> Response:
@@ -106,19 +135,24 @@ def handle_connect(event: dict[str, Any]) -> Response:
         caller = caller_of(ctx.connection_id, ctx.request_id, ctx.authorizer)
         logger.append_keys(connection_id=caller.connection_id, user_id=caller.user.id)
         deps.services().chat.connect(caller, int(ctx.connected_at.timestamp() * 1000))
-    except Exception:
-        logger.exception("connect failed")
-        return {"statusCode": 500}
+    except Exception as exc:
+        return _error_status("connect", exc)
     metrics.add_metric(name="Connections", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200}
 
 
 def handle_disconnect(event: dict[str, Any]) -> Response:
-    parsed = DisconnectEvent.model_validate(event)
-    ctx = parsed.request_context
-    logger.append_keys(connection_id=ctx.connection_id)
-    logger.info("disconnect", extra={"status": ctx.disconnect_status_code, "reason": ctx.disconnect_reason})
-    deps.services().chat.disconnect(ctx.connection_id)
+    """Forget a connection that closed. Nobody is left to answer: failures are logged (and retried by
+    nobody: the sweeper and TTL clean up what this misses)."""
+    try:
+        ctx = DisconnectEvent.model_validate(event).request_context
+        logger.append_keys(connection_id=ctx.connection_id)
+        logger.info(
+            "disconnect", extra={"status": ctx.disconnect_status_code, "reason": ctx.disconnect_reason}
+        )
+        deps.services().chat.disconnect(ctx.connection_id)
+    except Exception as exc:
+        return _error_status("disconnect", exc)
     return {"statusCode": 200}
 
 

@@ -28,6 +28,8 @@ class Settings(BaseModel):
     # How long a connection lives without a heartbeat, and the longest a connection can live on AWS.
     heartbeat_timeout_seconds: int = 600
     max_connection_seconds: int = 7200
+    # set by Lambda; part of every idempotency key (Powertools' own default when unset)
+    aws_lambda_function_name: str = "test-func"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

@@ -11,12 +11,12 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from parley import aws
+from parley.chat import Chat
 from parley.clock import Clock, SystemClock
 from parley.config import Settings, settings
 from parley.fanout import Fanout
 from parley.idempotency import PowertoolsOnce
 from parley.notify import ManagementApiNotifier, Notifier
-from parley.service import Chat
 from parley.store import Store
 from parley.timers import PresenceTimers, SqsPresenceTimers
 
@@ -41,7 +41,7 @@ def build_services(
     executor: Executor | None = None,
 ) -> Services:
     """The production wiring; tests pass fakes for what cannot run locally (@connections, time)."""
-    store = Store(aws.dynamodb(), state_table=config.state_table, messages_table=config.messages_table)
+    store = Store.on(aws.dynamodb(), state_table=config.state_table, messages_table=config.messages_table)
     if notifier is None:
         client = aws.management_api(config.connections_endpoint, config.fanout_concurrency)
         notifier = ManagementApiNotifier(client)
@@ -52,7 +52,7 @@ def build_services(
         store=store,
         notifier=notifier,
         timers=timers or SqsPresenceTimers(aws.sqs(), config.presence_queue_url),
-        once=PowertoolsOnce(persistence),
+        once=PowertoolsOnce(persistence, function_name=config.aws_lambda_function_name),
         clock=clock or SystemClock(),
         settings=config,
     )

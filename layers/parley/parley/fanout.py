@@ -20,7 +20,8 @@ from parley import protocol
 from parley.errors import StoreError
 from parley.models import User
 from parley.notify import Notifier, PostOutcome
-from parley.store import Store, message_from_item
+from parley.ports import Subscribers
+from parley.store.items import message_from_item
 
 logger = Logger(child=True)
 
@@ -158,7 +159,7 @@ def _framed(chunk: list[PlannedEvent]) -> tuple[str, list[PlannedEvent]]:
 
 
 class Fanout:
-    def __init__(self, *, store: Store, notifier: Notifier, executor: Executor) -> None:
+    def __init__(self, *, store: Subscribers, notifier: Notifier, executor: Executor) -> None:
         self.store = store
         self.notifier = notifier
         self.executor = executor

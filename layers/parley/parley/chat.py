@@ -8,14 +8,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from parley import protocol
-from parley.clock import Clock, iso_ms, message_id_for, message_id_ms
+from parley.clock import Clock, iso_ms
 from parley.config import Settings
 from parley.errors import NotFound, NotJoined, RateLimited, StoreError, TokenExpired
-from parley.idempotency import Command, Once
+from parley.idempotency import Once, PostCommand, Posted
+from parley.ids import message_id_for, message_id_ms
 from parley.models import Caller, Channel, ChannelListing, DueItem, Message, User
 from parley.notify import Notifier
+from parley.ports import ChatStore
 from parley.ratelimit import decide
-from parley.store import Store
 from parley.timers import PresenceTimers
 
 logger = Logger(child=True)
@@ -30,6 +31,19 @@ def _rate_expiry(tat_ms: int) -> int:
     return tat_ms // 1000 + 60
 
 
+def _message_of(command: PostCommand, message_id: str, ts: str) -> Message:
+    return Message(
+        id=message_id,
+        workspace=command.workspace,
+        channel=command.channel,
+        ts=ts,
+        user=User(command.user_id, command.user_name),
+        text=command.text,
+        client_msg_id=command.client_msg_id,
+        thread_id=command.thread_id,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What a route answers its caller: a frame, or nothing (typing)."""
@@ -41,7 +55,7 @@ class Chat:
     def __init__(
         self,
         *,
-        store: Store,
+        store: ChatStore,
         notifier: Notifier,
         timers: PresenceTimers,
         once: Once,
@@ -154,38 +168,29 @@ class Chat:
 
     def post_message(self, caller: Caller, frame: protocol.MessageFrame) -> Reply:
         self._require_joined(caller, frame.channel)
-        command: Command = {
-            "workspace": caller.workspace,
-            "userId": caller.user.id,
-            "userName": caller.user.name,
-            "channel": frame.channel,
-            "text": frame.text,
-            "clientMsgId": frame.client_msg_id,
-            "threadId": frame.thread_id,
-        }
-        if frame.client_msg_id is None:
-            return Reply(self._append(command))
-        return Reply(self.once.run(command, self._append))
+        command = PostCommand(
+            workspace=caller.workspace,
+            user_id=caller.user.id,
+            user_name=caller.user.name,
+            channel=frame.channel,
+            text=frame.text,
+            client_msg_id=frame.client_msg_id,
+            thread_id=frame.thread_id,
+        )
+        posted = (
+            self._append(command) if frame.client_msg_id is None else self.once.run(command, self._append)
+        )
+        return Reply(protocol.ack(_message_of(command, posted.id, posted.ts)))
 
-    def _append(self, command: Command) -> Command:
-        workspace, channel, user_id = command["workspace"], command["channel"], command["userId"]
-        thread_id = command["threadId"]
+    def _append(self, command: PostCommand) -> Posted:
+        workspace, channel, thread_id = command.workspace, command.channel, command.thread_id
         if thread_id is not None and self.store.get_message(workspace, channel, thread_id) is None:
             raise NotFound(f"thread '{thread_id}' is not a message of channel '{channel}'")
-        self._take_rate(workspace, user_id)
-        now = self.clock.now_ms()
-        message_id = message_id_for(now)
-        draft = Message(
-            id=message_id,
-            workspace=workspace,
-            channel=channel,
-            ts=iso_ms(message_id_ms(message_id)),
-            user=User(user_id, command["userName"]),
-            text=command["text"],
-            client_msg_id=command["clientMsgId"],
-            thread_id=thread_id,
-        )
-        return protocol.ack(self.store.append_message(draft))
+        self._take_rate(workspace, command.user_id)
+        message_id = message_id_for(self.clock.now_ms())
+        draft = _message_of(command, message_id, iso_ms(message_id_ms(message_id)))
+        stored = self.store.append_message(draft)
+        return Posted(id=stored.id, ts=stored.ts)
 
     def _take_rate(self, workspace: str, user_id: str) -> None:
         rate, burst = self.settings.rate_per_second, self.settings.rate_burst

@@ -1,4 +1,4 @@
-"""Glue for the event-driven functions: the stream fan-out, the presence timer queue and the sweeper."""
+"""Entry points of the non-route triggers: the stream fan-out, the presence timer queue and the sweeper."""
 
 from __future__ import annotations
 

@@ -1,0 +1,106 @@
+"""The store as the use cases see it: one Protocol per aggregate, so tests can hand in an in-memory store.
+
+`parley.store.Store` implements all of them over DynamoDB; tests/support/memory_store.py in memory, and
+tests/integration/test_store_contract.py keeps the two equal. Chat's other collaborators have their
+ports next to their implementations (Notifier, PresenceTimers, Once, Clock).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from parley.models import Caller, Channel, Connection, DueItem, Message, MessagePage, PresencePage, Subscriber
+
+
+class Subscribers(Protocol):
+    """What fan-out reads: the live subscriptions of a channel."""
+
+    def subscribers(self, workspace: str, channel: str, now_s: int) -> list[Subscriber]: ...
+
+
+class Connections(Subscribers, Protocol):
+    """Connections with their subscriptions, presence and typing signals."""
+
+    def put_connection(self, caller: Caller, connected_at_ms: int, expires_at_s: int) -> None: ...
+
+    def get_connection(self, connection_id: str) -> Connection | None: ...
+
+    def touch_connection(self, connection_id: str, expires_at_s: int) -> bool: ...
+
+    def delete_connection(self, connection_id: str) -> None: ...
+
+    def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> bool: ...
+
+    def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool: ...
+
+    def is_subscribed(self, connection_id: str, workspace: str, channel: str, now_s: int) -> bool: ...
+
+    def presence_remove(
+        self, workspace: str, channel: str, user_id: str, connection_id: str, leave_at_ms: int
+    ) -> bool: ...
+
+    def finalize_leave(self, workspace: str, channel: str, user_id: str, now_ms: int) -> bool: ...
+
+    def present_users(
+        self, workspace: str, channel: str, now_s: int, *, limit: int, after: str | None = None
+    ) -> PresencePage: ...
+
+    def touch_typing(self, caller: Caller, channel: str, now_ms: int, window_ms: int) -> bool: ...
+
+
+class Channels(Protocol):
+    """Workspaces, channels and membership."""
+
+    def workspace_exists(self, workspace: str) -> bool: ...
+
+    def create_workspace(self, workspace: str, default_channels: list[str], now_ms: int) -> None: ...
+
+    def get_channel(self, workspace: str, channel: str) -> Channel | None: ...
+
+    def create_channel(self, channel: Channel, now_ms: int) -> None: ...
+
+    def is_member(self, workspace: str, user_id: str, channel: str) -> bool: ...
+
+    def add_member(self, workspace: str, user_id: str, channel: str, now_ms: int) -> None: ...
+
+    def list_channels(self, workspace: str) -> list[Channel]: ...
+
+    def member_channels(self, workspace: str, user_id: str) -> set[str]: ...
+
+
+class Messages(Protocol):
+    """A channel's messages, appended in id order and read a page at a time."""
+
+    def append_message(self, draft: Message) -> Message: ...
+
+    def get_message(self, workspace: str, channel: str, message_id: str) -> Message | None: ...
+
+    def recent_messages(self, workspace: str, channel: str, limit: int) -> MessagePage: ...
+
+    def messages_before(self, workspace: str, channel: str, before: str, limit: int) -> MessagePage: ...
+
+    def messages_after(self, workspace: str, channel: str, since: str, limit: int) -> MessagePage: ...
+
+
+class RateStates(Protocol):
+    """The rate limiter's per-user state, compare-and-set."""
+
+    def claim_rate_if_idle(
+        self, workspace: str, user_id: str, now_ms: int, new: int, expires_at_s: int
+    ) -> int | None: ...
+
+    def rate_state(self, workspace: str, user_id: str) -> int | None: ...
+
+    def save_rate_state(
+        self, workspace: str, user_id: str, old: int | None, new: int, expires_at_s: int
+    ) -> bool: ...
+
+
+class DueItems(Protocol):
+    """What the sweeper must finish."""
+
+    def due_items(self, now_ms: int, per_shard: int = 100) -> list[DueItem]: ...
+
+
+class ChatStore(Connections, Channels, Messages, RateStates, DueItems, Protocol):
+    """Everything the chat use cases read and write."""

@@ -1,0 +1,217 @@
+"""Connections with their subscriptions, presence and typing: the StateTable's live, TTL'd items.
+
+They live together because a join writes all three (connection, subscription, presence) in one
+transaction, and a leave undoes them together.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.conditions import Attr, Key
+
+from parley.errors import StoreError
+from parley.models import Caller, Connection, PresencePage, Subscriber, User
+from parley.store import items, keys
+from parley.store.calls import Cancelled, ConditionFailed, attempt, call, unwrap, written
+from parley.store.tables import TableAccess, query_all
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+_SUBSCRIBE_ATTEMPTS = 3
+
+
+class ConnectionStore(TableAccess):
+    # ---- connections ---------------------------------------------------------------------------
+
+    def put_connection(self, caller: Caller, connected_at_ms: int, expires_at_s: int) -> None:
+        call(self._state.put_item, Item=items.connection_item(caller, connected_at_ms, expires_at_s))
+
+    def get_connection(self, connection_id: str) -> Connection | None:
+        item = call(self._state.get_item, Key=keys.connection_key(connection_id)).get("Item")
+        return None if item is None else items.connection_from_item(connection_id, item)
+
+    def touch_connection(self, connection_id: str, expires_at_s: int) -> bool:
+        """Push back a live connection's expiry (heartbeat); False if the connection is unknown."""
+        return written(
+            self._state.update_item,
+            Key=keys.connection_key(connection_id),
+            UpdateExpression="SET expiresAt = :e, dueAt = :d",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":e": expires_at_s, ":d": expires_at_s * 1000},
+        )
+
+    def delete_connection(self, connection_id: str) -> None:
+        call(self._state.delete_item, Key=keys.connection_key(connection_id))
+
+    # ---- subscriptions -------------------------------------------------------------------------
+
+    def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> bool:
+        """Subscribe this connection and count it in the channel's presence, in one transaction (a
+        user's first connection creates the presence item: an INSERT, `joins`).
+
+        False, and nothing written, when the connection item is gone (forgotten as stale), so no orphan
+        subscription is left. Two connections of one user joining at once conflict on the presence
+        item; the loser tries again.
+        """
+        state = self._tables.state_name
+        transaction: list[TransactWriteItemTypeDef] = [
+            {
+                "Update": {
+                    "TableName": state,
+                    "Key": keys.connection_key(caller.connection_id),
+                    "UpdateExpression": "ADD channels :c",
+                    "ConditionExpression": "attribute_exists(PK)",
+                    "ExpressionAttributeValues": {":c": {channel}},
+                }
+            },
+            {"Put": {"TableName": state, "Item": items.subscription_item(caller, channel, expires_at_s)}},
+            {
+                "Update": {
+                    "TableName": state,
+                    "Key": keys.presence_key(caller.workspace, channel, caller.user.id),
+                    "UpdateExpression": (
+                        "SET kind = :k, userId = :u, userName = :n, workspace = :w, channel = :ch, "
+                        "expiresAt = :e ADD conns :c REMOVE leaveAt, dueShard, dueAt"
+                    ),
+                    "ExpressionAttributeValues": {
+                        ":k": "presence",
+                        ":u": caller.user.id,
+                        ":n": caller.user.name,
+                        ":w": caller.workspace,
+                        ":ch": channel,
+                        ":e": expires_at_s,
+                        ":c": {caller.connection_id},
+                    },
+                }
+            },
+        ]
+        for _ in range(_SUBSCRIBE_ATTEMPTS):
+            outcome = attempt(self._client.transact_write_items, TransactItems=transaction)
+            if not isinstance(outcome, Cancelled) or not outcome.reasons:
+                unwrap(outcome)
+                return True
+            if outcome.reasons[0] == "ConditionalCheckFailed":
+                return False
+            if "TransactionConflict" not in outcome.reasons:
+                unwrap(outcome)
+        raise StoreError("subscription contention: too many concurrent joins of one user")
+
+    def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool:
+        """Remove one subscription; True if it existed. The connection item may already be gone."""
+        old = call(
+            self._state.delete_item,
+            Key=keys.subscription_key(workspace, channel, connection_id),
+            ReturnValues="ALL_OLD",
+        ).get("Attributes")
+        written(
+            self._state.update_item,
+            Key=keys.connection_key(connection_id),
+            UpdateExpression="DELETE channels :c",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":c": {channel}},
+        )
+        return old is not None
+
+    def is_subscribed(self, connection_id: str, workspace: str, channel: str, now_s: int) -> bool:
+        item = call(
+            self._state.get_item,
+            Key=keys.subscription_key(workspace, channel, connection_id),
+            ProjectionExpression="expiresAt",
+        ).get("Item")
+        return item is not None and items.as_int(item.get("expiresAt", now_s + 1)) > now_s
+
+    def subscribers(self, workspace: str, channel: str, now_s: int) -> list[Subscriber]:
+        found = query_all(
+            self._state,
+            Key("PK").eq(keys.channel_state_pk(workspace, channel))
+            & Key("SK").begins_with(keys.SUBSCRIPTION_PREFIX),
+            filter_expression=Attr("expiresAt").gt(now_s),
+            projection="connectionId, userId",
+        )
+        return [items.subscriber_from_item(i) for i in found]
+
+    # ---- presence ------------------------------------------------------------------------------
+
+    def presence_remove(
+        self, workspace: str, channel: str, user_id: str, connection_id: str, leave_at_ms: int
+    ) -> bool:
+        """Count this connection out; True when it was the user's last one and the grace period started."""
+        key = keys.presence_key(workspace, channel, user_id)
+        outcome = attempt(
+            self._state.update_item,
+            Key=key,
+            UpdateExpression="DELETE conns :c",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":c": {connection_id}},
+            ReturnValues="ALL_NEW",
+        )
+        if isinstance(outcome, ConditionFailed):
+            return False
+        attrs = unwrap(outcome).get("Attributes", {})
+        if attrs.get("conns") or "leaveAt" in attrs:
+            return False
+        leave_at_s = -(-leave_at_ms // 1000)
+        # TTL (at the end of the grace) is only the backstop: the presence timer deletes on time.
+        # The condition fails when the user re-joined meanwhile.
+        return written(
+            self._state.update_item,
+            Key=key,
+            UpdateExpression="SET leaveAt = :t, dueShard = :s, dueAt = :t, expiresAt = :e",
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(conns)",
+            ExpressionAttributeValues={
+                ":t": leave_at_ms,
+                ":s": keys.presence_due_shard(workspace, channel, user_id),
+                ":e": leave_at_s,
+            },
+        )
+
+    def finalize_leave(self, workspace: str, channel: str, user_id: str, now_ms: int) -> bool:
+        """Delete a presence whose grace is over (a REMOVE: `leaves`); False if the user came back."""
+        return written(
+            self._state.delete_item,
+            Key=keys.presence_key(workspace, channel, user_id),
+            ConditionExpression="attribute_not_exists(conns) AND leaveAt <= :now",
+            ExpressionAttributeValues={":now": now_ms},
+        )
+
+    def present_users(
+        self, workspace: str, channel: str, now_s: int, *, limit: int, after: str | None = None
+    ) -> PresencePage:
+        """The first `limit` users present in a channel, in id order (the sort key's), after the user id
+        `after` (exclusive) when given.
+
+        One paged Query of the channel's `PRES#` items. DynamoDB applies `Limit` before the expiry
+        filter, so a page may come back short: read on until one user more than asked for is found
+        (it only tells `has_more`) or the partition ends.
+        """
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(keys.channel_state_pk(workspace, channel))
+            & Key("SK").begins_with(keys.PRESENCE_PREFIX),
+            "FilterExpression": Attr("expiresAt").gt(now_s),
+            "ProjectionExpression": "userId, userName",
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = keys.presence_key(workspace, channel, after)
+        users: list[User] = []
+        while len(users) <= limit:
+            page = call(self._state.query, **kwargs)
+            users.extend(items.presence_user_from_item(i) for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return PresencePage(users[:limit], len(users) > limit)
+
+    # ---- typing --------------------------------------------------------------------------------
+
+    def touch_typing(self, caller: Caller, channel: str, now_ms: int, window_ms: int) -> bool:
+        """Record a typing signal unless one was recorded within the window; True when recorded."""
+        return written(
+            self._state.put_item,
+            Item=items.typing_item(caller, channel, now_ms, window_ms),
+            ConditionExpression="attribute_not_exists(PK) OR #at <= :cutoff",
+            ExpressionAttributeNames={"#at": "at"},
+            ExpressionAttributeValues={":cutoff": now_ms - window_ms},
+        )

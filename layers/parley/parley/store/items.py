@@ -1,0 +1,164 @@
+"""Stored items and domain objects, mapped both ways: one typed constructor per item kind, one decoder each.
+
+Stream images carry the same attributes as the items, so fan-out decodes them with these codecs too.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from parley.models import Caller, Channel, Connection, DueItem, Message, Subscriber, User
+from parley.store import keys
+
+Item = dict[str, Any]
+
+
+def as_int(value: Any) -> int:
+    """DynamoDB numbers come back as Decimal (or as strings from some endpoints)."""
+    return int(value) if isinstance(value, Decimal | int) else int(str(value))
+
+
+# ---- StateTable -------------------------------------------------------------------------------------
+
+
+def connection_item(caller: Caller, connected_at_ms: int, expires_at_s: int) -> Item:
+    return {
+        **keys.connection_key(caller.connection_id),
+        "kind": "connection",
+        "connectionId": caller.connection_id,
+        "userId": caller.user.id,
+        "userName": caller.user.name,
+        "workspace": caller.workspace,
+        "connectedAt": connected_at_ms,
+        "tokenExp": caller.token_expires_at,
+        "expiresAt": expires_at_s,
+        "dueShard": keys.connection_due_shard(caller.connection_id),
+        "dueAt": expires_at_s * 1000,
+    }
+
+
+def connection_from_item(connection_id: str, item: Item) -> Connection:
+    return Connection(
+        connection_id=connection_id,
+        user=User(str(item["userId"]), str(item["userName"])),
+        workspace=str(item["workspace"]),
+        channels=frozenset(str(c) for c in item.get("channels", set())),
+    )
+
+
+def subscription_item(caller: Caller, channel: str, expires_at_s: int) -> Item:
+    return {
+        **keys.subscription_key(caller.workspace, channel, caller.connection_id),
+        "kind": "subscription",
+        "connectionId": caller.connection_id,
+        "userId": caller.user.id,
+        "expiresAt": expires_at_s,
+    }
+
+
+def subscriber_from_item(item: Item) -> Subscriber:
+    return Subscriber(str(item["connectionId"]), str(item["userId"]))
+
+
+def presence_user_from_item(item: Item) -> User:
+    return User(str(item["userId"]), str(item["userName"]))
+
+
+def typing_item(caller: Caller, channel: str, now_ms: int, window_ms: int) -> Item:
+    return {
+        **keys.typing_key(caller.workspace, channel, caller.user.id),
+        "kind": "typing",
+        "workspace": caller.workspace,
+        "channel": channel,
+        "userId": caller.user.id,
+        "userName": caller.user.name,
+        "at": now_ms,
+        "expiresAt": (now_ms + window_ms) // 1000 + 1,
+    }
+
+
+def rate_item(workspace: str, user_id: str, tat: int, expires_at_s: int) -> Item:
+    return {**keys.rate_key(workspace, user_id), "kind": "rate", "tat": tat, "expiresAt": expires_at_s}
+
+
+def tat_from_item(item: Item) -> int:
+    return as_int(item["tat"])
+
+
+def due_item_from(kind: str, item: Item) -> DueItem:
+    """A sweeper's task from an item of the `Due` index (`kind` is the shard prefix it was found under)."""
+    if kind == keys.CONNECTION_DUE:
+        return DueItem("connection", connection_id=str(item["connectionId"]))
+    return DueItem(
+        "presence",
+        workspace=str(item["workspace"]),
+        channel=str(item["channel"]),
+        user_id=str(item["userId"]),
+    )
+
+
+# ---- MessagesTable ----------------------------------------------------------------------------------
+
+
+def workspace_item(workspace: str, now_ms: int) -> Item:
+    return {**keys.workspace_key(workspace), "kind": "workspace", "createdAt": now_ms}
+
+
+def channel_item(channel: Channel, now_ms: int) -> Item:
+    return {
+        **keys.channel_key(channel.workspace, channel.id),
+        "kind": "channel",
+        "name": channel.id,
+        "private": channel.private,
+        "createdBy": channel.created_by,
+        "createdAt": now_ms,
+    }
+
+
+def channel_from_item(workspace: str, item: Item) -> Channel:
+    return Channel(
+        workspace, str(item["name"]), bool(item.get("private", False)), str(item.get("createdBy", ""))
+    )
+
+
+def member_item(workspace: str, user_id: str, channel: str, now_ms: int) -> Item:
+    return {
+        **keys.member_key(workspace, user_id, channel),
+        "kind": "member",
+        "channel": channel,
+        "since": now_ms,
+    }
+
+
+def message_item(message: Message) -> Item:
+    item: Item = {
+        **keys.message_key(message.workspace, message.channel, message.id),
+        "kind": "message",
+        "id": message.id,
+        "workspace": message.workspace,
+        "channel": message.channel,
+        "ts": message.ts,
+        "userId": message.user.id,
+        "userName": message.user.name,
+        "text": message.text,
+    }
+    if message.client_msg_id is not None:
+        item["clientMsgId"] = message.client_msg_id
+    if message.thread_id is not None:
+        item["threadId"] = message.thread_id
+    return item
+
+
+def message_from_item(item: Item) -> Message:
+    """A message from its stored item (also used on stream images, which have the same attributes)."""
+    return Message(
+        id=str(item["id"]),
+        workspace=str(item["workspace"]),
+        channel=str(item["channel"]),
+        ts=str(item["ts"]),
+        user=User(str(item["userId"]), str(item["userName"])),
+        text=str(item["text"]),
+        client_msg_id=item.get("clientMsgId"),
+        thread_id=item.get("threadId"),
+    )

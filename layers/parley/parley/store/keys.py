@@ -1,0 +1,108 @@
+"""Every partition and sort key of the two tables, and the shards of the sweeper's `Due` index.
+
+No other module writes a key string; docs/design.md lists the same keys.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+Key = dict[str, str]
+
+DUE_SHARDS = 10
+CONNECTION_DUE = "conn"
+PRESENCE_DUE = "pres"
+
+SUBSCRIPTION_PREFIX = "SUB#"
+PRESENCE_PREFIX = "PRES#"
+CHANNEL_PREFIX = "CHAN#"
+MESSAGE_PREFIX = "MSG#"
+
+# ---- StateTable -------------------------------------------------------------------------------------
+
+
+def connection_key(connection_id: str) -> Key:
+    return {"PK": f"CONN#{connection_id}", "SK": "META"}
+
+
+def channel_state_pk(workspace: str, channel: str) -> str:
+    """The partition of a channel's ephemeral items: subscriptions, presence, typing."""
+    return f"CHAN#{workspace}#{channel}"
+
+
+def subscription_key(workspace: str, channel: str, connection_id: str) -> Key:
+    return {"PK": channel_state_pk(workspace, channel), "SK": f"{SUBSCRIPTION_PREFIX}{connection_id}"}
+
+
+def presence_key(workspace: str, channel: str, user_id: str) -> Key:
+    return {"PK": channel_state_pk(workspace, channel), "SK": f"{PRESENCE_PREFIX}{user_id}"}
+
+
+def typing_key(workspace: str, channel: str, user_id: str) -> Key:
+    return {"PK": channel_state_pk(workspace, channel), "SK": f"TYPING#{user_id}"}
+
+
+def rate_key(workspace: str, user_id: str) -> Key:
+    return {"PK": f"RATE#{workspace}#{user_id}", "SK": "RATE"}
+
+
+# ---- the sweeper's sparse `Due` index ---------------------------------------------------------------
+
+
+def _shard(value: str) -> int:
+    return zlib.crc32(value.encode()) % DUE_SHARDS
+
+
+def connection_due_shard(connection_id: str) -> str:
+    return f"{CONNECTION_DUE}#{_shard(connection_id)}"
+
+
+def presence_due_shard(workspace: str, channel: str, user_id: str) -> str:
+    return f"{PRESENCE_DUE}#{_shard(workspace + channel + user_id)}"
+
+
+def due_shards(kind: str) -> list[str]:
+    """Every `dueShard` value of one kind (`conn` or `pres`): the sweeper queries each."""
+    return [f"{kind}#{shard}" for shard in range(DUE_SHARDS)]
+
+
+# ---- MessagesTable ----------------------------------------------------------------------------------
+
+
+def workspace_pk(workspace: str) -> str:
+    """The partition of a workspace's own item and its channels."""
+    return f"WS#{workspace}"
+
+
+def workspace_key(workspace: str) -> Key:
+    return {"PK": workspace_pk(workspace), "SK": "META"}
+
+
+def channel_key(workspace: str, channel: str) -> Key:
+    return {"PK": workspace_pk(workspace), "SK": f"{CHANNEL_PREFIX}{channel}"}
+
+
+def member_pk(workspace: str, user_id: str) -> str:
+    """The partition of one user's memberships in a workspace."""
+    return f"WS#{workspace}#USER#{user_id}"
+
+
+def member_key(workspace: str, user_id: str, channel: str) -> Key:
+    return {"PK": member_pk(workspace, user_id), "SK": f"{CHANNEL_PREFIX}{channel}"}
+
+
+def channel_messages_pk(workspace: str, channel: str) -> str:
+    """The partition of a channel's messages and its head item."""
+    return f"WS#{workspace}#CHAN#{channel}"
+
+
+def head_key(workspace: str, channel: str) -> Key:
+    return {"PK": channel_messages_pk(workspace, channel), "SK": "HEAD"}
+
+
+def message_sk(message_id: str) -> str:
+    return f"{MESSAGE_PREFIX}{message_id}"
+
+
+def message_key(workspace: str, channel: str, message_id: str) -> Key:
+    return {"PK": channel_messages_pk(workspace, channel), "SK": message_sk(message_id)}

@@ -1,0 +1,94 @@
+"""Channel messages: appended in id order behind a per-channel head item, read back a page at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from parley.clock import iso_ms
+from parley.errors import StoreError
+from parley.ids import message_id_ms, next_message_id
+from parley.models import Message, MessagePage
+from parley.store import items, keys
+from parley.store.calls import Cancelled, attempt, call, unwrap
+from parley.store.tables import TableAccess
+
+_APPEND_ATTEMPTS = 8
+
+
+class MessageStore(TableAccess):
+    def append_message(self, draft: Message) -> Message:
+        """Store a message with an id greater than every earlier one of its channel.
+
+        The channel's head item and the message are written in one transaction whose condition is
+        `lastId < id`, so stream order, id order and commit order agree: fan-out can deliver in id order.
+        """
+        head = keys.head_key(draft.workspace, draft.channel)
+        messages = self._tables.messages_name
+        message = draft
+        for _ in range(_APPEND_ATTEMPTS):
+            outcome = attempt(
+                self._client.transact_write_items,
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": messages,
+                            "Key": head,
+                            "UpdateExpression": "SET lastId = :id, kind = :k",
+                            "ConditionExpression": "attribute_not_exists(lastId) OR lastId < :id",
+                            "ExpressionAttributeValues": {":id": message.id, ":k": "head"},
+                        }
+                    },
+                    {"Put": {"TableName": messages, "Item": items.message_item(message)}},
+                ],
+            )
+            if not isinstance(outcome, Cancelled):
+                unwrap(outcome)
+                return message
+            stored = call(self._messages.get_item, Key=head, ConsistentRead=True).get("Item", {})
+            last = str(stored.get("lastId", message.id))
+            new_id = next_message_id(max(last, message.id), message_id_ms(message.id))
+            message = Message(
+                id=new_id,
+                workspace=draft.workspace,
+                channel=draft.channel,
+                ts=iso_ms(message_id_ms(new_id)),
+                user=draft.user,
+                text=draft.text,
+                client_msg_id=draft.client_msg_id,
+                thread_id=draft.thread_id,
+            )
+        raise StoreError("message id contention: too many concurrent writers")
+
+    def get_message(self, workspace: str, channel: str, message_id: str) -> Message | None:
+        item = call(self._messages.get_item, Key=keys.message_key(workspace, channel, message_id)).get("Item")
+        return None if item is None else items.message_from_item(item)
+
+    def recent_messages(self, workspace: str, channel: str, limit: int) -> MessagePage:
+        key = Key("PK").eq(keys.channel_messages_pk(workspace, channel)) & Key("SK").begins_with(
+            keys.MESSAGE_PREFIX
+        )
+        return self._page_backwards(key, limit)
+
+    def messages_before(self, workspace: str, channel: str, before: str, limit: int) -> MessagePage:
+        upper = keys.message_sk(f"{int(before) - 1:017d}")
+        key = Key("PK").eq(keys.channel_messages_pk(workspace, channel)) & Key("SK").between(
+            keys.MESSAGE_PREFIX, upper
+        )
+        return self._page_backwards(key, limit)
+
+    def messages_after(self, workspace: str, channel: str, since: str, limit: int) -> MessagePage:
+        """The newest `limit` messages after `since`; has_more means some in between were left out."""
+        key = Key("PK").eq(keys.channel_messages_pk(workspace, channel)) & Key("SK").gt(
+            keys.message_sk(since)
+        )
+        return self._page_backwards(key, limit)
+
+    def _page_backwards(self, key: Any, limit: int) -> MessagePage:
+        found = call(
+            self._messages.query, KeyConditionExpression=key, ScanIndexForward=False, Limit=limit + 1
+        )
+        page = [items.message_from_item(i) for i in found["Items"][:limit]]
+        page.reverse()
+        return MessagePage(page, len(found["Items"]) > limit)

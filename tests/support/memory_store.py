@@ -1,0 +1,283 @@
+"""An in-memory store with the same behaviour as parley.store.Store, for fast tests of the use cases.
+
+It implements parley.ports.ChatStore; tests/integration/test_store_contract.py runs the same
+assertions against it and against the DynamoDB store under moto, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from parley.clock import iso_ms
+from parley.errors import Conflict
+from parley.ids import message_id_ms, next_message_id
+from parley.models import (
+    Caller,
+    Channel,
+    Connection,
+    DueItem,
+    Message,
+    MessagePage,
+    PresencePage,
+    Subscriber,
+    User,
+)
+from parley.store import keys
+
+ChannelKey = tuple[str, str]  # (workspace, channel)
+
+
+@dataclass
+class _Connection:
+    caller: Caller
+    expires_at_s: int
+    channels: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Presence:
+    user: User
+    expires_at_s: int
+    conns: set[str] = field(default_factory=set)
+    leave_at_ms: int | None = None
+
+
+@dataclass
+class _Subscription:
+    user_id: str
+    expires_at_s: int
+
+
+class MemoryStore:
+    """Every port of parley.ports in dicts. Expired items stay readable where DynamoDB's would (TTL is
+    lazy) and are filtered where the real store filters them."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, _Connection] = {}
+        self.subscriptions: dict[ChannelKey, dict[str, _Subscription]] = {}
+        self.presence: dict[ChannelKey, dict[str, _Presence]] = {}
+        self.typing: dict[tuple[str, str, str], int] = {}  # (workspace, channel, user) -> at (ms)
+        self.rates: dict[tuple[str, str], int] = {}
+        self.workspaces: set[str] = set()
+        self.channels: dict[ChannelKey, Channel] = {}
+        self.members: dict[tuple[str, str], set[str]] = {}  # (workspace, user) -> channels
+        self.messages: dict[ChannelKey, dict[str, Message]] = {}
+        self.heads: dict[ChannelKey, str] = {}
+        self._lock = threading.Lock()
+
+    # ---- connections ---------------------------------------------------------------------------
+
+    def put_connection(self, caller: Caller, connected_at_ms: int, expires_at_s: int) -> None:
+        self.connections[caller.connection_id] = _Connection(caller, expires_at_s)
+
+    def get_connection(self, connection_id: str) -> Connection | None:
+        found = self.connections.get(connection_id)
+        if found is None:
+            return None
+        caller = found.caller
+        return Connection(connection_id, caller.user, caller.workspace, frozenset(found.channels))
+
+    def touch_connection(self, connection_id: str, expires_at_s: int) -> bool:
+        found = self.connections.get(connection_id)
+        if found is None:
+            return False
+        found.expires_at_s = expires_at_s
+        return True
+
+    def delete_connection(self, connection_id: str) -> None:
+        self.connections.pop(connection_id, None)
+
+    # ---- subscriptions and presence ------------------------------------------------------------
+
+    def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> bool:
+        with self._lock:
+            connection = self.connections.get(caller.connection_id)
+            if connection is None:
+                return False
+            key = (caller.workspace, channel)
+            connection.channels.add(channel)
+            subs = self.subscriptions.setdefault(key, {})
+            subs[caller.connection_id] = _Subscription(caller.user.id, expires_at_s)
+            present = self.presence.setdefault(key, {})
+            user = present.setdefault(caller.user.id, _Presence(caller.user, expires_at_s))
+            user.user, user.expires_at_s, user.leave_at_ms = caller.user, expires_at_s, None
+            user.conns.add(caller.connection_id)
+            return True
+
+    def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool:
+        old = self.subscriptions.get((workspace, channel), {}).pop(connection_id, None)
+        connection = self.connections.get(connection_id)
+        if connection is not None:
+            connection.channels.discard(channel)
+        return old is not None
+
+    def is_subscribed(self, connection_id: str, workspace: str, channel: str, now_s: int) -> bool:
+        sub = self.subscriptions.get((workspace, channel), {}).get(connection_id)
+        return sub is not None and sub.expires_at_s > now_s
+
+    def subscribers(self, workspace: str, channel: str, now_s: int) -> list[Subscriber]:
+        subs = self.subscriptions.get((workspace, channel), {})
+        return [
+            Subscriber(connection_id, sub.user_id)
+            for connection_id, sub in sorted(subs.items())
+            if sub.expires_at_s > now_s
+        ]
+
+    def presence_remove(
+        self, workspace: str, channel: str, user_id: str, connection_id: str, leave_at_ms: int
+    ) -> bool:
+        with self._lock:
+            user = self.presence.get((workspace, channel), {}).get(user_id)
+            if user is None:
+                return False
+            user.conns.discard(connection_id)
+            if user.conns or user.leave_at_ms is not None:
+                return False
+            user.leave_at_ms = leave_at_ms
+            user.expires_at_s = -(-leave_at_ms // 1000)
+            return True
+
+    def finalize_leave(self, workspace: str, channel: str, user_id: str, now_ms: int) -> bool:
+        present = self.presence.get((workspace, channel), {})
+        user = present.get(user_id)
+        if user is None or user.conns or user.leave_at_ms is None or user.leave_at_ms > now_ms:
+            return False
+        del present[user_id]
+        return True
+
+    def present_users(
+        self, workspace: str, channel: str, now_s: int, *, limit: int, after: str | None = None
+    ) -> PresencePage:
+        users = [
+            p.user
+            for user_id, p in sorted(self.presence.get((workspace, channel), {}).items())
+            if p.expires_at_s > now_s and (after is None or user_id > after)
+        ]
+        return PresencePage(users[:limit], len(users) > limit)
+
+    def touch_typing(self, caller: Caller, channel: str, now_ms: int, window_ms: int) -> bool:
+        key = (caller.workspace, channel, caller.user.id)
+        at = self.typing.get(key)
+        if at is not None and at > now_ms - window_ms:
+            return False
+        self.typing[key] = now_ms
+        return True
+
+    # ---- workspaces, channels, membership ------------------------------------------------------
+
+    def workspace_exists(self, workspace: str) -> bool:
+        return workspace in self.workspaces
+
+    def create_workspace(self, workspace: str, default_channels: list[str], now_ms: int) -> None:
+        if workspace in self.workspaces or any((workspace, c) in self.channels for c in default_channels):
+            return  # one transaction of conditional puts: all or nothing
+        self.workspaces.add(workspace)
+        for name in default_channels:
+            self.channels[(workspace, name)] = Channel(workspace, name, False, "")
+
+    def get_channel(self, workspace: str, channel: str) -> Channel | None:
+        return self.channels.get((workspace, channel))
+
+    def create_channel(self, channel: Channel, now_ms: int) -> None:
+        if (channel.workspace, channel.id) in self.channels:
+            raise Conflict(f"channel '{channel.id}' already exists")
+        self.channels[(channel.workspace, channel.id)] = channel
+        self.add_member(channel.workspace, channel.created_by, channel.id, now_ms)
+
+    def is_member(self, workspace: str, user_id: str, channel: str) -> bool:
+        return channel in self.members.get((workspace, user_id), set())
+
+    def add_member(self, workspace: str, user_id: str, channel: str, now_ms: int) -> None:
+        self.members.setdefault((workspace, user_id), set()).add(channel)
+
+    def list_channels(self, workspace: str) -> list[Channel]:
+        return [c for (w, _), c in sorted(self.channels.items()) if w == workspace]
+
+    def member_channels(self, workspace: str, user_id: str) -> set[str]:
+        return set(self.members.get((workspace, user_id), set()))
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    def append_message(self, draft: Message) -> Message:
+        key = (draft.workspace, draft.channel)
+        with self._lock:
+            message = draft
+            last = self.heads.get(key)
+            if last is not None and last >= draft.id:
+                new_id = next_message_id(max(last, draft.id), message_id_ms(draft.id))
+                message = Message(
+                    id=new_id,
+                    workspace=draft.workspace,
+                    channel=draft.channel,
+                    ts=iso_ms(message_id_ms(new_id)),
+                    user=draft.user,
+                    text=draft.text,
+                    client_msg_id=draft.client_msg_id,
+                    thread_id=draft.thread_id,
+                )
+            self.heads[key] = message.id
+            self.messages.setdefault(key, {})[message.id] = message
+            return message
+
+    def get_message(self, workspace: str, channel: str, message_id: str) -> Message | None:
+        return self.messages.get((workspace, channel), {}).get(message_id)
+
+    def recent_messages(self, workspace: str, channel: str, limit: int) -> MessagePage:
+        return self._newest(workspace, channel, limit, lambda _: True)
+
+    def messages_before(self, workspace: str, channel: str, before: str, limit: int) -> MessagePage:
+        return self._newest(workspace, channel, limit, lambda i: int(i) < int(before))
+
+    def messages_after(self, workspace: str, channel: str, since: str, limit: int) -> MessagePage:
+        return self._newest(workspace, channel, limit, lambda i: i > since)
+
+    def _newest(self, workspace: str, channel: str, limit: int, wanted: Callable[[str], bool]) -> MessagePage:
+        ids = sorted(i for i in self.messages.get((workspace, channel), {}) if wanted(i))
+        page = [self.messages[(workspace, channel)][i] for i in ids[-limit:]] if limit > 0 else []
+        return MessagePage(page, len(ids) > limit)
+
+    # ---- rate state ----------------------------------------------------------------------------
+
+    def claim_rate_if_idle(
+        self, workspace: str, user_id: str, now_ms: int, new: int, expires_at_s: int
+    ) -> int | None:
+        with self._lock:
+            stored = self.rates.get((workspace, user_id))
+            if stored is not None and stored > now_ms:
+                return stored
+            self.rates[(workspace, user_id)] = new
+            return None
+
+    def rate_state(self, workspace: str, user_id: str) -> int | None:
+        return self.rates.get((workspace, user_id))
+
+    def save_rate_state(
+        self, workspace: str, user_id: str, old: int | None, new: int, expires_at_s: int
+    ) -> bool:
+        with self._lock:
+            if self.rates.get((workspace, user_id)) != old:
+                return False
+            self.rates[(workspace, user_id)] = new
+            return True
+
+    # ---- the sweeper's work --------------------------------------------------------------------
+
+    def due_items(self, now_ms: int, per_shard: int = 100) -> list[DueItem]:
+        per: dict[str, list[DueItem]] = {}
+        for connection_id, c in sorted(self.connections.items(), key=lambda kv: kv[1].expires_at_s):
+            if c.expires_at_s * 1000 <= now_ms:
+                item = DueItem("connection", connection_id=connection_id)
+                per.setdefault(keys.connection_due_shard(connection_id), []).append(item)
+        leaves = [
+            (p.leave_at_ms, w, ch, user_id)
+            for (w, ch), present in self.presence.items()
+            for user_id, p in present.items()
+            if p.leave_at_ms is not None and p.leave_at_ms <= now_ms
+        ]
+        for _, w, ch, user_id in sorted(leaves):
+            item = DueItem("presence", workspace=w, channel=ch, user_id=user_id)
+            per.setdefault(keys.presence_due_shard(w, ch, user_id), []).append(item)
+        order = keys.due_shards(keys.CONNECTION_DUE) + keys.due_shards(keys.PRESENCE_DUE)
+        return [item for shard in order for item in per.get(shard, [])[:per_shard]]

@@ -1,0 +1,351 @@
+"""The chat use cases against the in-memory store and fakes: fast, no AWS, no handlers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import pytest
+
+from parley import protocol
+from parley.chat import DEFAULT_CHANNELS, Chat
+from parley.config import Settings
+from parley.errors import Conflict, NotFound, NotJoined, RateLimited, TokenExpired
+from parley.idempotency import InMemoryOnce
+from parley.models import Caller, Channel, User
+from tests.support.fakes import FakeClock, FakeNotifier, FakeTimers
+from tests.support.memory_store import MemoryStore
+
+F = TypeVar("F", bound=protocol.Frame)
+WS = "acme"
+SETTINGS = Settings(
+    state_table="StateTable",
+    messages_table="MessagesTable",
+    idempotency_table="IdempotencyTable",
+    connections_endpoint="https://example.invalid/prod",
+    presence_grace_seconds=5,
+    rate_burst=3,
+    rate_per_second=1,
+)
+
+
+class World:
+    def __init__(self) -> None:
+        self.store = MemoryStore()
+        self.notifier = FakeNotifier()
+        self.timers = FakeTimers()
+        self.clock = FakeClock()
+        self.chat = Chat(
+            store=self.store,
+            notifier=self.notifier,
+            timers=self.timers,
+            once=InMemoryOnce(),
+            clock=self.clock,
+            settings=SETTINGS,
+        )
+
+    def connect(self, user_id: str, connection_id: str | None = None) -> Caller:
+        caller = Caller(
+            connection_id or f"{user_id}-1=",
+            User(user_id, user_id.title()),
+            WS,
+            token_expires_at=self.clock.now_ms() // 1000 + 3600,
+        )
+        self.chat.connect(caller, self.clock.now_ms())
+        return caller
+
+    def join(self, caller: Caller, channel: str = "general", **extra: Any) -> dict[str, Any]:
+        reply = self.chat.join(caller, frame(protocol.JoinFrame, action="join", channel=channel, **extra))
+        assert reply.frame is not None
+        return reply.frame
+
+    def say(self, caller: Caller, text: str, channel: str = "general", **extra: Any) -> dict[str, Any]:
+        body = {"action": "message", "channel": channel, "text": text, **extra}
+        reply = self.chat.post_message(caller, frame(protocol.MessageFrame, **body))
+        assert reply.frame is not None
+        return reply.frame
+
+
+def frame(model: type[F], **body: Any) -> F:
+    return protocol.parse_frame(json.dumps(body), model)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+# ---- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_the_first_connection_of_a_workspace_creates_it_with_the_default_channels(world: World) -> None:
+    # Given a workspace nobody has connected to
+    assert not world.store.workspace_exists(WS)
+    # When alice connects
+    alice = world.connect("alice")
+    # Then the workspace exists with its default channels, and her connection is registered
+    assert world.store.workspace_exists(WS)
+    assert [c.id for c in world.store.list_channels(WS)] == sorted(DEFAULT_CHANNELS)
+    assert world.store.get_connection(alice.connection_id) is not None
+
+
+def test_disconnect_forgets_the_connection_and_starts_the_presence_grace(world: World) -> None:
+    # Given alice joined general
+    alice = world.connect("alice")
+    world.join(alice)
+    # When she disconnects (twice: $disconnect and the sweeper may both run)
+    world.chat.disconnect(alice.connection_id)
+    world.chat.disconnect(alice.connection_id)
+    # Then her connection and subscription are gone and one leave check was scheduled after the grace
+    assert world.store.get_connection(alice.connection_id) is None
+    assert world.store.subscribers(WS, "general", world.clock.now_ms() // 1000) == []
+    assert world.timers.scheduled == [(WS, "general", "alice", 5)]
+
+
+def test_an_expired_token_is_refused(world: World) -> None:
+    # Given alice whose token expires now
+    alice = world.connect("alice")
+    world.clock.now = alice.token_expires_at * 1000
+    # When she sends anything, Then the token check refuses it
+    with pytest.raises(TokenExpired):
+        world.chat.check_token(alice)
+    # positive control: a millisecond earlier it was accepted
+    world.clock.now -= 1
+    world.chat.check_token(alice)
+
+
+def test_a_heartbeat_keeps_a_connection_from_being_swept(world: World) -> None:
+    # Given alice and bob connected; only alice heartbeats after 5 minutes
+    alice, bob = world.connect("alice"), world.connect("bob")
+    world.clock.advance(300_000)
+    reply = world.chat.heartbeat(alice)
+    assert reply.frame is not None and reply.frame["type"] == "heartbeat"
+    # When the sweeper runs after bob's 10 minutes without a heartbeat
+    world.clock.advance(301_000)
+    stale, _ = world.chat.sweep()
+    # Then bob is forgotten (and told, by a close), alice is not
+    assert stale == 1
+    assert world.store.get_connection(bob.connection_id) is None
+    assert world.store.get_connection(alice.connection_id) is not None
+    assert world.notifier.closed == [bob.connection_id]
+
+
+# ---- channels ----------------------------------------------------------------------------------
+
+
+def test_join_answers_recent_messages_and_presence_with_the_joiner(world: World) -> None:
+    # Given bob in general who said hello
+    bob = world.connect("bob")
+    world.join(bob)
+    world.say(bob, "hello")
+    # When alice joins
+    alice = world.connect("alice")
+    joined = world.join(alice)
+    # Then she sees the message, both present, and she became a member of the public channel
+    assert [m["text"] for m in joined["messages"]] == ["hello"]
+    assert {u["id"] for u in joined["presence"]} == {"alice", "bob"}
+    assert world.store.is_member(WS, "alice", "general")
+
+
+def test_join_with_since_recovers_what_was_missed(world: World) -> None:
+    # Given alice saw the first message, then two more were sent
+    alice = world.connect("alice")
+    world.join(alice)
+    first = world.say(alice, "one")
+    for text in ("two", "three"):
+        world.clock.advance(1000)
+        world.say(alice, text)
+    # When she joins again with since = the first id
+    joined = world.join(alice, since=first["id"])
+    # Then she gets exactly the two she missed
+    assert [m["text"] for m in joined["messages"]] == ["two", "three"] and joined["recovered"] is True
+
+
+def test_a_forgotten_connection_that_joins_is_registered_again(world: World) -> None:
+    # Given alice's connection was forgotten (a 410 that was not true)
+    alice = world.connect("alice")
+    world.store.delete_connection(alice.connection_id)
+    # When she joins, Then the join succeeds and her connection is known again
+    assert world.join(alice)["type"] == "joined"
+    connection = world.store.get_connection(alice.connection_id)
+    assert connection is not None and connection.channels == frozenset({"general"})
+
+
+def test_a_private_channel_is_invisible_until_invited(world: World) -> None:
+    # Given alice created a private channel
+    alice, bob = world.connect("alice"), world.connect("bob")
+    created = world.chat.create_channel(
+        alice, frame(protocol.CreateChannelFrame, action="create_channel", name="secret", private=True)
+    )
+    assert created.frame is not None and created.frame["type"] == "channel_created"
+    # When bob tries to join or list it, Then it does not exist for him
+    with pytest.raises(NotFound):
+        world.join(bob, "secret")
+    listed = world.chat.list_channels(bob).frame
+    assert listed is not None and "secret" not in {c["id"] for c in listed["channels"]}
+    # When alice invites him, Then he can join and sees it listed
+    world.chat.invite(alice, frame(protocol.InviteFrame, action="invite", channel="secret", user="bob"))
+    assert world.join(bob, "secret")["type"] == "joined"
+    listed = world.chat.list_channels(bob).frame
+    assert listed is not None and "secret" in {c["id"] for c in listed["channels"]}
+
+
+def test_a_taken_channel_name_is_a_conflict(world: World) -> None:
+    alice = world.connect("alice")
+    with pytest.raises(Conflict):
+        world.chat.create_channel(
+            alice, frame(protocol.CreateChannelFrame, action="create_channel", name="general")
+        )
+    assert world.store.get_channel(WS, "general") == Channel(WS, "general", False, "")
+
+
+# ---- messages ----------------------------------------------------------------------------------
+
+
+def test_a_message_needs_a_joined_channel(world: World) -> None:
+    # Given alice connected but not joined
+    alice = world.connect("alice")
+    # When she posts, Then she is told to join first and nothing is stored
+    with pytest.raises(NotJoined):
+        world.say(alice, "hi")
+    assert world.store.recent_messages(WS, "general", 10).messages == []
+    # positive control: after joining the same post is stored
+    world.join(alice)
+    world.say(alice, "hi")
+    assert [m.text for m in world.store.recent_messages(WS, "general", 10).messages] == ["hi"]
+
+
+def test_a_repeated_client_msg_id_is_stored_once_and_acked_the_same(world: World) -> None:
+    # Given alice in general
+    alice = world.connect("alice")
+    world.join(alice)
+    # When she sends the same clientMsgId twice (a retry)
+    first = world.say(alice, "hi", clientMsgId="c-1")
+    again = world.say(alice, "hi", clientMsgId="c-1")
+    # Then both acks are the same and one message was stored
+    assert first == again and first["type"] == "ack" and first["clientMsgId"] == "c-1"
+    assert len(world.store.recent_messages(WS, "general", 10).messages) == 1
+    # and the same id with another text is a client bug, refused
+    with pytest.raises(Conflict):
+        world.say(alice, "something else", clientMsgId="c-1")
+
+
+def test_a_reply_must_name_a_message_of_the_channel(world: World) -> None:
+    alice = world.connect("alice")
+    world.join(alice)
+    with pytest.raises(NotFound):
+        world.say(alice, "re", threadId="17900000000000001")
+    parent = world.say(alice, "parent")
+    world.clock.advance(1000)
+    world.say(alice, "re", threadId=parent["id"])
+    stored = world.store.recent_messages(WS, "general", 10).messages
+    assert [(m.text, m.thread_id) for m in stored] == [("parent", None), ("re", parent["id"])]
+
+
+def test_a_burst_beyond_the_rate_is_refused_with_a_retry_time(world: World) -> None:
+    # Given alice in general, with a burst of 3 and 1 message a second
+    alice = world.connect("alice")
+    world.join(alice)
+    # When she sends 4 at once, Then the fourth is refused and not stored
+    for i in range(3):
+        world.say(alice, f"m{i}")
+    with pytest.raises(RateLimited) as refused:
+        world.say(alice, "m3")
+    assert refused.value.retry_after_ms > 0
+    assert len(world.store.recent_messages(WS, "general", 10).messages) == 3
+    # When she waits as long as told, Then she may send again
+    world.clock.advance(refused.value.retry_after_ms)
+    world.say(alice, "m3")
+
+
+def test_history_pages_backwards(world: World) -> None:
+    alice = world.connect("alice")
+    world.join(alice)
+    for i in range(4):
+        world.clock.advance(1000)
+        world.say(alice, f"m{i}")
+    newest = world.chat.history(
+        alice, frame(protocol.HistoryFrame, action="history", channel="general", limit=2)
+    )
+    assert newest.frame is not None
+    before = newest.frame["messages"][0]["id"]
+    older = world.chat.history(
+        alice, frame(protocol.HistoryFrame, action="history", channel="general", limit=2, before=before)
+    )
+    assert older.frame is not None
+    assert [m["text"] for m in newest.frame["messages"]] == ["m2", "m3"] and newest.frame["hasMore"]
+    assert [m["text"] for m in older.frame["messages"]] == ["m0", "m1"] and not older.frame["hasMore"]
+
+
+def test_typing_is_recorded_once_per_window_and_answers_nothing(world: World) -> None:
+    alice = world.connect("alice")
+    world.join(alice)
+    typing = frame(protocol.TypingFrame, action="typing", channel="general")
+    assert world.chat.typing(alice, typing).frame is None
+    first = world.store.typing[(WS, "general", "alice")]
+    world.clock.advance(1000)
+    world.chat.typing(alice, typing)
+    assert world.store.typing[(WS, "general", "alice")] == first
+    world.clock.advance(1000)
+    world.chat.typing(alice, typing)
+    assert world.store.typing[(WS, "general", "alice")] == first + 2000
+
+
+# ---- presence ----------------------------------------------------------------------------------
+
+
+def test_a_leave_finishes_after_the_grace_unless_the_user_came_back(world: World) -> None:
+    # Given alice and bob in general; alice leaves
+    alice, bob = world.connect("alice"), world.connect("bob")
+    world.join(alice)
+    world.join(bob)
+    left = world.chat.leave(alice, frame(protocol.LeaveFrame, action="leave", channel="general"))
+    assert left.frame == {"type": "left", "channel": "general"}
+    # When the timer fires before the grace is over, Then she is still present
+    assert world.chat.finish_leave(WS, "general", "alice") is False
+    # When it fires after the grace, Then she is gone, bob stays
+    world.clock.advance(5_000)
+    assert world.chat.finish_leave(WS, "general", "alice") is True
+    present = world.chat.presence(
+        bob, frame(protocol.PresenceFrame, action="presence", channel="general")
+    ).frame
+    assert present is not None and [u["id"] for u in present["users"]] == ["bob"]
+
+
+def test_a_quick_rejoin_cancels_the_leave(world: World) -> None:
+    # Given alice left general and came back within the grace
+    alice = world.connect("alice")
+    world.join(alice)
+    world.chat.leave(alice, frame(protocol.LeaveFrame, action="leave", channel="general"))
+    world.join(alice)
+    # When the timer fires after the grace, Then no leave happens
+    world.clock.advance(5_000)
+    assert world.chat.finish_leave(WS, "general", "alice") is False
+    assert [
+        u.id for u in world.store.present_users(WS, "general", world.clock.now_ms() // 1000, limit=5).users
+    ] == ["alice"]
+
+
+def test_the_sweeper_finishes_a_leave_whose_timer_was_lost(world: World) -> None:
+    # Given alice left general and her timer never fired
+    alice = world.connect("alice")
+    world.join(alice)
+    world.chat.leave(alice, frame(protocol.LeaveFrame, action="leave", channel="general"))
+    world.timers.scheduled.clear()
+    # When the sweeper runs after the grace, Then it finishes the leave
+    world.clock.advance(6_000)
+    assert world.chat.sweep() == (0, 1)
+    assert world.store.present_users(WS, "general", world.clock.now_ms() // 1000, limit=5).users == []
+
+
+def test_gone_connections_are_forgotten_including_subscriptions_they_no_longer_list(world: World) -> None:
+    # Given bob joined general, and his connection item lost its channel list
+    bob = world.connect("bob")
+    world.join(bob)
+    world.store.connections[bob.connection_id].channels.clear()
+    # When a post to him answers GoneException
+    world.chat.forget_gone(bob.connection_id, [(WS, "general", "bob")])
+    # Then he is closed and forgotten, and no longer a subscriber
+    assert world.notifier.closed == [bob.connection_id]
+    assert world.store.get_connection(bob.connection_id) is None
+    assert world.store.subscribers(WS, "general", world.clock.now_ms() // 1000) == []
