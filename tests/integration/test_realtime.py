@@ -19,6 +19,13 @@ def joined_pair(parley: Any) -> tuple[Any, Any]:
     return alice, bob
 
 
+def after_the_grace(parley: Any) -> None:
+    """The presence grace passes: the timers the leave paths scheduled fire, and the fan-out runs."""
+    parley.clock.advance(5_000)
+    parley.fire_presence_timers()
+    parley.pump()
+
+
 # ---- presence -------------------------------------------------------------------------------------
 
 
@@ -55,9 +62,7 @@ def test_leave_broadcasts_after_grace_via_timer(parley: Any) -> None:
     assert alice.events_of("presence_diff") == []
     assert [(w, c, u, d) for (w, c, u, d) in parley.timers.scheduled] == [("acme", "general", "bob", 5)]
     # When the grace has passed and the timer fires
-    parley.clock.advance(5_000)
-    parley.fire_presence_timers()
-    parley.pump()
+    after_the_grace(parley)
     # Then alice sees bob leave
     assert alice.events_of("presence_diff")[-1]["leaves"] == [{"id": "bob", "name": "Bob"}]
 
@@ -73,9 +78,7 @@ def test_rejoin_within_grace_broadcasts_nothing(parley: Any) -> None:
     assert alice.events_of("presence_diff") == []
     # positive control: in the same set-up, a leave with no re-join is broadcast after the grace
     bob.send({"action": "leave", "channel": "general"})
-    parley.clock.advance(5_000)
-    parley.fire_presence_timers()
-    parley.pump()
+    after_the_grace(parley)
     assert [d["leaves"] for d in alice.events_of("presence_diff")] == [[{"id": "bob", "name": "Bob"}]]
 
 
@@ -87,9 +90,7 @@ def test_leave_only_after_last_connection_of_user(parley: Any) -> None:
     assert parley.timers.scheduled == []
     bob2.disconnect()
     assert len(parley.timers.scheduled) == 1
-    parley.clock.advance(5_000)
-    parley.fire_presence_timers()
-    parley.pump()
+    after_the_grace(parley)
     assert alice.events_of("presence_diff")[-1]["leaves"] == [{"id": "bob", "name": "Bob"}]
 
 
@@ -126,9 +127,7 @@ def test_sweeper_forgets_connections_without_heartbeat(parley: Any) -> None:
     assert parley.store.get_connection(bob.connection_id) is None
     assert parley.store.get_connection(alice.connection_id) is not None
     # and bob's presence leave follows the grace, via the timer
-    parley.clock.advance(5_000)
-    parley.fire_presence_timers()
-    parley.pump()
+    after_the_grace(parley)
     assert alice.events_of("presence_diff")[-1]["leaves"] == [{"id": "bob", "name": "Bob"}]
 
 

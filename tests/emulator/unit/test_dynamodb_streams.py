@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel
 from botocore.exceptions import ClientError
 
-from ws_emulator.runtime.pool import InvokeResult
+from tests.emulator.unit.doubles import RecordingRuntime
 from ws_emulator.sources.dynamodb_streams import lambda_record
 from ws_emulator.sources.supervisor import EventSources
 from ws_emulator.template.loader import load_template
@@ -142,15 +142,6 @@ class FakeAws:
         return ARN
 
 
-class FakeRuntime:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvokeResult:
-        self.events.append(event)
-        return InvokeResult(True, None, None, 1.0, function_id, "r")
-
-
 async def test_trim_horizon_parent_then_child_and_recovery_after_expired_iterator() -> None:
     # GIVEN a mapping reading from TRIM_HORIZON, a parent shard and (later) its child
     template = load_template(FIXTURE)
@@ -163,7 +154,7 @@ async def test_trim_horizon_parent_then_child_and_recovery_after_expired_iterato
     )
     streams = FakeStreams()
     streams.fail_next = True
-    runtime = FakeRuntime()
+    runtime = RecordingRuntime()
     sources = EventSources(
         template,
         FakeAws(streams),  # type: ignore[arg-type]

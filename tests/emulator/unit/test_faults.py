@@ -4,6 +4,7 @@ import logging
 
 import pytest
 
+from tests.emulator.unit.doubles import NoConnections
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.faults import Faults
 from ws_emulator.gateway.http11 import HttpRequest
@@ -34,20 +35,6 @@ def test_dynamodb_throttling_follows_its_rate_and_is_counted():
     throttled = sum(faults.throttle_dynamodb() for _ in range(1000))
     assert 180 < throttled < 320
     assert faults.as_dict()["dynamodbThrottled"] == throttled
-
-
-class NoConnections:
-    async def post(self, connection_id, data):
-        raise NotImplementedError
-
-    def describe(self, connection_id):
-        raise NotImplementedError
-
-    def delete(self, connection_id):
-        raise NotImplementedError
-
-    def summary(self):
-        return []
 
 
 async def test_one_faults_object_reaches_the_connections_api_and_the_local_aws():

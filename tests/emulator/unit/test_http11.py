@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.emulator.unit.doubles import NoConnections
 from ws_emulator.gateway.http11 import BadRequest, HttpRequest, body_length, parse_head
 from ws_emulator.gateway.management import aws_error
 
@@ -57,20 +58,6 @@ def test_aws_errors_carry_the_error_type_header_and_a_message():
     assert response.body == b'{"message": "gone"}'
     wire = response.encode(keep_alive=True)
     assert wire.startswith(b"HTTP/1.1 410 Gone\r\n") and b"Content-Length: 19\r\n" in wire
-
-
-class NoConnections:
-    async def post(self, connection_id, data):
-        raise NotImplementedError
-
-    def describe(self, connection_id):
-        raise NotImplementedError
-
-    def delete(self, connection_id):
-        raise NotImplementedError
-
-    def summary(self):
-        return []
 
 
 def admin_api(token_minter=None):

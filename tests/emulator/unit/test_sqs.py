@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
+from tests.emulator.unit.doubles import RecordingRuntime, run_inline
 from ws_emulator.runtime.pool import InvokeResult
 from ws_emulator.sources.sqs import SqsMapping, filter_view, sqs_record, succeeded_message_ids
 from ws_emulator.template.loader import load_template
@@ -115,10 +116,6 @@ async def run_mapping(queue_arn: str, max_concurrency: int | None) -> tuple[Fake
     source = replace(function.sqs_sources[0], batch_size=1, max_concurrency=max_concurrency)
     queue, runtime = FakeQueue(6), SlowRuntime()
 
-    async def run_blocking(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(0)
-        return fn(*args, **kwargs)
-
     mapping = SqsMapping(
         function,
         source,
@@ -127,7 +124,7 @@ async def run_mapping(queue_arn: str, max_concurrency: int | None) -> tuple[Fake
         region="us-east-1",
         client=queue,
         runtime=runtime,  # type: ignore[arg-type]
-        run_blocking=run_blocking,
+        run_blocking=run_inline,
     )
     task = asyncio.create_task(mapping.run())
     for _ in range(100):
@@ -166,11 +163,7 @@ async def test_filtered_out_messages_are_deleted_without_invoking() -> None:
         {"MessageId": mid, "ReceiptHandle": f"h-{mid}", "Body": body, "MD5OfBody": ""}
         for mid, body in (("a", '{"kind": "keep"}'), ("b", '{"kind": "drop"}'), ("c", "plain"))
     ]
-    runtime = FakeRecordingRuntime()
-
-    async def run_blocking(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        await asyncio.sleep(0)
-        return fn(*args, **kwargs)
+    runtime = RecordingRuntime()
 
     mapping = SqsMapping(
         function,
@@ -180,7 +173,7 @@ async def test_filtered_out_messages_are_deleted_without_invoking() -> None:
         region="us-east-1",
         client=queue,
         runtime=runtime,  # type: ignore[arg-type]
-        run_blocking=run_blocking,
+        run_blocking=run_inline,
     )
     # WHEN the three messages are polled
     for _ in range(3):
@@ -188,12 +181,3 @@ async def test_filtered_out_messages_are_deleted_without_invoking() -> None:
     # THEN only the matching one reached the function, and all three left the queue
     assert [r["messageId"] for e in runtime.events for r in e["Records"]] == ["a"]
     assert sorted(queue.deleted) == ["h-a", "h-b", "h-c"]
-
-
-class FakeRecordingRuntime:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    async def invoke(self, function_id: str, event: dict[str, Any]) -> InvokeResult:
-        self.events.append(event)
-        return InvokeResult(True, None, None, 1.0, function_id, "r")
