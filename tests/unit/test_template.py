@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.iam import (
+    all_statements,
+    resource_owner,
+    statements_by_owner,
+)
+from tests.support.iam import as_list as _as_list
+from tests.support.iam import if_branches as _if_branches
 from tests.support.template import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,107 +39,7 @@ ROUTE_FUNCTIONS = {
     "channels": "ChannelsFunction",
 }
 ONE_WAY_ROUTES = {"$connect", "$disconnect"}
-CONNECTIONS = "@connections"
 
-# The permissions each function needs, as (resource, action): nothing more, nothing less.
-_WS = {(CONNECTIONS, "execute-api:ManageConnections")}
-EXPECTED_PERMISSIONS: dict[str, set[tuple[str, str]]] = {
-    "AuthorizerFunction": {("ssm:JwtSecretParameterName", "ssm:GetParameter")},
-    "ConnectFunction": {
-        ("StateTable", "dynamodb:PutItem"),
-        ("MessagesTable", "dynamodb:GetItem"),
-        ("MessagesTable", "dynamodb:PutItem"),
-        ("MessagesTable", "dynamodb:ConditionCheckItem"),
-    },
-    "DisconnectFunction": {
-        ("StateTable", "dynamodb:GetItem"),
-        ("StateTable", "dynamodb:UpdateItem"),
-        ("StateTable", "dynamodb:DeleteItem"),
-        ("PresenceTimerQueue", "sqs:SendMessage"),
-    },
-    "DefaultFunction": _WS,
-    "JoinFunction": {
-        ("StateTable", "dynamodb:GetItem"),
-        ("StateTable", "dynamodb:PutItem"),
-        ("StateTable", "dynamodb:UpdateItem"),
-        ("StateTable", "dynamodb:Query"),
-        ("MessagesTable", "dynamodb:GetItem"),
-        ("MessagesTable", "dynamodb:PutItem"),
-        ("MessagesTable", "dynamodb:Query"),
-    }
-    | _WS,
-    "LeaveFunction": {
-        ("StateTable", "dynamodb:GetItem"),
-        ("StateTable", "dynamodb:UpdateItem"),
-        ("StateTable", "dynamodb:DeleteItem"),
-        ("PresenceTimerQueue", "sqs:SendMessage"),
-    }
-    | _WS,
-    "MessageFunction": {
-        ("StateTable", "dynamodb:GetItem"),
-        ("StateTable", "dynamodb:PutItem"),
-        ("MessagesTable", "dynamodb:GetItem"),
-        ("MessagesTable", "dynamodb:PutItem"),
-        ("MessagesTable", "dynamodb:UpdateItem"),
-        ("MessagesTable", "dynamodb:ConditionCheckItem"),
-        ("IdempotencyTable", "dynamodb:GetItem"),
-        ("IdempotencyTable", "dynamodb:PutItem"),
-        ("IdempotencyTable", "dynamodb:UpdateItem"),
-        ("IdempotencyTable", "dynamodb:DeleteItem"),
-    }
-    | _WS,
-    "TypingFunction": {("StateTable", "dynamodb:GetItem"), ("StateTable", "dynamodb:PutItem")} | _WS,
-    "HistoryFunction": {
-        ("StateTable", "dynamodb:GetItem"),
-        ("MessagesTable", "dynamodb:Query"),
-        ("MessagesTable", "dynamodb:GetItem"),
-    }
-    | _WS,
-    "PresenceFunction": {("StateTable", "dynamodb:GetItem"), ("StateTable", "dynamodb:Query")} | _WS,
-    "HeartbeatFunction": {("StateTable", "dynamodb:UpdateItem")} | _WS,
-    "CreateChannelFunction": {
-        ("MessagesTable", "dynamodb:PutItem"),
-        ("MessagesTable", "dynamodb:GetItem"),
-        ("MessagesTable", "dynamodb:ConditionCheckItem"),
-    }
-    | _WS,
-    "InviteFunction": {("MessagesTable", "dynamodb:GetItem"), ("MessagesTable", "dynamodb:PutItem")} | _WS,
-    "ChannelsFunction": {("MessagesTable", "dynamodb:Query"), ("MessagesTable", "dynamodb:GetItem")} | _WS,
-    "FanoutFunction": {
-        ("StateTable", "dynamodb:Query"),
-        ("StateTable", "dynamodb:GetItem"),
-        ("StateTable", "dynamodb:UpdateItem"),
-        ("StateTable", "dynamodb:DeleteItem"),
-        ("FanoutDeadLetterQueue", "sqs:SendMessage"),
-        # a GoneException unsubscribes the stale connection, which starts its user's presence timer
-        ("PresenceTimerQueue", "sqs:SendMessage"),
-    }
-    | {
-        (f"{table}/stream", action)
-        for table in ("StateTable", "MessagesTable")
-        for action in ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
-    }
-    | {(f"{table}/stream/*", "dynamodb:ListStreams") for table in ("StateTable", "MessagesTable")}
-    | _WS,
-    "PresenceTimerFunction": {
-        ("StateTable", "dynamodb:GetItem"),
-        ("StateTable", "dynamodb:UpdateItem"),
-        ("StateTable", "dynamodb:DeleteItem"),
-        ("PresenceTimerQueue", "sqs:ReceiveMessage"),
-        ("PresenceTimerQueue", "sqs:DeleteMessage"),
-        ("PresenceTimerQueue", "sqs:GetQueueAttributes"),
-        ("PresenceTimerQueue", "sqs:ChangeMessageVisibility"),
-    },
-    "SweeperFunction": {
-        ("StateTable", "dynamodb:Query"),
-        ("StateTable/index/Due", "dynamodb:Query"),
-        ("StateTable", "dynamodb:GetItem"),
-        ("StateTable", "dynamodb:UpdateItem"),
-        ("StateTable", "dynamodb:DeleteItem"),
-        ("PresenceTimerQueue", "sqs:SendMessage"),
-    }
-    | _WS,
-}
 # Only these may appear in the stage's access log: never a query string (the JWT travels there) or a header.
 SAFE_LOG_VARIABLES = {
     "$context.requestId",
@@ -188,89 +94,6 @@ def design_filter_patterns() -> dict[str, list[dict[str, Any]]]:
 
 
 # ---------------------------------------------------------------- IAM helpers
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _if_branches(value: Any) -> Iterator[Any]:
-    """Both branches of an Fn::If (recursively), dropping AWS::NoValue; a plain value yields itself."""
-    if isinstance(value, dict) and "Fn::If" in value:
-        for branch in value["Fn::If"][1:]:
-            yield from _if_branches(branch)
-    elif value != {"Ref": "AWS::NoValue"}:
-        yield value
-
-
-def statements_by_owner(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Every IAM statement in the template, keyed by the resource that carries it."""
-    owners: dict[str, list[dict[str, Any]]] = {}
-    for name, res in template["Resources"].items():
-        props = res.get("Properties", {})
-        found: list[dict[str, Any]] = []
-        if res["Type"] == "AWS::Serverless::Function":
-            for policy in _as_list(props.get("Policies", [])):
-                for doc in _if_branches(policy):
-                    if isinstance(doc, dict) and "Statement" in doc:
-                        found.extend(_as_list(doc["Statement"]))
-        elif res["Type"] == "AWS::IAM::Role":
-            for policy in props.get("Policies", []):
-                for doc in _if_branches(policy):
-                    found.extend(_as_list(doc["PolicyDocument"]["Statement"]))
-        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            found.extend(_as_list(props["PolicyDocument"]["Statement"]))
-        if found:
-            owners[name] = found
-    return owners
-
-
-def all_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
-    return [st for sts in statements_by_owner(template).values() for st in sts]
-
-
-def resource_owner(resource: Any) -> str:
-    """Name what an IAM resource points at: a table/queue (or its index/stream), @connections, ssm, '*'."""
-    if isinstance(resource, str):
-        return resource
-    if "Fn::GetAtt" in resource:
-        logical_id, attribute = resource["Fn::GetAtt"]
-        if attribute == "StreamArn":
-            return f"{logical_id}/stream"
-        return logical_id if attribute == "Arn" else f"{logical_id}.{attribute}"
-    if "Fn::Sub" in resource:
-        text = resource["Fn::Sub"]
-        arn_of = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)", text)
-        if arn_of:
-            return arn_of.group(1) + arn_of.group(2)
-        if text.startswith("arn:${AWS::Partition}:execute-api:") and text.endswith("/@connections/*"):
-            return CONNECTIONS
-        ssm = re.fullmatch(
-            r"arn:\$\{AWS::Partition\}:ssm:\$\{AWS::Region\}:\$\{AWS::AccountId\}:parameter\$\{(\w+)\}", text
-        )
-        if ssm:
-            return f"ssm:{ssm.group(1)}"
-        return text
-    return json.dumps(resource)
-
-
-def granted(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    return {
-        (resource_owner(resource), action)
-        for st in statements
-        if st["Effect"] == "Allow"
-        for action in _as_list(st["Action"])
-        for resource in _as_list(st["Resource"])
-    }
-
-
-def function_permissions(template: dict[str, Any], function: str) -> set[tuple[str, str]]:
-    """What a function may do: its SAM Policies statements, or those of its explicit Role."""
-    owners = statements_by_owner(template)
-    role = functions_of(template)[function]["Properties"].get("Role")
-    if role is not None:
-        return granted(owners.get(role["Fn::GetAtt"][0], []))
-    return granted(owners.get(function, []))
 
 
 # ---------------------------------------------------------------- IAM
@@ -342,11 +165,6 @@ def test_explicit_roles_keep_logging_and_tracing(template):
     for name, role in resources_of(template, "AWS::IAM::Role").items():
         managed = {arn["Fn::Sub"].rsplit("/", 1)[1] for arn in role["Properties"]["ManagedPolicyArns"]}
         assert managed == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}, name
-
-
-@pytest.mark.parametrize("function", sorted(EXPECTED_PERMISSIONS))
-def test_each_function_gets_exactly_the_permissions_it_needs(template, function):
-    assert function_permissions(template, function) == EXPECTED_PERMISSIONS[function]
 
 
 def test_the_authorizer_reads_the_secret_only_in_hs256_mode(template):

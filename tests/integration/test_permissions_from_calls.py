@@ -1,0 +1,378 @@
+"""Each function's IAM grants, derived from the AWS calls its code path really makes.
+
+Every handler runs against moto with the production wiring (real store, real SQS presence timers, the
+real `@connections` client, the real SSM secret lookup), through a session that takes every path a
+permission exists for: the authorizer, each route, the fan-out meeting a gone connection, the presence
+timer, the sweeper closing a stale connection. A botocore hook records each call as the IAM action and
+resource AWS would check (and answers `@connections` itself, since moto's always succeeds). What Lambda
+itself does for a function (read its streams, poll its queue, send to its on-failure destination) is
+derived from the function's event sources in template.yaml. The template must grant exactly the union:
+a call the code makes without its grant is AccessDenied on AWS, and a grant no code uses is not least
+privilege.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+import pytest
+from botocore import handlers as botocore_handlers
+
+from parley.store import keys
+from tests.support import events
+from tests.support.handlers import LambdaContext, load
+from tests.support.iam import CONNECTIONS, function_permissions
+from tests.support.streams import StreamPump
+from tests.support.template import read_template, stream_filters
+from tests.support.world import JWT_SECRET, PARLEY_ENV, MotoAws, clear_cached_clients
+
+Need = tuple[str, str]  # (resource as test_template names it, IAM action)
+
+# Inside a transaction each item is authorized as its own action; there is no TransactWriteItems action.
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def iam_needs(service: str, operation: str, params: dict[str, Any]) -> set[Need]:
+    """The (resource, action) pairs IAM evaluates for one SDK call."""
+    if service == "dynamodb":
+        if operation == "TransactWriteItems":
+            return {
+                (body["TableName"], f"dynamodb:{_TRANSACT_ACTIONS[kind]}")
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            }
+        if operation == "TransactGetItems":
+            return {(item["Get"]["TableName"], "dynamodb:GetItem") for item in params["TransactItems"]}
+        if operation in ("BatchWriteItem", "BatchGetItem"):
+            return {(table, f"dynamodb:{operation}") for table in params["RequestItems"]}
+        table = params["TableName"]
+        if "IndexName" in params:
+            table = f"{table}/index/{params['IndexName']}"
+        return {(table, f"dynamodb:{operation}")}
+    if service == "sqs":
+        action = "SendMessage" if operation == "SendMessageBatch" else operation
+        return {(params["QueueUrl"].rsplit("/", 1)[1], f"sqs:{action}")}
+    if service == "ssm":
+        assert params["Name"] == PARLEY_ENV["JWT_SECRET_PARAM"], params
+        return {("ssm:JwtSecretParameterName", f"ssm:{operation}")}
+    if service == "apigatewaymanagementapi":
+        return {(CONNECTIONS, "execute-api:ManageConnections")}
+    raise AssertionError(f"an AWS call the IAM map does not know: {service}.{operation}")
+
+
+class CallRecorder:
+    """Attributes every SDK call to the function being invoked; answers `@connections` like AWS."""
+
+    def __init__(self) -> None:
+        self.function = ""
+        self.needs: dict[str, set[Need]] = defaultdict(set)
+        self.sent: list[dict[str, Any]] = []  # SQS messages, to deliver as the queue trigger would
+        self.gone: set[str] = set()  # connections that answer GoneException
+        self.posted: list[str] = []
+        self.closed: list[str] = []
+
+    def before_parameter_build(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if not self.function:
+            return  # the test's own set-up calls
+        service = model.service_model.service_name
+        self.needs[self.function] |= iam_needs(service, model.name, params)
+        if service == "sqs" and model.name == "SendMessage":
+            self.sent.append(params)
+
+    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
+        if model.service_model.service_name != "apigatewaymanagementapi":
+            return None
+        connection_id = unquote(params["url_path"].rsplit("/", 1)[1])
+        if connection_id in self.gone:
+            error = {
+                "Error": {"Code": "GoneException", "Message": ""},
+                "ResponseMetadata": {"HTTPStatusCode": 410},
+            }
+            return SimpleNamespace(status_code=410, headers={}), error
+        (self.posted if model.name == "PostToConnection" else self.closed).append(connection_id)
+        return SimpleNamespace(status_code=200, headers={}), {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    @contextmanager
+    def invoking(self, function: str) -> Iterator[None]:
+        self.function = function
+        try:
+            yield
+        finally:
+            self.function = ""
+
+
+@pytest.fixture
+def recorder(moto_aws: MotoAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[CallRecorder]:
+    from aws_lambda_powertools.utilities.parameters import base
+
+    providers = vars(base)["DEFAULT_PROVIDERS"]  # Powertools' cached SSM client, built afresh below
+
+    recorder = CallRecorder()
+    # Built-in handlers are registered on every botocore session created afterwards, as moto's own are:
+    # Parley's clients and Powertools' SSM provider are all built after this, with the hooks in place.
+    hooks: list[Any] = [
+        ("before-parameter-build", recorder.before_parameter_build),
+        ("before-call", recorder.before_call),
+    ]
+    monkeypatch.setattr(botocore_handlers, "BUILTIN_HANDLERS", [*botocore_handlers.BUILTIN_HANDLERS, *hooks])
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # the next boto3.client() starts one with the hooks
+    clear_cached_clients()
+    providers.clear()
+    yield recorder
+    clear_cached_clients()
+    providers.clear()
+
+
+class Session:
+    """A chat session driven through the handlers, each invocation attributed to its function."""
+
+    def __init__(self, aws: MotoAws, recorder: CallRecorder) -> None:
+        self.aws, self.recorder = aws, recorder
+        filters = {table: stream_filters(table) for table in ("StateTable", "MessagesTable")}
+        self.streams = StreamPump(aws.client, aws.streams, filters)
+        self.auth: dict[str, dict[str, Any]] = {}
+
+    def invoke(self, function: str, folder: str, event: dict[str, Any]) -> Any:
+        with self.recorder.invoking(function):
+            return load(folder).handler(event, LambdaContext(function_name=f"parley-{folder}"))
+
+    def authorize(self, user: str) -> dict[str, Any]:
+        import jwt
+
+        claims = {"sub": user, "workspace": "acme", "exp": int(time.time()) + 3600}
+        result: dict[str, Any] = self.invoke(
+            "AuthorizerFunction",
+            "authorizer",
+            events.authorizer_event(jwt.encode(claims, JWT_SECRET, "HS256")),
+        )
+        assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow", result
+        return result
+
+    def connect(self, user: str, connection_id: str) -> None:
+        self.authorize(user)
+        auth = events.authorizer_context(user, "acme", exp=int(time.time()) + 3600)
+        self.auth[connection_id] = auth
+        event = events.connect_event(connection_id, auth, _now_ms())
+        assert self.invoke("ConnectFunction", "connect", event) == {"statusCode": 200}
+
+    def send(self, connection_id: str, frame: dict[str, Any]) -> Any:
+        """The route response frame (None for typing, which answers nothing)."""
+        event = events.route_event(connection_id, self.auth[connection_id], frame, _now_ms())
+        route = event["requestContext"]["routeKey"]
+        folder = route if route in ROUTE_FUNCTIONS else "default"
+        if folder == "default":
+            event["requestContext"]["routeKey"] = "$default"
+        response = self.invoke(ROUTE_FUNCTIONS.get(route, "DefaultFunction"), folder, event)
+        assert response["statusCode"] == 200
+        return json.loads(response["body"]) if "body" in response else None
+
+    def disconnect(self, connection_id: str) -> None:
+        event = events.disconnect_event(connection_id, self.auth[connection_id], _now_ms())
+        assert self.invoke("DisconnectFunction", "disconnect", event) == {"statusCode": 200}
+
+    def fan_out(self) -> None:
+        records = self.streams.poll()
+        assert records, "nothing reached the streams"
+        assert self.invoke("FanoutFunction", "fanout", {"Records": records}) == {"batchItemFailures": []}
+
+    def fire_presence_timers(self) -> None:
+        sent, self.recorder.sent[:] = list(self.recorder.sent), []
+        assert sent, "no presence timer was scheduled"
+        records = [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": message["MessageBody"],
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": str(_now_ms()),
+                    "SenderId": "AIDATEST",
+                    "ApproximateFirstReceiveTimestamp": str(_now_ms()),
+                },
+                "messageAttributes": {},
+                "md5OfBody": "0" * 32,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:PresenceTimerQueue",
+                "awsRegion": "us-east-1",
+            }
+            for i, message in enumerate(sent)
+        ]
+        result = self.invoke("PresenceTimerFunction", "presence_timer", {"Records": records})
+        assert result == {"batchItemFailures": []}
+
+    def sweep(self) -> dict[str, int]:
+        result: dict[str, int] = self.invoke("SweeperFunction", "sweeper", {"source": "aws.events"})
+        return result
+
+
+ROUTE_FUNCTIONS = {
+    "join": "JoinFunction",
+    "leave": "LeaveFunction",
+    "message": "MessageFunction",
+    "typing": "TypingFunction",
+    "history": "HistoryFunction",
+    "presence": "PresenceFunction",
+    "heartbeat": "HeartbeatFunction",
+    "create_channel": "CreateChannelFunction",
+    "invite": "InviteFunction",
+    "channels": "ChannelsFunction",
+}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def run_every_path(session: Session) -> None:
+    """One session that takes every path a permission is granted for."""
+    alice, bob, carol, dave = "conn-alice=", "conn-bob=", "conn-carol=", "conn-dave="
+    for user, connection_id in (("alice", alice), ("bob", bob), ("carol", carol), ("dave", dave)):
+        session.connect(user, connection_id)
+    for connection_id in (alice, bob, carol, dave):
+        assert session.send(connection_id, {"action": "join", "channel": "general"})["type"] == "joined"
+    message = {"action": "message", "channel": "general", "text": "hi", "clientMsgId": "c-1"}
+    ack = session.send(alice, message)
+    assert session.send(alice, message) == ack  # the idempotent repeat
+    reply = {
+        "action": "message",
+        "channel": "general",
+        "text": "re",
+        "clientMsgId": "c-2",
+        "threadId": ack["id"],
+    }
+    assert session.send(alice, reply)["type"] == "ack"  # a thread reply reads its parent
+    # a reply to no message fails inside the idempotent section, which then deletes its record
+    orphan = {**reply, "clientMsgId": "c-3", "threadId": "10000000000000000"}
+    assert session.send(alice, orphan)["code"] == "not_found"
+    # another writer took the next id: the append transaction is cancelled and re-reads the head
+    session.aws.dynamodb.Table("MessagesTable").update_item(
+        Key=keys.head_key("acme", "general"),
+        UpdateExpression="SET lastId = :future",
+        ExpressionAttributeValues={":future": f"{(_now_ms() + 60_000) * 10_000:017d}"},
+    )
+    assert session.send(alice, {**message, "clientMsgId": "c-4"})["type"] == "ack"
+    assert session.send(alice, {"action": "typing", "channel": "general"}) is None
+    assert session.send(alice, {"action": "history", "channel": "general"})["type"] == "history"
+    assert session.send(alice, {"action": "presence", "channel": "general"})["type"] == "presence"
+    assert session.send(alice, {"action": "heartbeat"})["type"] == "heartbeat"
+    created = session.send(alice, {"action": "create_channel", "name": "ops", "private": True})
+    assert created["type"] == "channel_created"
+    assert session.send(alice, {"action": "invite", "channel": "ops", "user": "bob"})["type"] == "invited"
+    assert session.send(alice, {"action": "join", "channel": "ops"})["type"] == "joined"
+    assert session.send(bob, {"action": "channels"})["type"] == "channels"
+    assert session.send(alice, {"action": "dance"})["code"] == "unknown_action"
+    # A connection whose token expired is closed by whichever route it talks to.
+    expired = {**session.auth[dave], "tokenExp": int(time.time()) - 60}
+    for route in (*ROUTE_FUNCTIONS, "dance"):
+        frame = {"action": route, "channel": "general", "name": "x", "user": "bob", "text": "t"}
+        event = events.route_event(dave, expired, frame, _now_ms())
+        folder = route if route in ROUTE_FUNCTIONS else "default"
+        if folder == "default":
+            event["requestContext"]["routeKey"] = "$default"
+        posted, closed = len(session.recorder.posted), len(session.recorder.closed)
+        response = session.invoke(ROUTE_FUNCTIONS.get(route, "DefaultFunction"), folder, event)
+        # the error is posted first, then the connection closed: no route response races the close
+        assert response == {"statusCode": 200}, route
+        assert session.recorder.posted[posted:] == session.recorder.closed[closed:] == [dave], route
+    # Dave's client goes away while subscribed: $disconnect ends his subscription and starts his timer.
+    session.disconnect(dave)
+    session.fire_presence_timers()
+    # The fan-out meets bob's connection gone: it forgets it, which starts bob's presence timers.
+    session.recorder.gone.add(bob)
+    session.fan_out()
+    assert alice in session.recorder.posted
+    session.fire_presence_timers()
+    assert session.send(alice, {"action": "leave", "channel": "general"})["type"] == "left"
+    session.fire_presence_timers()
+    # Carol stopped heartbeating long ago: the sweeper closes her connection and ends her presence.
+    session.aws.dynamodb.Table("StateTable").update_item(
+        Key=keys.connection_key(carol),
+        UpdateExpression="SET dueAt = :past",
+        ExpressionAttributeValues={":past": 1},
+    )
+    assert session.sweep()["staleConnections"] == 1
+    session.disconnect(alice)
+
+
+# Calls a library makes only on a path no session can force, from the library's documented permissions.
+LIBRARY_NEEDS: dict[str, set[Need]] = {
+    # Powertools idempotency falls back to GetItem when a conditional put fails without returning the
+    # old record (its docs list GetItem, PutItem, UpdateItem and DeleteItem for the persistence table).
+    "MessageFunction": {("IdempotencyTable", "dynamodb:GetItem")},
+}
+
+
+def service_needs(template: dict[str, Any], function: str) -> set[Need]:
+    """What Lambda does with the function's role for its event sources (AWS's documented actions)."""
+    needs: set[Need] = set()
+    for source in template["Resources"][function]["Properties"].get("Events", {}).values():
+        props = source["Properties"]
+        if source["Type"] == "DynamoDB":
+            table = props["Stream"]["Fn::GetAtt"][0]
+            needs |= {
+                (f"{table}/stream", f"dynamodb:{action}")
+                for action in ("DescribeStream", "GetRecords", "GetShardIterator")
+            }
+            needs.add((f"{table}/stream/*", "dynamodb:ListStreams"))
+            destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            if destination:
+                needs.add((destination["Fn::GetAtt"][0], "sqs:SendMessage"))
+        elif source["Type"] == "SQS":
+            queue = props["Queue"]["Fn::GetAtt"][0]
+            needs |= {
+                (queue, f"sqs:{action}")
+                for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
+            }
+    return needs
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return read_template()
+
+
+def test_every_function_is_granted_exactly_what_its_code_path_calls(
+    moto_aws: MotoAws, recorder: CallRecorder, template: dict[str, Any]
+) -> None:
+    # Given the production wiring under moto, When one session takes every path
+    run_every_path(Session(moto_aws, recorder))
+    # Then each function's grants are its calls plus what Lambda does for its event sources
+    functions = [n for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+    assert set(recorder.needs) | {"AuthorizerFunction"} >= set(functions) - {"DefaultFunction"}
+    mismatches = {}
+    for function in functions:
+        needed = recorder.needs.get(function, set()) | service_needs(template, function)
+        needed |= LIBRARY_NEEDS.get(function, set())
+        granted = function_permissions(template, function)
+        if needed != granted:
+            mismatches[function] = {"missing": sorted(needed - granted), "unused": sorted(granted - needed)}
+    assert mismatches == {}, json.dumps(mismatches, indent=1)
+
+
+def test_the_recorder_sees_a_call_the_template_does_not_grant(
+    moto_aws: MotoAws, recorder: CallRecorder, template: dict[str, Any]
+) -> None:
+    # The control: the fan-out's own presence timer send, which its role lacked until it was granted.
+    # Without the gone connection the fan-out sends nothing to SQS; with it, it does.
+    session = Session(moto_aws, recorder)
+    session.connect("alice", "conn-a=")
+    session.connect("bob", "conn-b=")
+    session.send("conn-a=", {"action": "join", "channel": "general"})
+    session.send("conn-b=", {"action": "join", "channel": "general"})
+    session.send("conn-a=", {"action": "message", "channel": "general", "text": "x", "clientMsgId": "c"})
+    recorder.gone.add("conn-b=")
+    session.fan_out()
+    assert ("PresenceTimerQueue", "sqs:SendMessage") in recorder.needs["FanoutFunction"]
