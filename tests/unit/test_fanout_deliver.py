@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -195,6 +197,65 @@ def test_a_failed_split_frame_fails_only_the_records_of_that_frame(store, pool):
     assert report.posts == 3
     assert report.failed_sequences == {"5", "6"}
     assert [e["id"][-1] for e in notifier.events("c1")] == ["1", "2", "3", "4"]
+
+
+class TimedNotifier(FakeNotifier):
+    """Records when each post started and ended; the first post of each connection is slow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans: dict[str, list[tuple[float, float, str]]] = {}
+
+    def post(self, connection_id: str, data: str) -> PostOutcome:
+        started = time.monotonic()
+        with self._lock:
+            first = connection_id not in self.spans
+            self.spans.setdefault(connection_id, [])
+        if first:
+            time.sleep(0.05)  # long enough for a concurrent second post to overtake it
+        outcome = super().post(connection_id, data)
+        with self._lock:
+            self.spans[connection_id].append((started, time.monotonic(), data))
+        return outcome
+
+
+def _six_in_three_frames() -> list[Any]:
+    big = "x" * (MAX_FRAME_BYTES // 3)
+    return [
+        message_insert(str(n), f"{17900000000000000 + n:017d}", text=f"marker-{n} {big}") for n in range(1, 7)
+    ]
+
+
+def test_a_connections_split_frames_are_posted_one_after_another_in_order(store, pool):
+    # Given six events that take three frames for one connection
+    store.subscribe("c1", "alice")
+    notifier = TimedNotifier()
+    # When they are delivered with a pool of eight workers
+    report = deliver(store, notifier, pool, _six_in_three_frames())
+    # Then each frame was posted after the previous one ended, and the events arrive in order
+    spans = notifier.spans["c1"]
+    assert report.posts == 3 and len(spans) == 3
+    assert all(later[0] >= earlier[1] for earlier, later in pairwise(spans))
+    assert [e["id"][-1] for e in notifier.events("c1")] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_after_a_frame_is_not_delivered_the_connections_later_frames_wait_for_the_retry(store, pool):
+    # Given three frames for one connection, the middle one throttled
+    store.subscribe("c1", "alice")
+    notifier = MarkerNotifier("marker-3", PostOutcome.THROTTLED)
+    # When they are delivered
+    report = deliver(store, notifier, pool, _six_in_three_frames())
+    # Then the third is not sent before the retry, and its records fail with the second's
+    assert report.posts == 2
+    assert report.failed_sequences == {"3", "4", "5", "6"}
+    assert [e["id"][-1] for e in notifier.events("c1")] == ["1", "2"]
+
+
+def test_a_gone_connections_later_frames_are_neither_sent_nor_failures(store, pool):
+    store.subscribe("c1", "alice")
+    notifier = MarkerNotifier("marker-1", PostOutcome.GONE)
+    report = deliver(store, notifier, pool, _six_in_three_frames())
+    assert (report.posts, report.gone, report.failed_sequences) == (1, {"c1"}, set())
 
 
 def test_a_subscriber_query_failure_fails_that_channels_records_only(store, notifier, pool):

@@ -8,7 +8,13 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from botocore.stub import Stubber
 
 from parley.notify import ManagementApiNotifier, PostOutcome
@@ -122,15 +128,56 @@ def test_a_throttle_then_gone_is_gone(client, stubber):
     assert notifier(client, Sleeps()).post(CONNECTION, FRAME) is PostOutcome.GONE
 
 
-def test_a_transport_error_fails():
-    class Unreachable:
-        def post_to_connection(self, **kwargs: Any) -> None:
-            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+class FlakyEndpoint:
+    """A management endpoint whose first `failures` posts hit a transport error."""
 
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def post_to_connection(self, **kwargs: Any) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+
+
+TRANSIENT = [
+    EndpointConnectionError(endpoint_url="http://127.0.0.1:9"),
+    ConnectionClosedError(endpoint_url="http://127.0.0.1:9"),
+    ReadTimeoutError(endpoint_url="http://127.0.0.1:9"),
+    ConnectTimeoutError(endpoint_url="http://127.0.0.1:9"),
+]
+
+
+@pytest.mark.parametrize("error", TRANSIENT, ids=lambda e: type(e).__name__)
+def test_a_transient_connection_error_is_retried_so_the_batch_is_not_sent_again(error):
+    # Given an endpoint that drops the first two attempts
+    endpoint = FlakyEndpoint(2, error)
     sleeps = Sleeps()
-    outcome = ManagementApiNotifier(Unreachable(), sleep=sleeps).post(CONNECTION, FRAME)  # type: ignore[arg-type]
+    # When a frame is posted, Then it is delivered on the third attempt, after two backoffs
+    outcome = ManagementApiNotifier(endpoint, sleep=sleeps).post(CONNECTION, FRAME)  # type: ignore[arg-type]
+    assert outcome is PostOutcome.DELIVERED
+    assert (endpoint.calls, len(sleeps.delays)) == (3, 2)
+
+
+def test_a_transport_error_on_every_attempt_fails():
+    endpoint = FlakyEndpoint(99, EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    sleeps = Sleeps()
+    outcome = ManagementApiNotifier(endpoint, sleep=sleeps).post(CONNECTION, FRAME)  # type: ignore[arg-type]
     assert outcome is PostOutcome.FAILED
-    assert sleeps.delays == []
+    assert (endpoint.calls, len(sleeps.delays)) == (5, 4)
+
+
+def test_any_other_sdk_error_fails_at_once():
+    endpoint = FlakyEndpoint(99, ParamValidationError(report="bad"))
+    sleeps = Sleeps()
+    outcome = ManagementApiNotifier(endpoint, sleep=sleeps).post(CONNECTION, FRAME)  # type: ignore[arg-type]
+    assert outcome is PostOutcome.FAILED
+    assert (endpoint.calls, sleeps.delays) == (1, [])
+
+
+def test_the_worst_case_of_a_post_is_every_attempt_timing_out_after_the_capped_backoffs():
+    notifier = ManagementApiNotifier(FlakyEndpoint(0, RuntimeError()), attempts=5)  # type: ignore[arg-type]
+    assert notifier.worst_case_s(1.5) == pytest.approx(5 * 1.5 + 0.05 + 0.1 + 0.2 + 0.4)
 
 
 def test_delays_are_full_jitter_below_the_capped_exponential(client, stubber):

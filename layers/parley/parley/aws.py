@@ -13,18 +13,36 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_sqs import SQSClient
 
-_RETRIES: Any = {"mode": "standard", "max_attempts": 3}
+# One SDK call must fit the shortest function Timeout (10 s) with room for the rest of the invocation.
+# Its worst case is attempts * (connect + read) plus the standard retry mode's backoff, which for
+# throttling is up to 1 s, then 2 s... (`worst_case_s`; a unit test holds it to the template). The
+# botocore defaults (60 s connect, 60 s read) would let one hung connection outlive any invocation.
+SDK_ATTEMPTS = 2
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 2.0
+_RETRIES: Any = {"mode": "standard", "max_attempts": SDK_ATTEMPTS}
+_DATA_PLANE = Config(retries=_RETRIES, connect_timeout=CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S)
+# @connections: Parley retries throttling itself (ManagementApiNotifier), one SDK attempt each; a post
+# is a few milliseconds in-region, so a second without an answer is a failed attempt.
+MANAGEMENT_CONNECT_TIMEOUT_S = 0.5
+MANAGEMENT_READ_TIMEOUT_S = 1.0
+
+
+def worst_case_s(attempts: int, connect_s: float, read_s: float, *, backoff_cap_s: float = 20.0) -> float:
+    """The longest one call can take: every attempt times out, after the longest throttling backoff."""
+    backoff = sum(min(2.0**i, backoff_cap_s) for i in range(attempts - 1))
+    return attempts * (connect_s + read_s) + backoff
 
 
 @cache
 def dynamodb() -> DynamoDBServiceResource:
-    return boto3.resource("dynamodb", config=Config(retries=_RETRIES, connect_timeout=2, read_timeout=5))
+    return boto3.resource("dynamodb", config=_DATA_PLANE)
 
 
 @cache
 def dynamodb_client() -> DynamoDBClient:
     """Plain client: unlike `dynamodb().meta.client` it takes DynamoDB-typed values (as Powertools needs)."""
-    return boto3.client("dynamodb", config=Config(retries=_RETRIES, connect_timeout=2, read_timeout=5))
+    return boto3.client("dynamodb", config=_DATA_PLANE)
 
 
 @cache
@@ -34,12 +52,12 @@ def management_api(endpoint_url: str, pool_size: int) -> ApiGatewayManagementApi
     config = Config(
         max_pool_connections=pool_size,
         retries={"mode": "standard", "max_attempts": 1},
-        connect_timeout=2,
-        read_timeout=5,
+        connect_timeout=MANAGEMENT_CONNECT_TIMEOUT_S,
+        read_timeout=MANAGEMENT_READ_TIMEOUT_S,
     )
     return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=config)
 
 
 @cache
 def sqs() -> SQSClient:
-    return boto3.client("sqs", config=Config(retries=_RETRIES))
+    return boto3.client("sqs", config=_DATA_PLANE)

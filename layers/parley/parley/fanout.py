@@ -68,6 +68,29 @@ class Report:
     throttled: int = 0
     failed_posts: int = 0
 
+    def record(
+        self,
+        connection_id: str,
+        carried: list[PlannedEvent],
+        outcome: PostOutcome | None,
+        subscriptions: list[tuple[str, str, str]],
+    ) -> None:
+        """Count one frame for one connection; `None` is a frame not sent after an earlier one failed."""
+        if outcome is None:
+            if connection_id not in self.gone:  # for a gone connection there is nothing left to retry
+                self.failed_sequences.update(s for e in carried for s in e.sequences)
+            return
+        self.posts += 1
+        if outcome is PostOutcome.DELIVERED:
+            self.deliveries += len(carried)
+        elif outcome is PostOutcome.GONE:
+            self.gone.add(connection_id)
+            self.gone_subscriptions[connection_id] = subscriptions
+        else:
+            self.throttled += outcome is PostOutcome.THROTTLED
+            self.failed_posts += 1
+            self.failed_sequences.update(s for e in carried for s in e.sequences)
+
 
 def plan(changes: Iterable[StreamChange]) -> Plan:
     result = Plan()
@@ -164,6 +187,19 @@ class Fanout:
         self.notifier = notifier
         self.executor = executor
 
+    def _post_in_order(
+        self, connection_id: str, frames: list[tuple[str, list[PlannedEvent]]]
+    ) -> list[PostOutcome | None]:
+        """Post a connection's frames in order and stop at the first not delivered: a later frame must
+        not arrive before an earlier one that a retry will send again (None for the frames not sent)."""
+        outcomes: list[PostOutcome | None] = []
+        for data, _ in frames:
+            outcome = self.notifier.post(connection_id, data)
+            outcomes.append(outcome)
+            if outcome is not PostOutcome.DELIVERED:
+                break
+        return outcomes + [None] * (len(frames) - len(outcomes))
+
     def deliver(self, work: Plan, now_s: int) -> Report:
         report = Report()
         per_connection: dict[str, list[PlannedEvent]] = defaultdict(list)
@@ -182,7 +218,7 @@ class Fanout:
 
         # Connections that share the same event list (most of a channel) share one encoded frame list.
         frame_cache: dict[tuple[int, ...], list[tuple[str, list[PlannedEvent]]]] = {}
-        jobs: list[tuple[str, str, list[PlannedEvent]]] = []
+        jobs: list[tuple[str, list[tuple[str, list[PlannedEvent]]]]] = []
         for connection_id, events in per_connection.items():
             if not events:
                 continue
@@ -190,18 +226,11 @@ class Fanout:
             frames = frame_cache.get(signature)
             if frames is None:
                 frames = frame_cache[signature] = frames_for(events)
-            jobs.extend((connection_id, data, carried) for data, carried in frames)
+            jobs.append((connection_id, frames))
 
-        outcomes = self.executor.map(lambda job: self.notifier.post(job[0], job[1]), jobs)
-        for (connection_id, _, carried), outcome in zip(jobs, outcomes, strict=True):
-            report.posts += 1
-            if outcome is PostOutcome.DELIVERED:
-                report.deliveries += len(carried)
-            elif outcome is PostOutcome.GONE:
-                report.gone.add(connection_id)
-                report.gone_subscriptions[connection_id] = subscribed[connection_id]
-            else:
-                report.throttled += outcome is PostOutcome.THROTTLED
-                report.failed_posts += 1
-                report.failed_sequences.update(s for e in carried for s in e.sequences)
+        # Connections in parallel; one connection's frames one after another, so they arrive in order.
+        results = self.executor.map(lambda job: self._post_in_order(*job), jobs)
+        for (connection_id, frames), outcomes in zip(jobs, results, strict=True):
+            for (_, carried), outcome in zip(frames, outcomes, strict=True):
+                report.record(connection_id, carried, outcome, subscribed[connection_id])
         return report

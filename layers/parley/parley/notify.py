@@ -8,7 +8,14 @@ from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
@@ -27,8 +34,16 @@ class Notifier(Protocol):
     def close(self, connection_id: str) -> None: ...
 
 
+# The connection to the endpoint failed or dropped: worth another attempt of this one post, rather than
+# failing the post and with it the stream records it carries (Lambda would re-send the whole rest of
+# the batch). A read timeout may follow a post that did arrive; events carry ids, clients drop repeats.
+_TRANSIENT = (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)
+_THROTTLED = ("LimitExceededException", "TooManyRequestsException", "ThrottlingException")
+
+
 class ManagementApiNotifier:
-    """`post_to_connection` with Parley's retry policy: LimitExceeded backs off (capped, jittered)."""
+    """`post_to_connection` with Parley's retry policy: throttling and transient connection errors back
+    off (capped, full jitter) and try again; Gone and every other error answer at once."""
 
     def __init__(
         self,
@@ -47,6 +62,7 @@ class ManagementApiNotifier:
 
     def post(self, connection_id: str, data: str) -> PostOutcome:
         payload = data.encode("utf-8")
+        outcome = PostOutcome.THROTTLED
         for attempt in range(self._attempts):
             try:
                 self._client.post_to_connection(ConnectionId=connection_id, Data=payload)
@@ -55,14 +71,22 @@ class ManagementApiNotifier:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "GoneException":
                     return PostOutcome.GONE
-                if code not in ("LimitExceededException", "TooManyRequestsException", "ThrottlingException"):
+                if code not in _THROTTLED:
                     return PostOutcome.FAILED
-                if attempt + 1 < self._attempts:
-                    # "full jitter" spreads the retries of concurrent posts instead of synchronising them
-                    self._sleep(random.uniform(0, min(self._cap, self._base * 2**attempt)))  # noqa: S311
+                outcome = PostOutcome.THROTTLED
+            except _TRANSIENT:
+                outcome = PostOutcome.FAILED
             except BotoCoreError:
                 return PostOutcome.FAILED
-        return PostOutcome.THROTTLED
+            if attempt + 1 < self._attempts:
+                # "full jitter" spreads the retries of concurrent posts instead of synchronising them
+                self._sleep(random.uniform(0, min(self._cap, self._base * 2**attempt)))  # noqa: S311
+        return outcome
+
+    def worst_case_s(self, attempt_s: float) -> float:
+        """The longest one post can take when each attempt takes `attempt_s` (a timeout)."""
+        sleeps = sum(min(self._cap, self._base * 2.0**i) for i in range(self._attempts - 1))
+        return self._attempts * attempt_s + sleeps
 
     def close(self, connection_id: str) -> None:
         try:
