@@ -31,7 +31,7 @@ from tests.support import events
 from tests.support.handlers import LambdaContext, load
 from tests.support.iam import CONNECTIONS, function_permissions
 from tests.support.streams import StreamPump
-from tests.support.template import read_template, stream_filters
+from tests.support.template import read_template, route_functions, stream_filters
 from tests.support.world import JWT_SECRET, PARLEY_ENV, MotoAws, clear_cached_clients
 
 Need = tuple[str, str]  # (resource as test_template names it, IAM action)
@@ -218,18 +218,7 @@ class Session:
         return result
 
 
-ROUTE_FUNCTIONS = {
-    "join": "JoinFunction",
-    "leave": "LeaveFunction",
-    "message": "MessageFunction",
-    "typing": "TypingFunction",
-    "history": "HistoryFunction",
-    "presence": "PresenceFunction",
-    "heartbeat": "HeartbeatFunction",
-    "create_channel": "CreateChannelFunction",
-    "invite": "InviteFunction",
-    "channels": "ChannelsFunction",
-}
+ROUTE_FUNCTIONS = {key: fn for key, fn in route_functions().items() if not key.startswith("$")}
 
 
 def _now_ms() -> int:

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from parley.clock import iso_ms
 from parley.errors import Conflict
 from parley.ids import message_id_ms, next_message_id
 from parley.models import (
@@ -207,16 +206,7 @@ class MemoryStore:
             last = self.heads.get(key)
             if last is not None and last >= draft.id:
                 new_id = next_message_id(max(last, draft.id), message_id_ms(draft.id))
-                message = Message(
-                    id=new_id,
-                    workspace=draft.workspace,
-                    channel=draft.channel,
-                    ts=iso_ms(message_id_ms(new_id)),
-                    user=draft.user,
-                    text=draft.text,
-                    client_msg_id=draft.client_msg_id,
-                    thread_id=draft.thread_id,
-                )
+                message = draft.renumbered(new_id)
             self.heads[key] = message.id
             self.messages.setdefault(key, {})[message.id] = message
             return message

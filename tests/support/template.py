@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,20 @@ def action_routes() -> tuple[str, ...]:
     template order. tests/unit/test_template.py pins the full route set; other tests use this list."""
     keys = (r["Properties"]["RouteKey"] for r in resources_of_type("AWS::ApiGatewayV2::Route").values())
     return tuple(key for key in keys if not key.startswith("$"))
+
+
+def route_functions() -> dict[str, str]:
+    """Route key -> the logical id of the function its integration invokes, read through the template's
+    Route -> Integration -> IntegrationUri chain."""
+    resources = load_template()["Resources"]
+    found = {}
+    for route in resources_of_type("AWS::ApiGatewayV2::Route").values():
+        target = route["Properties"]["Target"]["Fn::Sub"]  # integrations/${XIntegration}
+        integration = resources[re.fullmatch(r"integrations/\$\{(\w+)\}", target).group(1)]
+        uri = integration["Properties"]["IntegrationUri"]["Fn::Sub"]
+        function = re.search(r"/functions/\$\{(\w+)\.Arn\}/invocations$", uri).group(1)
+        found[route["Properties"]["RouteKey"]] = function
+    return found
 
 
 def table_definitions() -> dict[str, tuple[dict[str, Any], str | None]]:

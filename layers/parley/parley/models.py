@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from parley.clock import iso_ms
+from parley.ids import message_id_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,10 @@ class Message:
     text: str
     client_msg_id: str | None = None
     thread_id: str | None = None
+
+    def renumbered(self, message_id: str) -> Message:
+        """The same message under another id (the id was taken), its timestamp the new id's."""
+        return replace(self, id=message_id, ts=iso_ms(message_id_ms(message_id)))
 
 
 @dataclass(frozen=True, slots=True)

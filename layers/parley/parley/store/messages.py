@@ -6,7 +6,6 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from parley.clock import iso_ms
 from parley.errors import StoreError
 from parley.ids import message_id_ms, next_message_id
 from parley.models import Message, MessagePage
@@ -49,16 +48,7 @@ class MessageStore(TableAccess):
             stored = call(self._messages.get_item, Key=head, ConsistentRead=True).get("Item", {})
             last = str(stored.get("lastId", message.id))
             new_id = next_message_id(max(last, message.id), message_id_ms(message.id))
-            message = Message(
-                id=new_id,
-                workspace=draft.workspace,
-                channel=draft.channel,
-                ts=iso_ms(message_id_ms(new_id)),
-                user=draft.user,
-                text=draft.text,
-                client_msg_id=draft.client_msg_id,
-                thread_id=draft.thread_id,
-            )
+            message = draft.renumbered(new_id)
         raise StoreError("message id contention: too many concurrent writers")
 
     def get_message(self, workspace: str, channel: str, message_id: str) -> Message | None:
