@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from parley.errors import StoreError
+from parley.errors import StoreError, StoreThrottled
+from parley.store import calls
 from tests.support import events
 from tests.support.handlers import LambdaContext, load
 
@@ -70,3 +71,31 @@ def test_connect_refuses_the_handshake_when_the_store_fails(
     event = events.connect_event("c-fail=", events.authorizer_context("alice", "acme", exp=2**31), 0)
     assert load("connect").handler(event, LambdaContext()) == {"statusCode": 500}
     assert parley.store.get_connection("c-fail=") is None
+
+
+def test_a_throttled_transaction_answers_internal_with_a_retry_hint_and_writes_nothing(
+    parley: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given alice in #general, and DynamoDB cancelling the append with a throttled item
+    alice = parley.connect("alice")
+    alice.send({"action": "join", "channel": "general"})
+    before = parley.store.recent_messages("acme", "general", 10).messages
+
+    capacity = {"left": False}
+
+    def throttled_until_capacity(*args: Any, **kwargs: Any) -> Any:
+        if not capacity["left"]:
+            raise StoreThrottled("TransactionCanceledException: ThrottlingError")
+        return calls.transact(*args, **kwargs)
+
+    monkeypatch.setattr("parley.store.messages.transact", throttled_until_capacity)
+    # When she sends a message
+    frame = alice.send({"action": "message", "channel": "general", "text": "hi", "clientMsgId": "t-1"})
+    # Then she is told to send it again in a second, and nothing was stored
+    assert frame is not None
+    assert (frame["code"], frame["retryAfterMs"]) == ("internal", 1000)
+    assert parley.store.recent_messages("acme", "general", 10).messages == before
+    # and once DynamoDB has capacity again, the same frame is stored once
+    capacity["left"] = True
+    again = alice.send({"action": "message", "channel": "general", "text": "hi", "clientMsgId": "t-1"})
+    assert again is not None and again["type"] == "ack"

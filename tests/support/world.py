@@ -57,7 +57,8 @@ def clear_cached_clients() -> None:
     """Forget the settings, services and clients Parley builds once per container."""
     from parley import aws, config, deps
 
-    for cached in (config.settings, deps.services, deps.verifier, aws.dynamodb, aws.sqs, aws.management_api):
+    clients = [value for value in vars(aws).values() if callable(value) and hasattr(value, "cache_clear")]
+    for cached in (config.settings, deps.services, deps.verifier, *clients):
         if hasattr(cached, "cache_clear"):  # a test may have patched one with a plain function
             cached.cache_clear()
 

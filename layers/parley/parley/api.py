@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from parley import deps, protocol
 from parley.chat import Chat, Reply
-from parley.errors import ErrorCode, ParleyError, RateLimited, TokenExpired, UnknownAction
+from parley.errors import ErrorCode, ParleyError, RateLimited, StoreThrottled, TokenExpired, UnknownAction
 from parley.lambda_events import ConnectEvent, DisconnectEvent, RouteEvent, caller_of
 from parley.models import Caller
 from parley.observability import MetricUnit, logger, metrics
@@ -20,6 +20,8 @@ F = TypeVar("F", bound=protocol.Frame)
 Response = dict[str, Any]
 
 INTERNAL_MESSAGE = "something went wrong on our side; try again"
+THROTTLED_MESSAGE = "we are busy right now; nothing was saved, send it again shortly"
+THROTTLED_RETRY_AFTER_MS = 1000
 
 
 def respond(frame: dict[str, Any] | None) -> Response:
@@ -47,6 +49,20 @@ def _error_reply(request: _Request, exc: Exception) -> Response:
         return _close_expired(request.caller, exc, request.action)
     if isinstance(exc, ParleyError):
         return respond(error_frame(exc, request.request_id, request.action))
+    if isinstance(exc, StoreThrottled):
+        # DynamoDB shed load (a hot partition, on-demand scaling behind a surge): nothing was written,
+        # and the same frame will likely succeed in a moment, so say when to send it again.
+        logger.warning("store throttled", extra={"action": request.action, "code": str(exc)})
+        metrics.add_metric(name="StoreThrottled", unit=MetricUnit.Count, value=1)
+        return respond(
+            protocol.error(
+                ErrorCode.INTERNAL,
+                THROTTLED_MESSAGE,
+                request_id=request.request_id,
+                action=request.action,
+                retry_after_ms=THROTTLED_RETRY_AFTER_MS,
+            )
+        )
     # store failures, a misconfigured event, bugs: details go to the log (with the request id),
     # never to the client
     logger.exception("route failed", extra={"action": request.action})

@@ -7,7 +7,9 @@ the cause for logs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
@@ -24,6 +26,12 @@ _THROTTLES = {
     "RequestLimitExceeded",
     "LimitExceededException",
 }
+# TransactWriteItems cancellation reasons (one per item, in order), as DynamoDB documents them.
+_THROTTLED_REASONS = {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_CONFLICT = "TransactionConflict"
+TRANSACT_ATTEMPTS = 4
+_CONFLICT_BASE_S = 0.02
 _deserializer = TypeDeserializer()
 
 
@@ -103,6 +111,39 @@ def written(operation: Callable[..., Any], **kwargs: Any) -> bool:
         return False
     unwrap(outcome)
     return True
+
+
+def transact(
+    client: Any,
+    transaction: Sequence[Any],
+    *,
+    attempts: int = TRANSACT_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Cancelled | None:
+    """Run a TransactWriteItems and read why it was cancelled, item by item.
+
+    None when it was written. A condition that failed is a normal outcome for the caller: the Cancelled
+    outcome comes back, its `reasons` saying which item. A conflict with another transaction on the
+    same items is retried after a jittered backoff; throttling of any item raises StoreThrottled, as a
+    throttled single write does; any other reason is a StoreError.
+    """
+    for n in range(attempts):
+        outcome = attempt(client.transact_write_items, TransactItems=list(transaction))
+        if not isinstance(outcome, Cancelled):
+            unwrap(outcome)
+            return None
+        reasons = set(outcome.reasons)
+        if reasons & _THROTTLED_REASONS:
+            raise StoreThrottled(
+                "TransactionCanceledException: " + ", ".join(sorted(reasons))
+            ) from outcome.cause
+        if CONDITION_FAILED in reasons:
+            return outcome
+        if TRANSACTION_CONFLICT not in reasons:
+            unwrap(outcome)
+        if n + 1 < attempts:
+            sleep(random.uniform(0, _CONFLICT_BASE_S * 2**n))  # noqa: S311 - jitter, not secrecy
+    raise StoreError("TransactionConflict: too many concurrent writers of the same items")
 
 
 def _outcome_of(exc: ClientError) -> Outcome[Any]:

@@ -9,7 +9,7 @@ from boto3.dynamodb.conditions import Key
 from parley.errors import Conflict
 from parley.models import Channel
 from parley.store import items, keys
-from parley.store.calls import Cancelled, attempt, call, unwrap
+from parley.store.calls import call, transact
 from parley.store.tables import TableAccess, query_all
 
 if TYPE_CHECKING:
@@ -34,9 +34,7 @@ class ChannelStore(TableAccess):
             }
             for item in new
         ]
-        outcome = attempt(self._client.transact_write_items, TransactItems=transaction)
-        if not isinstance(outcome, Cancelled):
-            unwrap(outcome)
+        transact(self._client, transaction)  # a failed condition: a concurrent creator won, quietly
 
     def get_channel(self, workspace: str, channel: str) -> Channel | None:
         item = call(self._messages.get_item, Key=keys.channel_key(workspace, channel)).get("Item")
@@ -46,9 +44,9 @@ class ChannelStore(TableAccess):
         """Create a channel with its creator as first member; Conflict if the name is taken."""
         messages = self._tables.messages_name
         creator = items.member_item(channel.workspace, channel.created_by, channel.id, now_ms)
-        outcome = attempt(
-            self._client.transact_write_items,
-            TransactItems=[
+        cancelled = transact(
+            self._client,
+            [
                 {
                     "Put": {
                         "TableName": messages,
@@ -59,9 +57,8 @@ class ChannelStore(TableAccess):
                 {"Put": {"TableName": messages, "Item": creator}},
             ],
         )
-        if isinstance(outcome, Cancelled):
-            raise Conflict(f"channel '{channel.id}' already exists") from outcome.cause
-        unwrap(outcome)
+        if cancelled is not None:  # the one condition: the channel item must not exist
+            raise Conflict(f"channel '{channel.id}' already exists") from cancelled.cause
 
     def is_member(self, workspace: str, user_id: str, channel: str) -> bool:
         key = keys.member_key(workspace, user_id, channel)

@@ -10,16 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from parley.errors import StoreError
 from parley.models import Caller, Connection, PresencePage, Subscriber, User
 from parley.store import items, keys
-from parley.store.calls import Cancelled, ConditionFailed, attempt, call, unwrap, written
+from parley.store.calls import ConditionFailed, attempt, call, transact, unwrap, written
 from parley.store.tables import TableAccess, query_all
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
-
-_SUBSCRIBE_ATTEMPTS = 3
 
 
 class ConnectionStore(TableAccess):
@@ -87,16 +84,8 @@ class ConnectionStore(TableAccess):
                 }
             },
         ]
-        for _ in range(_SUBSCRIBE_ATTEMPTS):
-            outcome = attempt(self._client.transact_write_items, TransactItems=transaction)
-            if not isinstance(outcome, Cancelled) or not outcome.reasons:
-                unwrap(outcome)
-                return True
-            if outcome.reasons[0] == "ConditionalCheckFailed":
-                return False
-            if "TransactionConflict" not in outcome.reasons:
-                unwrap(outcome)
-        raise StoreError("subscription contention: too many concurrent joins of one user")
+        # the one condition is the connection item's: False when it is gone
+        return transact(self._client, transaction) is None
 
     def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool:
         """Remove one subscription; True if it existed. The connection item may already be gone."""

@@ -10,7 +10,7 @@ from parley.errors import StoreError
 from parley.ids import message_id_ms, next_message_id
 from parley.models import Message, MessagePage
 from parley.store import items, keys
-from parley.store.calls import Cancelled, attempt, call, unwrap
+from parley.store.calls import call, transact
 from parley.store.tables import TableAccess
 
 _APPEND_ATTEMPTS = 8
@@ -27,9 +27,9 @@ class MessageStore(TableAccess):
         messages = self._tables.messages_name
         message = draft
         for _ in range(_APPEND_ATTEMPTS):
-            outcome = attempt(
-                self._client.transact_write_items,
-                TransactItems=[
+            cancelled = transact(
+                self._client,
+                [
                     {
                         "Update": {
                             "TableName": messages,
@@ -42,9 +42,9 @@ class MessageStore(TableAccess):
                     {"Put": {"TableName": messages, "Item": items.message_item(message)}},
                 ],
             )
-            if not isinstance(outcome, Cancelled):
-                unwrap(outcome)
+            if cancelled is None:
                 return message
+            # the head's condition failed: another writer took this id or a later one
             stored = call(self._messages.get_item, Key=head, ConsistentRead=True).get("Item", {})
             last = str(stored.get("lastId", message.id))
             new_id = next_message_id(max(last, message.id), message_id_ms(message.id))
