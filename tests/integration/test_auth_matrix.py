@@ -390,13 +390,18 @@ def jwks_server(rsa_key: RsaKey) -> Iterator[JwksServer]:
 
 @pytest.fixture
 def jwks_authorizer(authorizer: Any, jwks_server: JwksServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    reconfigure(monkeypatch, JWKS_URL=jwks_server.url)
+    reconfigure(monkeypatch, JWKS_URL=jwks_server.url, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
     return authorizer
+
+
+def jclaims(**overrides: Any) -> dict[str, Any]:
+    """Valid claims for a JWKS deployment, which always checks the issuer and the audience."""
+    return claims(**({"iss": ISSUER, "aud": AUDIENCE} | overrides))
 
 
 def test_jwks_valid_rs256_token_is_accepted(jwks_authorizer: Any, rsa_key: RsaKey) -> None:
     # Given JWKS_URL points at a JWKS holding our RSA key, and an RS256 token signed with it
-    payload = claims(name="Alice")
+    payload = jclaims(name="Alice")
     # When the authorizer checks it
     policy = jwks_authorizer(authorizer_event(rsa_key.sign(payload)))
     # Then it is allowed with the identity as context
@@ -409,22 +414,22 @@ def test_jwks_keys_are_fetched_from_the_url(
     # Given a fresh container in JWKS mode
     before = jwks_server.hits
     # When it verifies a token
-    jwks_authorizer(authorizer_event(rsa_key.sign(claims())))
+    jwks_authorizer(authorizer_event(rsa_key.sign(jclaims())))
     # Then it fetched the key set from the configured URL
     assert jwks_server.hits > before
 
 
 REFUSED_JWKS: dict[str, Callable[[RsaKey, RsaKey], str]] = {
     "HS256 signed with the JWKS public key PEM": lambda key, _: hand_made(
-        {"alg": "HS256", "typ": "JWT", "kid": KID}, claims(), key.public_pem
+        {"alg": "HS256", "typ": "JWT", "kid": KID}, jclaims(), key.public_pem
     ),
-    "HS256 signed with the SSM secret": lambda _, __: hs256(claims(), kid=KID),
-    "unknown kid": lambda key, _: key.sign(claims(), kid="no-such-key"),
-    "no kid": lambda key, _: key.sign(claims(), kid=None),
-    "right kid, signed by another key": lambda _, other: other.sign(claims()),
-    "alg none with our kid": lambda _, __: hand_made({"alg": "none", "kid": KID}, claims(), None),
-    "expired beyond the leeway": lambda key, _: key.sign(claims(exp=int(time.time()) - LEEWAY_S - 15)),
-    "missing workspace": lambda key, _: key.sign(claims(workspace=None)),
+    "HS256 signed with the SSM secret": lambda _, __: hs256(jclaims(), kid=KID),
+    "unknown kid": lambda key, _: key.sign(jclaims(), kid="no-such-key"),
+    "no kid": lambda key, _: key.sign(jclaims(), kid=None),
+    "right kid, signed by another key": lambda _, other: other.sign(jclaims()),
+    "alg none with our kid": lambda _, __: hand_made({"alg": "none", "kid": KID}, jclaims(), None),
+    "expired beyond the leeway": lambda key, _: key.sign(jclaims(exp=int(time.time()) - LEEWAY_S - 15)),
+    "missing workspace": lambda key, _: key.sign(jclaims(workspace=None)),
 }
 
 
@@ -525,6 +530,6 @@ def test_jwks_endpoint_serving_no_usable_key_set_refuses_the_token(
     try:
         # When a token that would otherwise be valid is checked
         # Then it is refused like any other doubtful token (401), not answered with an error (500)
-        assert_refused(jwks_authorizer, authorizer_event(rsa_key.sign(claims())))
+        assert_refused(jwks_authorizer, authorizer_event(rsa_key.sign(jclaims())))
     finally:
         jwks_server.body = None
