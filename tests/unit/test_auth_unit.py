@@ -192,6 +192,15 @@ def test_a_missing_audience_is_refused_when_one_is_configured():
     assert reason(token(), audience="parley") == "MissingRequiredClaimError"
 
 
+def test_a_cognito_access_token_is_refused():
+    # an access token carries client_id, not aud: Parley accepts only ID tokens (token_use "id")
+    assert reason(token(token_use="access")) == "bad token_use claim"
+
+
+def test_a_cognito_id_token_is_accepted():
+    assert verifier().verify(token(token_use="id")).user_id == "alice"
+
+
 def test_refusal_reasons_never_contain_the_token():
     raw = token(secret="another-secret-that-is-long-enough-too!")
     assert raw not in reason(raw)
