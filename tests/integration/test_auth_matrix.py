@@ -303,6 +303,70 @@ def test_refusal_is_counted_as_a_metric(authorizer: Any, capsys: pytest.CaptureF
     assert [m.get("TokensRefused") for m in metrics] == [[1.0]]
 
 
+# ---- the SSM secret under GetParameter throttling ------------------------------------------------
+
+
+class ThrottledGetParameter:
+    """Answers the first `times` GetParameter calls of a client with SSM's ThrottlingException (400)."""
+
+    def __init__(self, times: int) -> None:
+        self.left = times
+        self.calls = 0
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+        self.calls += 1
+        if self.left <= 0:
+            return None  # on to moto
+        self.left -= 1
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        headers = HTTPHeaders()
+        headers["Content-Type"] = "application/x-amz-json-1.1"
+        headers["x-amzn-ErrorType"] = "ThrottlingException"
+        return AWSResponse(request.url, 400, headers, _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **kwargs: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def test_a_throttled_get_parameter_is_retried_and_the_connect_admitted(authorizer: Any) -> None:
+    from parley import aws
+
+    # Given a cold authorizer whose first GetParameter is throttled (40 TPS, a reconnect storm)
+    throttle = ThrottledGetParameter(times=1)
+    aws.ssm().meta.events.register_first("before-send.ssm.GetParameter", throttle)
+    payload = claims()
+    # When it checks a valid token
+    policy = authorizer(authorizer_event(hs256(payload)))
+    # Then the SDK retried, and the connect is allowed
+    assert throttle.calls == 2
+    assert policy == expected_policy("alice", "alice", "acme", payload["exp"])
+
+
+def test_the_ssm_retries_fit_the_authorizer_timeout(authorizer: Any) -> None:
+    from parley import aws
+    from tests.support.template import read_template
+
+    # Given the SSM client the authorizer reads its secret with, and the authorizer's Timeout
+    template = read_template()
+    function = template["Resources"]["AuthorizerFunction"]["Properties"]
+    timeout = function.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    config: Any = aws.ssm().meta.config  # the stubs do not declare Config's attributes
+    retries: dict[str, Any] = config.retries or {}
+    attempts = retries["total_max_attempts"]
+    # Then it retries throttles (standard mode, several attempts) ...
+    assert retries["mode"] in ("standard", "adaptive") and attempts >= 3
+    # ... and every attempt throttled (backoff rand(0,1) * 2**i s) or timing out still ends in time
+    assert sum(2**i for i in range(attempts - 1)) < timeout
+    assert attempts * (config.connect_timeout + config.read_timeout) < timeout
+
+
 # ---- issuer and audience -------------------------------------------------------------------------
 
 ISSUER = "https://issuer.parley.test/"

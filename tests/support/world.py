@@ -57,7 +57,15 @@ def clear_cached_clients() -> None:
     """Forget the settings, services and clients Parley builds once per container."""
     from parley import aws, config, deps
 
-    for cached in (config.settings, deps.services, deps.verifier, aws.dynamodb, aws.sqs, aws.management_api):
+    for cached in (
+        config.settings,
+        deps.services,
+        deps.verifier,
+        aws.dynamodb,
+        aws.sqs,
+        aws.ssm,
+        aws.management_api,
+    ):
         if hasattr(cached, "cache_clear"):  # a test may have patched one with a plain function
             cached.cache_clear()
 
