@@ -18,8 +18,8 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from tests.support.events import API_ID, DOMAIN, STAGE, authorizer_event
 from tests.support.handlers import LambdaContext, load
@@ -29,6 +29,12 @@ CONNECT_ARN = f"arn:aws:execute-api:us-east-1:123456789012:{API_ID}/{STAGE}/$con
 LEEWAY_S = 30
 MAX_TOKEN_BYTES = 4096
 KID = "parley-test-key"
+EC_KID = "parley-ec-key"
+P384_KID = "parley-p384-key"
+OCT_KID = "parley-hmac-key"
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+P384_KEY = ec.generate_private_key(ec.SECP384R1())
+OCT_SECRET = b"an-hmac-secret-in-a-jwks-of-thirty-two-bytes-or-more"
 
 
 # ---- token building ------------------------------------------------------------------------------
@@ -297,6 +303,70 @@ def test_refusal_is_counted_as_a_metric(authorizer: Any, capsys: pytest.CaptureF
     assert [m.get("TokensRefused") for m in metrics] == [[1.0]]
 
 
+# ---- the SSM secret under GetParameter throttling ------------------------------------------------
+
+
+class ThrottledGetParameter:
+    """Answers the first `times` GetParameter calls of a client with SSM's ThrottlingException (400)."""
+
+    def __init__(self, times: int) -> None:
+        self.left = times
+        self.calls = 0
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+        self.calls += 1
+        if self.left <= 0:
+            return None  # on to moto
+        self.left -= 1
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+        headers = HTTPHeaders()
+        headers["Content-Type"] = "application/x-amz-json-1.1"
+        headers["x-amzn-ErrorType"] = "ThrottlingException"
+        return AWSResponse(request.url, 400, headers, _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **kwargs: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def test_a_throttled_get_parameter_is_retried_and_the_connect_admitted(authorizer: Any) -> None:
+    from parley import aws
+
+    # Given a cold authorizer whose first GetParameter is throttled (40 TPS, a reconnect storm)
+    throttle = ThrottledGetParameter(times=1)
+    aws.ssm().meta.events.register_first("before-send.ssm.GetParameter", throttle)
+    payload = claims()
+    # When it checks a valid token
+    policy = authorizer(authorizer_event(hs256(payload)))
+    # Then the SDK retried, and the connect is allowed
+    assert throttle.calls == 2
+    assert policy == expected_policy("alice", "alice", "acme", payload["exp"])
+
+
+def test_the_ssm_retries_fit_the_authorizer_timeout(authorizer: Any) -> None:
+    from parley import aws
+    from tests.support.template import read_template
+
+    # Given the SSM client the authorizer reads its secret with, and the authorizer's Timeout
+    template = read_template()
+    function = template["Resources"]["AuthorizerFunction"]["Properties"]
+    timeout = function.get("Timeout", template["Globals"]["Function"]["Timeout"])
+    config: Any = aws.ssm().meta.config  # the stubs do not declare Config's attributes
+    retries: dict[str, Any] = config.retries or {}
+    attempts = retries["total_max_attempts"]
+    # Then it retries throttles (standard mode, several attempts) ...
+    assert retries["mode"] in ("standard", "adaptive") and attempts >= 3
+    # ... and every attempt throttled (backoff rand(0,1) * 2**i s) or timing out still ends in time
+    assert sum(2**i for i in range(attempts - 1)) < timeout
+    assert attempts * (config.connect_timeout + config.read_timeout) < timeout
+
+
 # ---- issuer and audience -------------------------------------------------------------------------
 
 ISSUER = "https://issuer.parley.test/"
@@ -381,22 +451,38 @@ class JwksServer:
         self._thread.join(timeout=5)
 
 
+OTHER_TYPE_JWKS: list[dict[str, Any]] = [
+    ECAlgorithm.to_jwk(EC_KEY.public_key(), as_dict=True) | {"kid": EC_KID, "use": "sig"},
+    ECAlgorithm.to_jwk(P384_KEY.public_key(), as_dict=True) | {"kid": P384_KID, "use": "sig"},
+    {"kty": "oct", "k": base64.urlsafe_b64encode(OCT_SECRET).rstrip(b"=").decode(), "kid": OCT_KID},
+]
+
+
+def es256(payload: dict[str, Any], kid: str = EC_KID) -> str:
+    return jwt.encode(payload, EC_KEY, algorithm="ES256", headers={"kid": kid})
+
+
 @pytest.fixture(scope="module")
 def jwks_server(rsa_key: RsaKey) -> Iterator[JwksServer]:
     with JwksServer() as server:
-        server.keys = [rsa_key.jwk()]
+        server.keys = [rsa_key.jwk(), *OTHER_TYPE_JWKS]
         yield server
 
 
 @pytest.fixture
 def jwks_authorizer(authorizer: Any, jwks_server: JwksServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    reconfigure(monkeypatch, JWKS_URL=jwks_server.url)
+    reconfigure(monkeypatch, JWKS_URL=jwks_server.url, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
     return authorizer
+
+
+def jclaims(**overrides: Any) -> dict[str, Any]:
+    """Valid claims for a JWKS deployment, which always checks the issuer and the audience."""
+    return claims(**({"iss": ISSUER, "aud": AUDIENCE} | overrides))
 
 
 def test_jwks_valid_rs256_token_is_accepted(jwks_authorizer: Any, rsa_key: RsaKey) -> None:
     # Given JWKS_URL points at a JWKS holding our RSA key, and an RS256 token signed with it
-    payload = claims(name="Alice")
+    payload = jclaims(name="Alice")
     # When the authorizer checks it
     policy = jwks_authorizer(authorizer_event(rsa_key.sign(payload)))
     # Then it is allowed with the identity as context
@@ -409,23 +495,56 @@ def test_jwks_keys_are_fetched_from_the_url(
     # Given a fresh container in JWKS mode
     before = jwks_server.hits
     # When it verifies a token
-    jwks_authorizer(authorizer_event(rsa_key.sign(claims())))
+    jwks_authorizer(authorizer_event(rsa_key.sign(jclaims())))
     # Then it fetched the key set from the configured URL
     assert jwks_server.hits > before
 
 
 REFUSED_JWKS: dict[str, Callable[[RsaKey, RsaKey], str]] = {
     "HS256 signed with the JWKS public key PEM": lambda key, _: hand_made(
-        {"alg": "HS256", "typ": "JWT", "kid": KID}, claims(), key.public_pem
+        {"alg": "HS256", "typ": "JWT", "kid": KID}, jclaims(), key.public_pem
     ),
-    "HS256 signed with the SSM secret": lambda _, __: hs256(claims(), kid=KID),
-    "unknown kid": lambda key, _: key.sign(claims(), kid="no-such-key"),
-    "no kid": lambda key, _: key.sign(claims(), kid=None),
-    "right kid, signed by another key": lambda _, other: other.sign(claims()),
-    "alg none with our kid": lambda _, __: hand_made({"alg": "none", "kid": KID}, claims(), None),
-    "expired beyond the leeway": lambda key, _: key.sign(claims(exp=int(time.time()) - LEEWAY_S - 15)),
-    "missing workspace": lambda key, _: key.sign(claims(workspace=None)),
+    "HS256 signed with the SSM secret": lambda _, __: hs256(jclaims(), kid=KID),
+    "unknown kid": lambda key, _: key.sign(jclaims(), kid="no-such-key"),
+    "no kid": lambda key, _: key.sign(jclaims(), kid=None),
+    "right kid, signed by another key": lambda _, other: other.sign(jclaims()),
+    "alg none with our kid": lambda _, __: hand_made({"alg": "none", "kid": KID}, jclaims(), None),
+    "expired beyond the leeway": lambda key, _: key.sign(jclaims(exp=int(time.time()) - LEEWAY_S - 15)),
+    "missing workspace": lambda key, _: key.sign(jclaims(workspace=None)),
+    # alg and key type disagree: each must be a 401, never a 500 from cryptography
+    "RS256 header, kid of an EC key": lambda key, _: key.sign(jclaims(), kid=EC_KID),
+    "ES256 header, kid of the RSA key": lambda _, __: es256(jclaims(), kid=KID),
+    "ES256 header, kid of a P-384 key": lambda _, __: es256(jclaims(), kid=P384_KID),
+    "RS256 header, kid of an HMAC (oct) key": lambda key, _: key.sign(jclaims(), kid=OCT_KID),
+    "HS256 signed with the JWKS's own HMAC key": lambda _, __: hs256(jclaims(), OCT_SECRET, kid=OCT_KID),
+    "ES256 header with an RS256 signature, kid of the EC key": lambda key, _: ".".join(
+        [es256(jclaims()).split(".")[0], *key.sign(jclaims()).split(".")[1:]]
+    ),
+    "RS256 header with an ES256 signature, kid of the RSA key": lambda key, _: ".".join(
+        [key.sign(jclaims()).split(".")[0], *es256(jclaims()).split(".")[1:]]
+    ),
+    "kid not a string": lambda key, _: ".".join(
+        [_segment({"alg": "RS256", "kid": 7}), _segment(jclaims()), key.sign(jclaims()).split(".")[2]]
+    ),
+    "Cognito access token (token_use access)": lambda key, _: key.sign(jclaims(token_use="access")),
 }
+
+
+def test_jwks_valid_es256_token_is_accepted(jwks_authorizer: Any) -> None:
+    # Given a JWKS holding an EC P-256 key, and an ES256 token signed with it
+    payload = jclaims()
+    # When the authorizer checks it
+    policy = jwks_authorizer(authorizer_event(es256(payload)))
+    # Then it is allowed
+    assert policy == expected_policy("alice", "alice", "acme", payload["exp"])
+
+
+def test_jwks_cognito_id_token_is_accepted(jwks_authorizer: Any, rsa_key: RsaKey) -> None:
+    # Given a Cognito-style ID token (token_use "id", aud the app client id)
+    payload = jclaims(token_use="id")
+    # When the authorizer checks it
+    # Then it is allowed
+    assert jwks_authorizer(authorizer_event(rsa_key.sign(payload)))["principalId"] == "alice"
 
 
 @pytest.mark.parametrize("build", REFUSED_JWKS.values(), ids=REFUSED_JWKS.keys())
@@ -512,19 +631,125 @@ def test_token_never_appears_in_log_output(
     assert ('"message":"token refused"' in captured.out) is refused
 
 
+def _emitted_metrics(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+
+
+def assert_jwks_outage(invoke: Callable[[dict[str, Any]], dict[str, Any]], event: dict[str, Any]) -> None:
+    """A 500, not a 401: API Gateway answers anything but Exception("Unauthorized") with an error."""
+    from parley.errors import KeysUnavailable
+
+    with pytest.raises(KeysUnavailable):
+        invoke(event)
+
+
 @pytest.mark.parametrize(
     "body",
-    [b"<html>502 Bad Gateway</html>", b"", b'{"keys": []}', b"[]"],
-    ids=["HTML page", "empty body", "no keys", "not an object"],
+    [b"<html>502 Bad Gateway</html>", b"", b'{"keys": []}', b"[]", b'{"keys": [{"kty": "RSA"}]}'],
+    ids=["HTML page", "empty body", "no keys", "not an object", "no usable key"],
 )
-def test_jwks_endpoint_serving_no_usable_key_set_refuses_the_token(
-    jwks_authorizer: Any, jwks_server: JwksServer, rsa_key: RsaKey, body: bytes
+def test_jwks_endpoint_serving_no_usable_key_set_is_an_outage_not_a_refused_token(
+    jwks_authorizer: Any,
+    jwks_server: JwksServer,
+    rsa_key: RsaKey,
+    capsys: pytest.CaptureFixture[str],
+    body: bytes,
 ) -> None:
     # Given the JWKS endpoint answers 200 with something that is not a usable key set
     jwks_server.body = body
     try:
         # When a token that would otherwise be valid is checked
-        # Then it is refused like any other doubtful token (401), not answered with an error (500)
-        assert_refused(jwks_authorizer, authorizer_event(rsa_key.sign(claims())))
+        # Then the authorizer fails (500), which AuthorizerErrorsAlarm sees
+        assert_jwks_outage(jwks_authorizer, authorizer_event(rsa_key.sign(jclaims())))
     finally:
         jwks_server.body = None
+    # and it is counted as JwksUnavailable, never as TokensRefused (the alarm subtracts those)
+    metrics = _emitted_metrics(capsys.readouterr().out)
+    assert [m.get("JwksUnavailable") for m in metrics] == [[1.0]]
+    assert all("TokensRefused" not in m for m in metrics)
+
+
+def test_jwks_endpoint_that_cannot_be_reached_is_an_outage_not_a_refused_token(
+    authorizer: Any, monkeypatch: pytest.MonkeyPatch, rsa_key: RsaKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given JWKS_URL points at a port where nothing listens
+    with JwksServer() as gone:
+        url = gone.url
+    reconfigure(monkeypatch, JWKS_URL=url, JWT_ISSUER=ISSUER, JWT_AUDIENCE=AUDIENCE)
+    # When a token that would otherwise be valid is checked
+    # Then the authorizer fails (500) and counts JwksUnavailable, not TokensRefused
+    assert_jwks_outage(authorizer, authorizer_event(rsa_key.sign(jclaims())))
+    metrics = _emitted_metrics(capsys.readouterr().out)
+    assert [m.get("JwksUnavailable") for m in metrics] == [[1.0]]
+    assert all("TokensRefused" not in m for m in metrics)
+
+
+# ---- JWKS key lifetime: removal and rotation -------------------------------------------------------
+
+
+def _jwks_verifier(url: str, *, lifespan: float, cooldown: float) -> Any:
+    from parley.auth import Jwks, TokenVerifier
+
+    return TokenVerifier(Jwks(url, lifespan=lifespan, cooldown=cooldown), issuer=ISSUER, audience=AUDIENCE)
+
+
+def test_a_key_removed_from_the_jwks_is_refused_once_the_key_set_expires(rsa_key: RsaKey) -> None:
+    from parley.errors import InvalidToken
+
+    with JwksServer() as server:
+        # Given a verifier that trusted a key (key set cached for 0.3 s)
+        server.keys = [rsa_key.jwk()]
+        verifier = _jwks_verifier(server.url, lifespan=0.3, cooldown=30)
+        assert verifier.verify(rsa_key.sign(jclaims())).user_id == "alice"
+        # When the key is removed from the JWKS (revoked) and the cache lifetime passes
+        server.keys = [rsa_key.jwk(kid="the-next-key")]
+        time.sleep(0.4)
+        # Then a token signed with it is refused
+        with pytest.raises(InvalidToken) as refused:
+            verifier.verify(rsa_key.sign(jclaims()))
+        assert refused.value.reason == "no signing key for this kid"
+
+
+def test_a_key_is_still_trusted_within_the_key_set_lifetime(rsa_key: RsaKey) -> None:
+    with JwksServer() as server:
+        # Given a verifier that fetched the key set once
+        server.keys = [rsa_key.jwk()]
+        verifier = _jwks_verifier(server.url, lifespan=300, cooldown=30)
+        verifier.verify(rsa_key.sign(jclaims()))
+        # When it verifies more tokens before the set expires
+        for _ in range(5):
+            verifier.verify(rsa_key.sign(jclaims()))
+        # Then it fetched the set only once
+        assert server.hits == 1
+
+
+def test_an_unknown_kid_refetches_the_key_set_so_a_rotated_key_works(
+    rsa_key: RsaKey, other_rsa_key: RsaKey
+) -> None:
+    with JwksServer() as server:
+        # Given a verifier with a fresh key set cached for 5 minutes
+        server.keys = [rsa_key.jwk()]
+        verifier = _jwks_verifier(server.url, lifespan=300, cooldown=0.2)
+        verifier.verify(rsa_key.sign(jclaims()))
+        # When the identity provider rotates in a new key and signs with it
+        server.keys = [rsa_key.jwk(), other_rsa_key.jwk(kid="rotated")]
+        time.sleep(0.3)
+        # Then the first token with the new kid refetches the set and is accepted
+        assert verifier.verify(other_rsa_key.sign(jclaims(), kid="rotated")).user_id == "alice"
+        assert server.hits == 2
+
+
+def test_unknown_kids_refetch_the_key_set_at_most_once_per_cooldown(rsa_key: RsaKey) -> None:
+    from parley.errors import InvalidToken
+
+    with JwksServer() as server:
+        # Given a verifier whose key set was just fetched
+        server.keys = [rsa_key.jwk()]
+        verifier = _jwks_verifier(server.url, lifespan=300, cooldown=30)
+        verifier.verify(rsa_key.sign(jclaims()))
+        # When a flood of tokens names kids the JWKS does not hold
+        for n in range(20):
+            with pytest.raises(InvalidToken):
+                verifier.verify(rsa_key.sign(jclaims(), kid=f"junk-{n}"))
+        # Then no refetch happened within the cooldown: junk cannot turn requests into fetches
+        assert server.hits == 1

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from parley.auth import LEEWAY_SECONDS, MAX_TOKEN_BYTES, Identity, SharedSecret, TokenVerifier
+from parley.config import Settings
 from parley.errors import InvalidToken
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
@@ -191,7 +192,55 @@ def test_a_missing_audience_is_refused_when_one_is_configured():
     assert reason(token(), audience="parley") == "MissingRequiredClaimError"
 
 
+def test_a_cognito_access_token_is_refused():
+    # an access token carries client_id, not aud: Parley accepts only ID tokens (token_use "id")
+    assert reason(token(token_use="access")) == "bad token_use claim"
+
+
+def test_a_cognito_id_token_is_accepted():
+    assert verifier().verify(token(token_use="id")).user_id == "alice"
+
+
 def test_refusal_reasons_never_contain_the_token():
     raw = token(secret="another-secret-that-is-long-enough-too!")
     assert raw not in reason(raw)
     assert SECRET not in reason(raw)
+
+
+# ---- settings: what a JWKS deployment must name ----------------------------------------------------
+
+BASE_ENV = {
+    "STATE_TABLE": "state",
+    "MESSAGES_TABLE": "messages",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "CONNECTIONS_ENDPOINT": "https://api.example/prod",
+    "JWKS_URL": "https://idp.example/.well-known/jwks.json",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({}, "JWT_ISSUER and JWT_AUDIENCE"),
+        ({"JWT_ISSUER": "https://idp.example/"}, "JWT_AUDIENCE"),
+        ({"JWT_AUDIENCE": "parley-web"}, "JWT_ISSUER"),
+    ],
+    ids=["neither", "no audience", "no issuer"],
+)
+def test_a_jwks_container_without_issuer_or_audience_fails_at_cold_start(env, missing):
+    # Given JWKS_URL without an issuer or an audience (a JWKS signs every app of its identity provider)
+    # When the settings are read
+    with pytest.raises(RuntimeError) as caught:
+        Settings.from_env(BASE_ENV | env)
+    # Then the error names what is missing
+    assert str(caught.value) == f"Parley is misconfigured: JWKS_URL is set, so {missing} must be set too"
+
+
+def test_a_jwks_container_with_issuer_and_audience_starts():
+    env = BASE_ENV | {"JWT_ISSUER": "https://idp.example/", "JWT_AUDIENCE": "parley-web"}
+    assert Settings.from_env(env).jwt_audience == "parley-web"
+
+
+def test_a_shared_secret_container_needs_neither_issuer_nor_audience():
+    env = {k: v for k, v in BASE_ENV.items() if k != "JWKS_URL"} | {"JWT_SECRET_PARAM": "/parley/jwt"}
+    assert Settings.from_env(env).jwt_issuer == ""

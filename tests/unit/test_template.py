@@ -490,6 +490,7 @@ def test_alarms_watch_every_function_table_and_dead_letter_queue(template):
         ("IteratorAge", '{"Ref": "FanoutFunction"}'),
         ("Errors", '{"Ref": "AuthorizerFunction"}'),
         ("TokensRefused", '"parley"'),
+        ("JwksUnavailable", '"parley"'),
         ("ApproximateNumberOfMessagesVisible", '{"Fn::GetAtt": ["FanoutDeadLetterQueue", "QueueName"]}'),
         (
             "ApproximateNumberOfMessagesVisible",
@@ -550,6 +551,19 @@ def test_authorizer_alarm_does_not_count_refused_tokens_as_failures(template):
     returned = [m for m in alarm["Metrics"] if m.get("ReturnData")]
     assert len(returned) == 1
     assert returned[0]["Expression"].replace(" ", "") == "FILL(errors,0)-FILL(refused,0)"
+
+
+def test_a_jwks_outage_has_its_own_alarm_and_is_not_subtracted_as_a_refused_token(template):
+    # the authorizer counts JwksUnavailable (and re-raises: a 500), never TokensRefused, for a JWKS outage
+    alarm = template["Resources"]["JwksUnavailableAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Parley", "JwksUnavailable")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "parley"}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    subtracted = template["Resources"]["AuthorizerErrorsAlarm"]["Properties"]["Metrics"]
+    assert [m["MetricStat"]["Metric"]["MetricName"] for m in subtracted if "MetricStat" in m] == [
+        "Errors",
+        "TokensRefused",
+    ]
 
 
 # ---------------------------------------------------------------- logs and traces: what they keep, how long

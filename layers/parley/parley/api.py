@@ -173,12 +173,13 @@ def handle_disconnect(event: dict[str, Any]) -> Response:
 
 
 def handle_authorize(event: dict[str, Any]) -> Response:
-    """REQUEST authorizer: verify the token fully; any doubt raises Unauthorized (API Gateway answers 401)."""
+    """REQUEST authorizer: verify the token fully; any doubt about the token raises Unauthorized (API
+    Gateway answers 401), a JWKS that cannot be read raises KeysUnavailable (500)."""
     from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
         APIGatewayAuthorizerResponseWebSocket,
     )
 
-    from parley.errors import InvalidToken
+    from parley.errors import InvalidToken, KeysUnavailable
 
     query = event.get("queryStringParameters") or {}
     try:
@@ -188,6 +189,12 @@ def handle_authorize(event: dict[str, Any]) -> Response:
         logger.info("token refused", extra={"reason": exc.reason})
         metrics.add_metric(name="TokensRefused", unit=MetricUnit.Count, value=1)
         raise Exception("Unauthorized") from None
+    except KeysUnavailable as exc:
+        # An outage, not a bad token: re-raised (anything but "Unauthorized" is API Gateway's 500), not
+        # counted as TokensRefused, so AuthorizerErrorsAlarm fires; JwksUnavailableAlarm names it.
+        logger.error("JWKS unavailable", extra={"reason": exc.reason})
+        metrics.add_metric(name="JwksUnavailable", unit=MetricUnit.Count, value=1)
+        raise
     policy = APIGatewayAuthorizerResponseWebSocket.from_route_arn(
         event["methodArn"], principal_id=identity.user_id, context=identity.authorizer_context()
     )

@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
 
-from parley.errors import InvalidToken
+from parley.errors import InvalidToken, KeysUnavailable
 
 LEEWAY_SECONDS = 30
 MAX_TOKEN_BYTES = 4096  # far above any sane JWT; bigger ones are refused before any parsing
 HMAC_ALGORITHMS = ["HS256"]
 JWKS_ALGORITHMS = ["RS256", "ES256"]
+JWKS_LIFESPAN_SECONDS = 300  # a key removed from the JWKS is refused at most this long after
+JWKS_REFRESH_COOLDOWN_SECONDS = 30  # an unknown kid refetches the set at most this often
+# Cognito marks its tokens: only an ID token carries `aud` (an access token has `client_id`)
+ACCEPTED_TOKEN_USE = "id"
 _WORKSPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _USER_ID = re.compile(r"^[^\s#]{1,128}$")
 
@@ -54,19 +59,54 @@ class SharedSecret:
         return self._fetch()
 
 
+class _KeySetClient(jwt.PyJWKClient):
+    """PyJWKClient whose key-set failures (unreachable, not JSON, no usable key) are KeysUnavailable,
+    so that only "no key for this kid" is left to mean a refused token."""
+
+    def get_signing_keys(self, refresh: bool = False) -> list[jwt.PyJWK]:
+        try:
+            return super().get_signing_keys(refresh)
+        except jwt.PyJWKClientConnectionError:
+            raise KeysUnavailable("JWKS unreachable") from None
+        except Exception as exc:  # any failure to produce a key set is the endpoint's, not the token's
+            raise KeysUnavailable(f"JWKS unusable: {type(exc).__name__}") from None
+
+
 class Jwks:
-    """RS256/ES256 with keys from a JWKS URL (Cognito, Auth0), cached by PyJWT's client."""
+    """RS256/ES256 with keys from a JWKS URL (Cognito, Auth0).
+
+    Only the key set is cached, for `lifespan` seconds: a key lookup goes through the set each time
+    (PyJWT's per-key cache, `cache_keys=True`, never expires, so a key removed from the JWKS would be
+    trusted for the container's life). An unknown kid refetches the set once, at most every
+    `cooldown` seconds, so a rotated-in key works before the set expires and junk kids cannot make
+    every request a fetch."""
 
     algorithms = JWKS_ALGORITHMS
 
-    def __init__(self, url: str) -> None:
-        self._client = jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
+    def __init__(
+        self,
+        url: str,
+        *,
+        lifespan: float = JWKS_LIFESPAN_SECONDS,
+        cooldown: float = JWKS_REFRESH_COOLDOWN_SECONDS,
+        timeout: float = 5,
+    ) -> None:
+        self._client = _KeySetClient(
+            url, cache_keys=False, lifespan=lifespan, cooldown_duration=cooldown, timeout=timeout
+        )
 
     def key_for(self, token: str) -> Any:
         try:
-            return self._client.get_signing_key_from_jwt(token).key
-        except (jwt.PyJWKClientError, ValueError) as exc:  # ValueError: PyJWT does not wrap a non-JSON body
-            raise InvalidToken(f"no usable signing key: {type(exc).__name__}") from None
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("no kid")
+        try:
+            # the PyJWK itself, not its key: PyJWT then refuses a token whose alg is not the key's
+            return self._client.get_signing_key(kid)
+        except jwt.PyJWKClientError:
+            raise InvalidToken("no signing key for this kid") from None
 
 
 class TokenVerifier:
@@ -109,10 +149,15 @@ class TokenVerifier:
             raise InvalidToken("not yet valid") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from None
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            # cryptography's, when a key cannot serve the token's algorithm: still the token's fault
+            raise InvalidToken(f"key does not fit the token: {type(exc).__name__}") from None
         return _identity(claims)
 
 
 def _identity(claims: dict[str, Any]) -> Identity:
+    if "token_use" in claims and claims["token_use"] != ACCEPTED_TOKEN_USE:
+        raise InvalidToken("bad token_use claim")
     sub, workspace, name, exp = (
         claims.get("sub"),
         claims.get("workspace"),

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
 
 # One SDK call must fit the shortest function Timeout (10 s) with room for the rest of the invocation.
 # Its worst case is attempts * (connect + read) plus the standard retry mode's backoff, which for
@@ -32,6 +33,14 @@ def worst_case_s(attempts: int, connect_s: float, read_s: float, *, backoff_cap_
     """The longest one call can take: every attempt times out, after the longest throttling backoff."""
     backoff = sum(min(2.0**i, backoff_cap_s) for i in range(attempts - 1))
     return attempts * (connect_s + read_s) + backoff
+
+# A reconnect storm cold-starts many authorizers at once, each reading the secret, and GetParameter
+# allows 40 TPS per account and region by default. Standard retries back a throttle off by
+# rand(0, 1) * 2**i s: 4 attempts sleep at most 1 + 2 + 4 = 7 s, and 4 attempts that time out take at
+# most 4 * 1.5 s, so either fits the authorizer's 10 s Timeout (checked by a test against template.yaml).
+SSM_MAX_ATTEMPTS = 4
+SSM_CONNECT_TIMEOUT_SECONDS = 0.5
+SSM_READ_TIMEOUT_SECONDS = 1.0
 
 
 @cache
@@ -56,6 +65,16 @@ def management_api(endpoint_url: str, pool_size: int) -> ApiGatewayManagementApi
         read_timeout=MANAGEMENT_READ_TIMEOUT_S,
     )
     return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=config)
+
+
+@cache
+def ssm() -> SSMClient:
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": SSM_MAX_ATTEMPTS},
+        connect_timeout=SSM_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=SSM_READ_TIMEOUT_SECONDS,
+    )
+    return boto3.client("ssm", config=config)
 
 
 @cache

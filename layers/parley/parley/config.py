@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class Settings(BaseModel):
@@ -31,14 +31,27 @@ class Settings(BaseModel):
     # set by Lambda; part of every idempotency key (Powertools' own default when unset)
     aws_lambda_function_name: str = "test-func"
 
+    @model_validator(mode="after")
+    def _jwks_needs_issuer_and_audience(self) -> Settings:
+        # A JWKS (Cognito, Auth0) signs the tokens of every app of that identity provider: without
+        # an issuer and an audience to check, any of them would open a connection. template.yaml's
+        # Rules refuse such a deploy; this refuses such a container (the emulator, a hand-made env).
+        if self.jwks_url:
+            missing = [name.upper() for name in ("jwt_issuer", "jwt_audience") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"JWKS_URL is set, so {' and '.join(missing)} must be set too")
+        return self
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            missing = [str(e["loc"][0]).upper() for e in exc.errors()]
-            raise RuntimeError(f"Parley is misconfigured: check environment variables {missing}") from None
+            fields = [str(e["loc"][0]).upper() for e in exc.errors() if e["loc"]]
+            rules = [str(e["ctx"]["error"]) for e in exc.errors() if not e["loc"] and "ctx" in e]
+            problems = [f"check environment variables {fields}"] if fields else []
+            raise RuntimeError(f"Parley is misconfigured: {'; '.join(problems + rules)}") from None
 
 
 @cache

@@ -76,9 +76,9 @@ def build_verifier(config: Settings) -> TokenVerifier:
         keys = Jwks(config.jwks_url)
     elif config.jwt_secret_param:
         name = config.jwt_secret_param
-        keys = SharedSecret(
-            lambda: str(parameters.get_parameter(name, decrypt=True, max_age=SECRET_CACHE_SECONDS))
-        )
+        # its own client: retries and timeouts that survive GetParameter throttling (aws.ssm)
+        provider = parameters.SSMProvider(boto3_client=aws.ssm())
+        keys = SharedSecret(lambda: str(provider.get(name, decrypt=True, max_age=SECRET_CACHE_SECONDS)))
     else:
         raise RuntimeError("Parley is misconfigured: set JWKS_URL or JWT_SECRET_PARAM")
     return TokenVerifier(keys, issuer=config.jwt_issuer, audience=config.jwt_audience)

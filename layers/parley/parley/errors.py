@@ -77,3 +77,11 @@ class InvalidToken(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class KeysUnavailable(Exception):
+    """The JWKS could not be fetched or held no usable key set: an outage, not a refused token."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
