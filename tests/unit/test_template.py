@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from parley.store import keys
+from parley.triggers import SWEEP_MARGIN_MS
 from tests.support.template import read_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -597,6 +599,13 @@ def test_sweeper_runs_every_minute(template):
     assert event["Properties"]["Schedule"] == "rate(1 minute)"
 
 
+def test_sweeper_timeout_leaves_room_for_work_and_ends_before_the_next_run(template):
+    timeout_s = functions_of(template)["SweeperFunction"]["Properties"]["Timeout"]
+    # under the one-minute schedule, so runs do not overlap; and well above the margin it stops at
+    assert timeout_s < 60
+    assert timeout_s * 1000 >= 4 * SWEEP_MARGIN_MS
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -641,7 +650,11 @@ def test_state_table_has_the_sparse_due_index(template):
         {"AttributeName": "dueShard", "KeyType": "HASH"},
         {"AttributeName": "dueAt", "KeyType": "RANGE"},
     ]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    # only what the sweeper reads (store/due.py asks for exactly these), not every attribute
+    assert index["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(keys.DUE_PROJECTED),
+    }
     types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
     assert types == {"PK": "S", "SK": "S", "dueShard": "S", "dueAt": "N"}
 

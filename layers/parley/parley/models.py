@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +88,11 @@ class DueItem:
     workspace: str = ""
     channel: str = ""
     user_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DuePage:
+    """One page of one `Due` shard, oldest first; `after` continues it (None: the shard is done)."""
+
+    items: list[DueItem]
+    after: dict[str, Any] | None = None
