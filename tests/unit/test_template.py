@@ -520,12 +520,56 @@ def test_access_log_format_is_json_of_safe_context_variables_only(template):
     assert set(record.values()) == SAFE_LOG_VARIABLES
 
 
-def test_stage_has_no_data_trace_and_is_throttled(template):
+SCALES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
+
+
+def _route_settings(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The stage's settings by route key, `$default-settings` for DefaultRouteSettings."""
     (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
-    settings = stage["Properties"]["DefaultRouteSettings"]
-    assert settings["DataTraceEnabled"] is False
-    assert settings["ThrottlingBurstLimit"] == 500
-    assert settings["ThrottlingRateLimit"] == 1000
+    props = stage["Properties"]
+    return {"$default-settings": props["DefaultRouteSettings"], **props.get("RouteSettings", {})}
+
+
+def _throttle(template: dict[str, Any], value: Any, scale: str) -> int:
+    """A throttle setting, its FindInMap resolved for one ConnectionScale."""
+    mapping, key, name = value["Fn::FindInMap"]
+    assert key == {"Ref": "ConnectionScale"}
+    return int(template["Mappings"][mapping][scale][name])
+
+
+def test_stage_has_no_data_trace_on_any_route(template):
+    for route, settings in _route_settings(template).items():
+        assert settings["DataTraceEnabled"] is False, route
+
+
+def test_route_settings_name_existing_routes(template):
+    (stage_name,) = resources_of(template, "AWS::ApiGatewayV2::Stage")
+    stage = template["Resources"][stage_name]
+    for route in set(_route_settings(template)) - {"$default-settings"}:
+        assert route in ROUTE_FUNCTIONS, route
+    # a route must exist before the stage names it in RouteSettings
+    assert set(stage["DependsOn"]) == {"HeartbeatRoute", "MessageRoute"}
+    assert set(template["Parameters"]["ConnectionScale"]["AllowedValues"]) == set(SCALES)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_route_throttle_has_a_burst_at_least_its_rate(template, scale):
+    for route, settings in _route_settings(template).items():
+        rate = _throttle(template, settings["ThrottlingRateLimit"], scale)
+        burst = _throttle(template, settings["ThrottlingBurstLimit"], scale)
+        assert 0 < rate <= burst, (scale, route, rate, burst)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_heartbeat_and_message_throttles_fit_the_connection_count(template, scale):
+    connections = SCALES[scale]
+    settings = _route_settings(template)
+    heartbeat = _throttle(template, settings["heartbeat"]["ThrottlingRateLimit"], scale)
+    message = _throttle(template, settings["message"]["ThrottlingRateLimit"], scale)
+    # every connection heartbeats every 4 to 5 minutes; 50 messages a user a day, peak hour at 5x;
+    # both with headroom, or API Gateway would refuse healthy traffic
+    assert heartbeat >= 1.5 * connections / 240, heartbeat
+    assert message >= 1.5 * connections * 50 / 86_400 * 5, message
 
 
 # ---------------------------------------------------------------- fan-out and timers
