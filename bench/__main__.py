@@ -257,6 +257,8 @@ def main() -> None:
     c.add_argument("--messages-per-user-day", type=float, default=50)
     c.add_argument("--channel-size", type=int, default=100)
     c.add_argument("--results", type=Path, default=RESULTS)
+    c.add_argument("--heartbeat-interval-s", type=float, default=270, help="seconds between heartbeats")
+    c.add_argument("--access-logs", action="store_true", help="price the stage's access logs too")
     args = parser.parse_args()
 
     if args.command == "run":
@@ -280,6 +282,8 @@ def main() -> None:
             args.connections,
             args.messages_per_user_day,
             args.channel_size,
+            heartbeat_interval_s=args.heartbeat_interval_s,
+            access_logs=args.access_logs,
         )
         print(json.dumps(result, indent=1))
 

@@ -428,7 +428,9 @@ def render(results: dict[str, Any]) -> Path:
         w("")
     w("## 7. Cost")
     w("")
-    model = cost.model(results, **WORKLOAD)
+    model = cost.model(
+        results, WORKLOAD["connections"], WORKLOAD["messages_per_user_day"], WORKLOAD["channel_size"]
+    )
     w(
         f"`python -m bench cost --connections {WORKLOAD['connections']} --messages-per-user-day "
         f"{WORKLOAD['messages_per_user_day']} --channel-size {WORKLOAD['channel_size']}` (us-east-1 list prices "

@@ -12,4 +12,4 @@ from parley.triggers import handle_sweep
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_sweep()
+    return handle_sweep(context)

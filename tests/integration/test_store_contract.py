@@ -14,6 +14,7 @@ from parley.errors import Conflict
 from parley.ids import message_id_for
 from parley.models import Caller, Channel, DueItem, Message, User
 from parley.ports import ChatStore
+from parley.store import keys
 from tests.support.memory_store import MemoryStore
 
 NOW_MS = 1_790_000_000_000
@@ -281,6 +282,20 @@ def test_rate_state_compare_and_set_from_nothing(store: ChatStore) -> None:
 # ---- the sweeper's work ------------------------------------------------------------------------
 
 
+def due_items(store: ChatStore, now_ms: int) -> list[DueItem]:
+    """Everything due by `now_ms`, every shard read to its end."""
+    found: list[DueItem] = []
+    for shard in store.due_shards():
+        after = None
+        while True:
+            page = store.due_page(shard, now_ms, 100, after)
+            found.extend(page.items)
+            if page.after is None:
+                break
+            after = page.after
+    return found
+
+
 def test_due_items_are_stale_connections_and_overdue_leaves(store: ChatStore) -> None:
     # Given a connection that stops heartbeating, one that heartbeats, and a leave in its grace
     stale = connected(store, caller(BOB, "stale="), expires_at_s=NOW_S + 600)
@@ -289,11 +304,11 @@ def test_due_items_are_stale_connections_and_overdue_leaves(store: ChatStore) ->
     store.subscribe(alive, "general", NOW_S + 7800)
     store.presence_remove(WS, "general", "alice", alive.connection_id, NOW_MS + 5000)
     # Then nothing is due yet; the leave is due after its grace; the stale connection after its expiry
-    assert store.due_items(NOW_MS) == []
-    assert store.due_items(NOW_MS + 5000) == [
+    assert due_items(store, NOW_MS) == []
+    assert due_items(store, NOW_MS + 5000) == [
         DueItem("presence", workspace=WS, channel="general", user_id="alice")
     ]
-    due = store.due_items((NOW_S + 600) * 1000)
+    due = due_items(store, (NOW_S + 600) * 1000)
     assert set(due) == {
         DueItem("connection", connection_id=stale.connection_id),
         DueItem("presence", workspace=WS, channel="general", user_id="alice"),
@@ -301,12 +316,56 @@ def test_due_items_are_stale_connections_and_overdue_leaves(store: ChatStore) ->
     # When the leave is finished and the stale connection deleted, Then nothing is due any more
     store.finalize_leave(WS, "general", "alice", NOW_MS + 5000)
     store.delete_connection(stale.connection_id)
-    assert store.due_items((NOW_S + 600) * 1000) == []
+    assert due_items(store, (NOW_S + 600) * 1000) == []
 
 
-def test_due_items_are_limited_per_shard(store: ChatStore) -> None:
-    for i in range(30):
-        connected(store, caller(connection_id=f"s{i:02d}="), expires_at_s=NOW_S)
-    assert len(store.due_items(NOW_MS, per_shard=100)) == 30
-    # these 30 ids fall into all 10 shards: one from each
-    assert len(store.due_items(NOW_MS, per_shard=1)) == 10
+def ids_in_one_shard(count: int) -> list[str]:
+    """Connection ids that all fall into the shard of the first one."""
+    shard = keys.connection_due_shard("s0=")
+    return [c for c in (f"s{i}=" for i in range(10_000)) if keys.connection_due_shard(c) == shard][:count]
+
+
+def test_a_due_shard_is_read_page_after_page_oldest_first(store: ChatStore) -> None:
+    # Given five stale connections in one shard, due a second apart
+    ids = ids_in_one_shard(5)
+    for n, connection_id in enumerate(ids):
+        connected(store, caller(connection_id=connection_id), expires_at_s=NOW_S - 10 + n)
+    shard = keys.connection_due_shard(ids[0])
+    # When the shard is read two at a time, following each page's `after`
+    seen: list[str] = []
+    after = None
+    for _ in range(10):
+        page = store.due_page(shard, NOW_MS, 2, after)
+        assert len(page.items) <= 2
+        seen.extend(item.connection_id for item in page.items)
+        if page.after is None:
+            break
+        after = page.after
+    # Then every one comes back once, oldest first
+    assert seen == ids
+    assert set(store.due_shards()) == set(keys.all_due_shards())
+
+
+def test_connection_due_reads_the_item_itself(store: ChatStore) -> None:
+    # Given a connection due at its expiry
+    alice = connected(store, caller(), expires_at_s=NOW_S)
+    assert store.connection_due(alice.connection_id, NOW_MS) is True
+    assert store.connection_due(alice.connection_id, NOW_MS - 1) is False
+    # When it heartbeats, Then it is no longer due; when it is gone, neither
+    store.touch_connection(alice.connection_id, NOW_S + 600)
+    assert store.connection_due(alice.connection_id, NOW_MS) is False
+    store.delete_connection(alice.connection_id)
+    assert store.connection_due(alice.connection_id, (NOW_S + 600) * 1000) is False
+
+
+def test_a_heartbeat_rewrites_the_expiry_only_when_it_moves_by_the_step(store: ChatStore) -> None:
+    # Given a connection due in 10 minutes
+    alice = connected(store, caller(), expires_at_s=NOW_S + 600)
+    # When a heartbeat would move it by 1 minute only, Then nothing is written, yet the touch succeeds
+    assert store.touch_connection(alice.connection_id, NOW_S + 660, min_step_s=120) is True
+    assert store.connection_due(alice.connection_id, (NOW_S + 600) * 1000) is True
+    # When one moves it by 2 minutes, Then it is written
+    assert store.touch_connection(alice.connection_id, NOW_S + 720, min_step_s=120) is True
+    assert store.connection_due(alice.connection_id, (NOW_S + 719) * 1000) is False
+    # And a connection that is gone is still told apart
+    assert store.touch_connection("gone=", NOW_S + 720, min_step_s=120) is False

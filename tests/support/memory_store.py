@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from parley.errors import Conflict
 from parley.ids import message_id_ms, next_message_id
@@ -17,6 +18,7 @@ from parley.models import (
     Channel,
     Connection,
     DueItem,
+    DuePage,
     Message,
     MessagePage,
     PresencePage,
@@ -64,6 +66,7 @@ class MemoryStore:
         self.members: dict[tuple[str, str], set[str]] = {}  # (workspace, user) -> channels
         self.messages: dict[ChannelKey, dict[str, Message]] = {}
         self.heads: dict[ChannelKey, str] = {}
+        self.connection_writes = 0  # heartbeats that rewrote a connection's expiry
         self._lock = threading.Lock()
 
     # ---- connections ---------------------------------------------------------------------------
@@ -78,11 +81,13 @@ class MemoryStore:
         caller = found.caller
         return Connection(connection_id, caller.user, caller.workspace, frozenset(found.channels))
 
-    def touch_connection(self, connection_id: str, expires_at_s: int) -> bool:
+    def touch_connection(self, connection_id: str, expires_at_s: int, *, min_step_s: int = 0) -> bool:
         found = self.connections.get(connection_id)
         if found is None:
             return False
-        found.expires_at_s = expires_at_s
+        if found.expires_at_s <= expires_at_s - min_step_s:
+            found.expires_at_s = expires_at_s
+            self.connection_writes += 1
         return True
 
     def delete_connection(self, connection_id: str) -> None:
@@ -139,12 +144,13 @@ class MemoryStore:
             return True
 
     def finalize_leave(self, workspace: str, channel: str, user_id: str, now_ms: int) -> bool:
-        present = self.presence.get((workspace, channel), {})
-        user = present.get(user_id)
-        if user is None or user.conns or user.leave_at_ms is None or user.leave_at_ms > now_ms:
-            return False
-        del present[user_id]
-        return True
+        with self._lock:
+            present = self.presence.get((workspace, channel), {})
+            user = present.get(user_id)
+            if user is None or user.conns or user.leave_at_ms is None or user.leave_at_ms > now_ms:
+                return False
+            del present[user_id]
+            return True
 
     def present_users(
         self, workspace: str, channel: str, now_s: int, *, limit: int, after: str | None = None
@@ -254,20 +260,44 @@ class MemoryStore:
 
     # ---- the sweeper's work --------------------------------------------------------------------
 
-    def due_items(self, now_ms: int, per_shard: int = 100) -> list[DueItem]:
-        per: dict[str, list[DueItem]] = {}
-        for connection_id, c in sorted(self.connections.items(), key=lambda kv: kv[1].expires_at_s):
-            if c.expires_at_s * 1000 <= now_ms:
-                item = DueItem("connection", connection_id=connection_id)
-                per.setdefault(keys.connection_due_shard(connection_id), []).append(item)
-        leaves = [
-            (p.leave_at_ms, w, ch, user_id)
-            for (w, ch), present in self.presence.items()
-            for user_id, p in present.items()
-            if p.leave_at_ms is not None and p.leave_at_ms <= now_ms
-        ]
-        for _, w, ch, user_id in sorted(leaves):
-            item = DueItem("presence", workspace=w, channel=ch, user_id=user_id)
-            per.setdefault(keys.presence_due_shard(w, ch, user_id), []).append(item)
-        order = keys.due_shards(keys.CONNECTION_DUE) + keys.due_shards(keys.PRESENCE_DUE)
-        return [item for shard in order for item in per.get(shard, [])[:per_shard]]
+    def due_shards(self) -> list[str]:
+        return keys.all_due_shards()
+
+    def due_page(self, shard: str, now_ms: int, limit: int, after: dict[str, Any] | None = None) -> DuePage:
+        start = (after["dueAt"], after["key"]) if after is not None else None
+        due = [entry for entry in self._due_in(shard, now_ms) if start is None or entry[:2] > start]
+        page = due[:limit]
+        more = len(due) > limit and page
+        return DuePage(
+            [item for _, _, item in page], {"dueAt": page[-1][0], "key": page[-1][1]} if more else None
+        )
+
+    def connection_due(self, connection_id: str, now_ms: int) -> bool:
+        found = self.connections.get(connection_id)
+        return found is not None and found.expires_at_s * 1000 <= now_ms
+
+    def _due_in(self, shard: str, now_ms: int) -> list[tuple[int, str, DueItem]]:
+        """(dueAt, key, item) of one shard's due items, in index order."""
+        found: list[tuple[int, str, DueItem]] = []
+        with self._lock:
+            if keys.due_kind(shard) == keys.CONNECTION_DUE:
+                for connection_id, c in list(self.connections.items()):
+                    if c.expires_at_s * 1000 <= now_ms and keys.connection_due_shard(connection_id) == shard:
+                        found.append(
+                            (
+                                c.expires_at_s * 1000,
+                                connection_id,
+                                DueItem("connection", connection_id=connection_id),
+                            )
+                        )
+            else:
+                for (w, ch), present in list(self.presence.items()):
+                    for user_id, p in list(present.items()):
+                        if (
+                            p.leave_at_ms is not None
+                            and p.leave_at_ms <= now_ms
+                            and keys.presence_due_shard(w, ch, user_id) == shard
+                        ):
+                            item = DueItem("presence", workspace=w, channel=ch, user_id=user_id)
+                            found.append((p.leave_at_ms, f"{w}#{ch}#{user_id}", item))
+        return sorted(found, key=lambda entry: entry[:2])

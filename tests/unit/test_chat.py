@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any, TypeVar
 
 import pytest
@@ -12,7 +14,8 @@ from parley.chat import DEFAULT_CHANNELS, Chat
 from parley.config import Settings
 from parley.errors import Conflict, NotFound, NotJoined, RateLimited, TokenExpired
 from parley.idempotency import InMemoryOnce
-from parley.models import Caller, Channel, User
+from parley.models import Caller, Channel, DueItem, DuePage, User
+from parley.store import keys
 from tests.support.fakes import FakeClock, FakeNotifier, FakeTimers
 from tests.support.memory_store import MemoryStore
 
@@ -122,12 +125,140 @@ def test_a_heartbeat_keeps_a_connection_from_being_swept(world: World) -> None:
     assert reply.frame is not None and reply.frame["type"] == "heartbeat"
     # When the sweeper runs after bob's 10 minutes without a heartbeat
     world.clock.advance(301_000)
-    stale, _ = world.chat.sweep()
+    stale = world.chat.sweep().stale
     # Then bob is forgotten (and told, by a close), alice is not
     assert stale == 1
     assert world.store.get_connection(bob.connection_id) is None
     assert world.store.get_connection(alice.connection_id) is not None
     assert world.notifier.closed == [bob.connection_id]
+
+
+def test_a_heartbeat_within_two_minutes_of_the_last_write_writes_nothing(world: World) -> None:
+    # Given alice connected (one write of her expiry)
+    alice = world.connect("alice")
+    writes = world.store.connection_writes
+    # When she heartbeats a minute later, Then her expiry is not rewritten
+    world.clock.advance(60_000)
+    world.chat.heartbeat(alice)
+    assert world.store.connection_writes == writes
+    # When she heartbeats two minutes after the connect, Then it is
+    world.clock.advance(60_000)
+    world.chat.heartbeat(alice)
+    assert world.store.connection_writes == writes + 1
+
+
+@pytest.mark.parametrize("every_s", [30, 60, 119, 240, 300, 480])
+def test_a_connection_heartbeating_is_never_swept(world: World, every_s: int) -> None:
+    # Given alice heartbeating every `every_s` seconds for an hour (the web client: 4 to 5 minutes),
+    # and the sweeper running every minute
+    alice = world.connect("alice")
+    for second in range(1, 3601):
+        world.clock.advance(1000)
+        if second % every_s == 0:
+            world.chat.heartbeat(alice)
+        if second % 60 == 0:
+            # Then it never finds her due
+            assert world.chat.sweep().stale == 0, second
+    assert world.store.get_connection(alice.connection_id) is not None
+    assert world.notifier.closed == []
+
+
+def stale_listing(world: World, item: DueItem, listed_in: str) -> None:
+    """Make the store's `Due` index list `item` in `shard`, as an eventually consistent GSI may
+    after the item has changed."""
+
+    def due_page(shard: str, now_ms: int, limit: int, after: dict[str, Any] | None = None) -> DuePage:
+        return DuePage([item] if shard == listed_in and after is None else [])
+
+    world.store.due_page = due_page  # type: ignore[method-assign]
+
+
+def test_the_sweeper_does_not_close_a_connection_the_index_lists_but_a_heartbeat_refreshed(
+    world: World,
+) -> None:
+    # Given alice, silent for 10 minutes, whom the index still lists as due after she heartbeated
+    alice = world.connect("alice")
+    world.join(alice)
+    world.clock.advance(600_000)
+    world.chat.heartbeat(alice)
+    item = DueItem("connection", connection_id=alice.connection_id)
+    stale_listing(world, item, keys.connection_due_shard(alice.connection_id))
+    # When the sweeper runs, Then it reads her item, finds her alive, and leaves her be
+    report = world.chat.sweep()
+    assert report.stale == 0
+    assert world.notifier.closed == []
+    assert world.store.get_connection(alice.connection_id) is not None
+    assert world.store.is_subscribed(alice.connection_id, WS, "general", world.clock.now_ms() // 1000)
+
+
+def test_the_sweeper_does_not_finish_a_leave_the_index_lists_but_the_user_came_back(world: World) -> None:
+    # Given alice left general, came back within the grace, and the index still lists her leave
+    alice = world.connect("alice")
+    world.join(alice)
+    world.chat.leave(alice, frame(protocol.LeaveFrame, action="leave", channel="general"))
+    world.join(alice)
+    world.clock.advance(6_000)
+    item = DueItem("presence", workspace=WS, channel="general", user_id="alice")
+    stale_listing(world, item, keys.presence_due_shard(WS, "general", "alice"))
+    # When the sweeper runs, Then she stays present
+    assert world.chat.sweep().leaves == 0
+    now_s = world.clock.now_ms() // 1000
+    assert [u.id for u in world.store.present_users(WS, "general", now_s, limit=5).users] == ["alice"]
+
+
+def test_a_sweep_with_more_due_than_a_page_keeps_going(world: World) -> None:
+    # Given 100 connections silent for 10 minutes: more than one page of one per shard
+    callers = [world.connect(f"u{i}") for i in range(100)]
+    world.clock.advance(600_000)
+    # When the sweeper reads one item per page, Then it still forgets all of them in one run
+    report = world.chat.sweep(page=1)
+    assert (report.stale, report.finished) == (100, True)
+    assert all(world.store.get_connection(c.connection_id) is None for c in callers)
+
+
+def test_a_sweep_stops_at_its_deadline_and_the_next_one_goes_on(world: World) -> None:
+    # Given 100 stale connections, and a deadline that allows about 30 steps
+    for i in range(100):
+        world.connect(f"u{i}")
+    world.clock.advance(600_000)
+    budget = iter(range(30))
+
+    def keep_going() -> bool:
+        return next(budget, None) is not None
+
+    # When the sweeper runs, Then it stops early and says so
+    first = world.chat.sweep(keep_going, workers=1)
+    assert first.finished is False and 0 < first.stale < 100
+    # And the next run finishes the rest
+    second = world.chat.sweep()
+    assert (first.stale + second.stale, second.finished) == (100, True)
+
+
+def test_the_sweeper_works_the_shards_in_parallel_and_sweeps_every_one(world: World) -> None:
+    # Given a stale connection in every shard of the index
+    by_shard: dict[str, str] = {}
+    for i in range(10_000):
+        by_shard.setdefault(keys.connection_due_shard(f"p{i}="), f"p{i}=")
+        if len(by_shard) == keys.DUE_SHARDS:
+            break
+    for n, connection_id in enumerate(by_shard.values()):
+        world.connect(f"u{n}", connection_id)
+    world.clock.advance(600_000)
+    threads: set[str] = set()
+    read = world.store.due_page
+
+    def due_page(shard: str, now_ms: int, limit: int, after: dict[str, Any] | None = None) -> DuePage:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.002)  # a query's latency, so the pool's threads overlap
+        return read(shard, now_ms, limit, after)
+
+    world.store.due_page = due_page  # type: ignore[method-assign]
+    # When the sweeper runs with 4 workers
+    report = world.chat.sweep(workers=4)
+    # Then every shard's connection is gone, and more than one thread did the work (at most 4)
+    assert report.stale == keys.DUE_SHARDS
+    assert sorted(world.notifier.closed) == sorted(by_shard.values())
+    assert 1 < len(threads) <= 4
 
 
 # ---- channels ----------------------------------------------------------------------------------
@@ -334,7 +465,8 @@ def test_the_sweeper_finishes_a_leave_whose_timer_was_lost(world: World) -> None
     world.timers.scheduled.clear()
     # When the sweeper runs after the grace, Then it finishes the leave
     world.clock.advance(6_000)
-    assert world.chat.sweep() == (0, 1)
+    report = world.chat.sweep()
+    assert (report.stale, report.leaves) == (0, 1)
     assert world.store.present_users(WS, "general", world.clock.now_ms() // 1000, limit=5).users == []
 
 

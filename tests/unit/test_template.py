@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from parley.store import keys
+from parley.triggers import SWEEP_MARGIN_MS
 from tests.support.iam import (
     all_statements,
     resource_owner,
@@ -336,12 +338,56 @@ def test_access_log_format_is_json_of_safe_context_variables_only(template):
     assert set(record.values()) == SAFE_LOG_VARIABLES
 
 
-def test_stage_has_no_data_trace_and_is_throttled(template):
+SCALES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
+
+
+def _route_settings(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The stage's settings by route key, `$default-settings` for DefaultRouteSettings."""
     (stage,) = resources_of(template, "AWS::ApiGatewayV2::Stage").values()
-    settings = stage["Properties"]["DefaultRouteSettings"]
-    assert settings["DataTraceEnabled"] is False
-    assert settings["ThrottlingBurstLimit"] == 500
-    assert settings["ThrottlingRateLimit"] == 1000
+    props = stage["Properties"]
+    return {"$default-settings": props["DefaultRouteSettings"], **props.get("RouteSettings", {})}
+
+
+def _throttle(template: dict[str, Any], value: Any, scale: str) -> int:
+    """A throttle setting, its FindInMap resolved for one ConnectionScale."""
+    mapping, key, name = value["Fn::FindInMap"]
+    assert key == {"Ref": "ConnectionScale"}
+    return int(template["Mappings"][mapping][scale][name])
+
+
+def test_stage_has_no_data_trace_on_any_route(template):
+    for route, settings in _route_settings(template).items():
+        assert settings["DataTraceEnabled"] is False, route
+
+
+def test_route_settings_name_existing_routes(template):
+    (stage_name,) = resources_of(template, "AWS::ApiGatewayV2::Stage")
+    stage = template["Resources"][stage_name]
+    for route in set(_route_settings(template)) - {"$default-settings"}:
+        assert route in ROUTE_FUNCTIONS, route
+    # a route must exist before the stage names it in RouteSettings
+    assert set(stage["DependsOn"]) == {"HeartbeatRoute", "MessageRoute"}
+    assert set(template["Parameters"]["ConnectionScale"]["AllowedValues"]) == set(SCALES)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_every_route_throttle_has_a_burst_at_least_its_rate(template, scale):
+    for route, settings in _route_settings(template).items():
+        rate = _throttle(template, settings["ThrottlingRateLimit"], scale)
+        burst = _throttle(template, settings["ThrottlingBurstLimit"], scale)
+        assert 0 < rate <= burst, (scale, route, rate, burst)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_heartbeat_and_message_throttles_fit_the_connection_count(template, scale):
+    connections = SCALES[scale]
+    settings = _route_settings(template)
+    heartbeat = _throttle(template, settings["heartbeat"]["ThrottlingRateLimit"], scale)
+    message = _throttle(template, settings["message"]["ThrottlingRateLimit"], scale)
+    # every connection heartbeats every 4 to 5 minutes; 50 messages a user a day, peak hour at 5x;
+    # both with headroom, or API Gateway would refuse healthy traffic
+    assert heartbeat >= 1.5 * connections / 240, heartbeat
+    assert message >= 1.5 * connections * 50 / 86_400 * 5, message
 
 
 # ---------------------------------------------------------------- fan-out and timers
@@ -415,6 +461,13 @@ def test_sweeper_runs_every_minute(template):
     assert event["Properties"]["Schedule"] == "rate(1 minute)"
 
 
+def test_sweeper_timeout_leaves_room_for_work_and_ends_before_the_next_run(template):
+    timeout_s = functions_of(template)["SweeperFunction"]["Properties"]["Timeout"]
+    # under the one-minute schedule, so runs do not overlap; and well above the margin it stops at
+    assert timeout_s < 60
+    assert timeout_s * 1000 >= 4 * SWEEP_MARGIN_MS
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -459,7 +512,11 @@ def test_state_table_has_the_sparse_due_index(template):
         {"AttributeName": "dueShard", "KeyType": "HASH"},
         {"AttributeName": "dueAt", "KeyType": "RANGE"},
     ]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    # only what the sweeper reads (store/due.py asks for exactly these), not every attribute
+    assert index["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(keys.DUE_PROJECTED),
+    }
     types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
     assert types == {"PK": "S", "SK": "S", "dueShard": "S", "dueAt": "N"}
 

@@ -34,6 +34,7 @@ def worst_case_s(attempts: int, connect_s: float, read_s: float, *, backoff_cap_
     backoff = sum(min(2.0**i, backoff_cap_s) for i in range(attempts - 1))
     return attempts * (connect_s + read_s) + backoff
 
+
 # A reconnect storm cold-starts many authorizers at once, each reading the secret, and GetParameter
 # allows 40 TPS per account and region by default. Standard retries back a throttle off by
 # rand(0, 1) * 2**i s: 4 attempts sleep at most 1 + 2 + 4 = 7 s, and 4 attempts that time out take at

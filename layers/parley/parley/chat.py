@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,12 @@ logger = Logger(child=True)
 DEFAULT_CHANNELS = ["general", "random"]
 TYPING_WINDOW_MS = 2000
 RATE_ATTEMPTS = 3
+# A heartbeat rewrites the connection's dueAt only when that moves it 2 minutes or more: the stored
+# one is then at most 2 minutes early, so a connection heartbeating at least every 8 minutes (the web
+# client: every 4 to 5) is never due, within the 10-minute heartbeat timeout.
+HEARTBEAT_WRITE_STEP_S = 120
+SWEEP_WORKERS = 8  # shards swept at once; under botocore's 10 pooled connections
+SWEEP_PAGE = 100
 
 
 def _rate_expiry(tat_ms: int) -> int:
@@ -49,6 +57,24 @@ class Reply:
     """What a route answers its caller: a frame, or nothing (typing)."""
 
     frame: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What one sweep did; `finished` is False when the deadline (or an error) left work for the next."""
+
+    stale: int = 0
+    leaves: int = 0
+    finished: bool = True
+    errors: int = 0
+
+    def __add__(self, other: SweepReport) -> SweepReport:
+        return SweepReport(
+            self.stale + other.stale,
+            self.leaves + other.leaves,
+            self.finished and other.finished,
+            self.errors + other.errors,
+        )
 
 
 class Chat:
@@ -104,7 +130,9 @@ class Chat:
 
     def heartbeat(self, caller: Caller) -> Reply:
         now = self.clock.now_ms()
-        self.store.touch_connection(caller.connection_id, self._connection_expiry_s(now))
+        self.store.touch_connection(
+            caller.connection_id, self._connection_expiry_s(now), min_step_s=HEARTBEAT_WRITE_STEP_S
+        )
         return Reply(protocol.heartbeat(iso_ms(now)))
 
     # ---- channels ------------------------------------------------------------------------------
@@ -246,20 +274,58 @@ class Chat:
         # SQS may deliver a delayed message a little early; half a second of tolerance avoids a lost leave
         return self.store.finalize_leave(workspace, channel, user_id, self.clock.now_ms() + 500)
 
-    def sweep(self) -> tuple[int, int]:
-        """Finish overdue leaves, forget connections that stopped heartbeating; (connections, leaves)."""
-        stale = leaves = 0
-        for item in self.store.due_items(self.clock.now_ms()):
-            if item.kind == "connection":
-                self._drop_stale(item)
-                stale += 1
-            elif self.finish_leave(item.workspace, item.channel, item.user_id):
-                leaves += 1
-        return stale, leaves
+    def sweep(
+        self,
+        keep_going: Callable[[], bool] = lambda: True,
+        *,
+        workers: int = SWEEP_WORKERS,
+        page: int = SWEEP_PAGE,
+    ) -> SweepReport:
+        """Finish overdue leaves and forget connections that stopped heartbeating: every shard of the
+        `Due` index in a bounded pool of threads, each read page after page while `keep_going()`
+        (the Lambda's remaining time), so a backlog larger than a page is worked off in one run.
 
-    def _drop_stale(self, item: DueItem) -> None:
+        Every step is safe to run twice, so a run cut short, or two runs overlapping, only repeat work.
+        """
+        now = self.clock.now_ms()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
+            reports = list(
+                pool.map(
+                    lambda shard: self._sweep_shard(shard, now, keep_going, page), self.store.due_shards()
+                )
+            )
+        return sum(reports, SweepReport())
+
+    def _sweep_shard(self, shard: str, now: int, keep_going: Callable[[], bool], limit: int) -> SweepReport:
+        stale = leaves = 0
+        after: dict[str, Any] | None = None
+        try:
+            while keep_going():
+                found = self.store.due_page(shard, now, limit, after)
+                for item in found.items:
+                    if not keep_going():
+                        return SweepReport(stale, leaves, finished=False)
+                    if item.kind == "connection":
+                        stale += self._drop_stale(item, now)
+                    elif self.finish_leave(item.workspace, item.channel, item.user_id):
+                        leaves += 1
+                if found.after is None:
+                    return SweepReport(stale, leaves)
+                after = found.after
+        except Exception:  # the other shards go on; this one is read again by the next run
+            logger.exception("sweep of a shard failed", extra={"due_shard": shard})
+            return SweepReport(stale, leaves, finished=False, errors=1)
+        return SweepReport(stale, leaves, finished=False)
+
+    def _drop_stale(self, item: DueItem, now: int) -> bool:
+        # The index is eventually consistent: a heartbeat may have refreshed the connection since it
+        # was listed. Only a consistent read of the item itself may condemn it. (Leaves need no such
+        # read: finalize_leave's condition is evaluated on the item as it is.)
+        if not self.store.connection_due(item.connection_id, now):
+            return False
         self._close_quietly(item.connection_id)
         self.disconnect(item.connection_id)
+        return True
 
     def _close_quietly(self, connection_id: str) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from parley.clock import iso_ms
 from parley.ids import message_id_ms
@@ -94,3 +95,11 @@ class DueItem:
     workspace: str = ""
     channel: str = ""
     user_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DuePage:
+    """One page of one `Due` shard, oldest first; `after` continues it (None: the shard is done)."""
+
+    items: list[DueItem]
+    after: dict[str, Any] | None = None

@@ -7,9 +7,18 @@ ports next to their implementations (Notifier, PresenceTimers, Once, Clock).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from parley.models import Caller, Channel, Connection, DueItem, Message, MessagePage, PresencePage, Subscriber
+from parley.models import (
+    Caller,
+    Channel,
+    Connection,
+    DuePage,
+    Message,
+    MessagePage,
+    PresencePage,
+    Subscriber,
+)
 
 
 class Subscribers(Protocol):
@@ -25,7 +34,7 @@ class Connections(Subscribers, Protocol):
 
     def get_connection(self, connection_id: str) -> Connection | None: ...
 
-    def touch_connection(self, connection_id: str, expires_at_s: int) -> bool: ...
+    def touch_connection(self, connection_id: str, expires_at_s: int, *, min_step_s: int = 0) -> bool: ...
 
     def delete_connection(self, connection_id: str) -> None: ...
 
@@ -97,9 +106,15 @@ class RateStates(Protocol):
 
 
 class DueItems(Protocol):
-    """What the sweeper must finish."""
+    """What the sweeper must finish, one shard of the `Due` index at a time."""
 
-    def due_items(self, now_ms: int, per_shard: int = 100) -> list[DueItem]: ...
+    def due_shards(self) -> list[str]: ...
+
+    def due_page(
+        self, shard: str, now_ms: int, limit: int, after: dict[str, Any] | None = None
+    ) -> DuePage: ...
+
+    def connection_due(self, connection_id: str, now_ms: int) -> bool: ...
 
 
 class ChatStore(Connections, Channels, Messages, RateStates, DueItems, Protocol):

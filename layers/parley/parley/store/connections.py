@@ -29,15 +29,25 @@ class ConnectionStore(TableAccess):
         item = call(self._state.get_item, Key=keys.connection_key(connection_id)).get("Item")
         return None if item is None else items.connection_from_item(connection_id, item)
 
-    def touch_connection(self, connection_id: str, expires_at_s: int) -> bool:
-        """Push back a live connection's expiry (heartbeat); False if the connection is unknown."""
-        return written(
+    def touch_connection(self, connection_id: str, expires_at_s: int, *, min_step_s: int = 0) -> bool:
+        """Push back a live connection's expiry (heartbeat); False if the connection is unknown.
+
+        Only written when it moves the stored `dueAt` on by `min_step_s` or more: a heartbeat soon
+        after the last write changes nothing (no write unit, no `Due` index write, no stream record).
+        """
+        due_ms = expires_at_s * 1000
+        outcome = attempt(
             self._state.update_item,
             Key=keys.connection_key(connection_id),
             UpdateExpression="SET expiresAt = :e, dueAt = :d",
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeValues={":e": expires_at_s, ":d": expires_at_s * 1000},
+            ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(dueAt) OR dueAt <= :old)",
+            ExpressionAttributeValues={":e": expires_at_s, ":d": due_ms, ":old": due_ms - min_step_s * 1000},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
+        if isinstance(outcome, ConditionFailed):
+            return outcome.old_item is not None  # known, and recent enough: nothing to write
+        unwrap(outcome)
+        return True
 
     def delete_connection(self, connection_id: str) -> None:
         call(self._state.delete_item, Key=keys.connection_key(connection_id))

@@ -9,9 +9,14 @@ import zlib
 
 Key = dict[str, str]
 
-DUE_SHARDS = 10
+# 32 shards per kind keep each `Due` partition near a quarter of DynamoDB's 1,000 WCU/s at 1M
+# connections, and under it in a reconnect storm (the arithmetic is in docs/design.md). Raising it is
+# safe (items written under fewer shards are still in shards the sweeper queries); lowering is not.
+DUE_SHARDS = 32
 CONNECTION_DUE = "conn"
 PRESENCE_DUE = "pres"
+# What the sweeper reads from the index besides its keys: the `INCLUDE` projection in template.yaml
+DUE_PROJECTED = ("connectionId", "workspace", "channel", "userId")
 
 SUBSCRIPTION_PREFIX = "SUB#"
 PRESENCE_PREFIX = "PRES#"
@@ -64,6 +69,16 @@ def presence_due_shard(workspace: str, channel: str, user_id: str) -> str:
 def due_shards(kind: str) -> list[str]:
     """Every `dueShard` value of one kind (`conn` or `pres`): the sweeper queries each."""
     return [f"{kind}#{shard}" for shard in range(DUE_SHARDS)]
+
+
+def all_due_shards() -> list[str]:
+    """Every `dueShard` value, connections' first."""
+    return due_shards(CONNECTION_DUE) + due_shards(PRESENCE_DUE)
+
+
+def due_kind(shard: str) -> str:
+    """The kind (`conn` or `pres`) of a `dueShard` value."""
+    return shard.split("#", 1)[0]
 
 
 # ---- MessagesTable ----------------------------------------------------------------------------------
