@@ -5,6 +5,7 @@
 
 export const LIMITS = Object.freeze({
   textMax: 4000, // code points, as the server counts them
+  textMaxBytes: 16000, // UTF-8 bytes inside the JSON string, escapes included, as the server counts them
   clientMsgIdMax: 64,
   historyPage: 50,
   joinWithoutSince: 50,
@@ -44,12 +45,24 @@ export function codePointLength(text) {
   return n;
 }
 
+const utf8 = new TextEncoder();
+
+/** Bytes as the server counts them: the text's UTF-8 inside a JSON string, escapes included
+ * (JSON.stringify escapes exactly what the server's encoder does: quote, backslash, controls). */
+export function textBytes(text) {
+  return utf8.encode(JSON.stringify(text)).length - 2;
+}
+
 /** A human reason why this text cannot be sent, or null. */
 export function textProblem(text) {
   if (text.trim() === '') return 'Type a message first.';
   const length = codePointLength(text);
   if (length > LIMITS.textMax) {
     return `Too long: ${length} characters, the limit is ${LIMITS.textMax}.`;
+  }
+  const bytes = textBytes(text);
+  if (bytes > LIMITS.textMaxBytes) {
+    return `Too long: ${bytes} bytes, the limit is ${LIMITS.textMaxBytes}.`;
   }
   return null;
 }

@@ -181,12 +181,12 @@ def test_a_private_channel_is_invisible_until_invited(world: World) -> None:
     # When bob tries to join or list it, Then it does not exist for him
     with pytest.raises(NotFound):
         world.join(bob, "secret")
-    listed = world.chat.list_channels(bob).frame
+    listed = world.chat.list_channels(bob, frame(protocol.ChannelsFrame, action="channels")).frame
     assert listed is not None and "secret" not in {c["id"] for c in listed["channels"]}
     # When alice invites him, Then he can join and sees it listed
     world.chat.invite(alice, frame(protocol.InviteFrame, action="invite", channel="secret", user="bob"))
     assert world.join(bob, "secret")["type"] == "joined"
-    listed = world.chat.list_channels(bob).frame
+    listed = world.chat.list_channels(bob, frame(protocol.ChannelsFrame, action="channels")).frame
     assert listed is not None and "secret" in {c["id"] for c in listed["channels"]}
 
 

@@ -291,7 +291,7 @@ def test_batches_are_split_to_stay_under_the_frame_limit():
     events = planned(10, size=30 * 1024)
     frames = frames_for(events)
     assert len(frames) > 1
-    assert all(len(data.encode()) <= MAX_FRAME_BYTES + 64 for data, _ in frames)
+    assert all(len(data.encode()) <= MAX_FRAME_BYTES for data, _ in frames)
     assert all(len(data.encode()) < 128 * 1024 for data, _ in frames)
     unpacked = []
     for data, carried in frames:
@@ -300,6 +300,19 @@ def test_batches_are_split_to_stay_under_the_frame_limit():
         assert inner == [json.loads(e.encoded) for e in carried]
         unpacked.extend(carried)
     assert unpacked == events
+
+
+def test_a_batch_that_fills_the_budget_exactly_is_not_split():
+    # Given two events whose batch frame, envelope and comma included, is exactly the budget
+    envelope = len(protocol.batch_frame([]).encode())
+    first = PlannedEvent(protocol.encode({"type": "typing", "id": "e0"}), ["0"])
+    pad = MAX_FRAME_BYTES - envelope - len(first.encoded) - 1 - len('{"type":"typing","id":"e1","pad":""}')
+    second = PlannedEvent(protocol.encode({"type": "typing", "id": "e1", "pad": "x" * pad}), ["1"])
+    # When they are framed, Then they go as one batch of exactly the budget; one byte more splits them
+    frames = frames_for([first, second])
+    assert len(frames) == 1 and len(frames[0][0].encode()) == MAX_FRAME_BYTES
+    third = PlannedEvent(protocol.encode({"type": "typing", "id": "e1", "pad": "x" * (pad + 1)}), ["1"])
+    assert len(frames_for([first, third])) == 2
 
 
 def test_a_split_chunk_of_one_event_is_sent_as_itself():
@@ -316,5 +329,6 @@ def test_multibyte_text_is_measured_in_bytes():
         for i in range(5)
     ]  # 40 KB each in UTF-8 though 10,000 characters
     frames = frames_for(events)
-    assert all(len(data.encode()) <= MAX_FRAME_BYTES + 64 for data, _ in frames)
-    assert len(frames) == 2
+    # Then each frame, batch envelope included, is within the budget: two 40 KB events per frame
+    assert all(len(data.encode()) <= MAX_FRAME_BYTES for data, _ in frames)
+    assert [len(carried) for _, carried in frames] == [2, 2, 1]

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 
 import {
   DEFAULTS, ParleyClient, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
-  textProblem, typingText, userFromToken,
+  textBytes, textProblem, typingText, userFromToken,
 } from '../protocol.js';
 import { FakeClock, fakeSockets, flush, mid, msg, token } from './fakes.js';
 
@@ -57,6 +57,9 @@ describe('frames', () => {
     assert.equal(codePointLength('😀'), 1);
     assert.equal(textProblem('😀'.repeat(4000)), null);
     assert.match(textProblem('x'.repeat(4001)), /Too long: 4001 characters, the limit is 4000/);
+    assert.match(textProblem('\u0001'.repeat(4000)), /Too long: 24000 bytes, the limit is 16000/);
+    assert.equal(textProblem('"'.repeat(4000)), null);
+    assert.equal(textBytes('😀"\n'), 4 + 2 + 2);
     assert.match(textProblem('  \n'), /Type a message/);
   });
 

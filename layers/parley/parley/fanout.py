@@ -25,8 +25,9 @@ from parley.store.items import message_from_item
 
 logger = Logger(child=True)
 
-# API Gateway refuses posts over 128 KB; stay clear of it when packing events into one batch frame.
-MAX_FRAME_BYTES = 120 * 1024
+# API Gateway refuses posts over 128 KB: batch frames are packed to protocol's one frame budget.
+MAX_FRAME_BYTES = protocol.FRAME_BUDGET
+_BATCH_ENVELOPE = len(protocol.batch_frame([]).encode("utf-8"))
 
 ChannelKey = tuple[str, str]  # (workspace, channel)
 
@@ -139,12 +140,12 @@ def frames_for(events: list[PlannedEvent]) -> list[tuple[str, list[PlannedEvent]
         return [(events[0].encoded, events)]
     frames: list[tuple[str, list[PlannedEvent]]] = []
     chunk: list[PlannedEvent] = []
-    size = 0
+    size = _BATCH_ENVELOPE - 1  # each event costs its bytes and a comma, but the first has none
     for event in events:
         n = len(event.encoded.encode("utf-8")) + 1
         if chunk and size + n > MAX_FRAME_BYTES:
             frames.append(_framed(chunk))
-            chunk, size = [], 0
+            chunk, size = [], _BATCH_ENVELOPE - 1
         chunk.append(event)
         size += n
     if chunk:
