@@ -310,3 +310,83 @@ def test_due_items_are_limited_per_shard(store: ChatStore) -> None:
     assert len(store.due_items(NOW_MS, per_shard=100)) == 30
     # these 30 ids fall into all 10 shards: one from each
     assert len(store.due_items(NOW_MS, per_shard=1)) == 10
+
+
+# ---- Query pages: DynamoDB stops a page at 1 MB ------------------------------------------------
+#
+# The ports return whole answers, so the in-memory store has no pages: what the contract checks is
+# that the DynamoDB store, whose Queries stop at 1 MB (moto models it, RESULT_SIZE_LIMIT), gives the
+# same answers as the in-memory one when its pages are cut early. `small_pages` cuts moto's pages
+# to a few items, so each access pattern crosses several pages cheaply.
+
+SMALL_PAGE_BYTES = 1000
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr("moto.dynamodb.models.table.RESULT_SIZE_LIMIT", SMALL_PAGE_BYTES)
+    return SMALL_PAGE_BYTES
+
+
+def test_message_pages_read_on_past_a_1_mb_query_page(store: ChatStore) -> None:
+    # Given 70 messages of 4,000 emoji (16 KB each, 1.1 MB in all: one Query page holds about 60)
+    text = "\U0001f600" * 4000
+    ids = [store.append_message(draft(text, NOW_MS + i)).id for i in range(70)]
+    # When the newest 65 are read, Then all 65 come back and there are older ones
+    recent = store.recent_messages(WS, "general", 65)
+    assert ([m.id for m in recent.messages], recent.has_more) == (ids[5:], True)
+    # When paging back from the oldest of them, Then the rest follow without gap or repeat
+    older = store.messages_before(WS, "general", ids[5], 65)
+    assert ([m.id for m in older.messages], older.has_more) == (ids[:5], False)
+    # When recovering after the first, Then the newest 65 come, and more were missed
+    missed = store.messages_after(WS, "general", ids[0], 65)
+    assert ([m.id for m in missed.messages], missed.has_more) == (ids[5:], True)
+
+
+def test_message_pages_cross_query_pages_exactly(store: ChatStore, small_pages: int) -> None:
+    # Given 12 messages and Query pages of a few messages each
+    ids = [store.append_message(draft(f"m{i}" * 20, NOW_MS + i)).id for i in range(12)]
+    # Then every read gives what one unlimited Query would
+    for limit in (1, 5, 11, 12, 13):
+        page = store.recent_messages(WS, "general", limit)
+        assert ([m.id for m in page.messages], page.has_more) == (ids[-limit:], limit < 12)
+    page = store.messages_before(WS, "general", ids[6], 6)
+    assert ([m.id for m in page.messages], page.has_more) == (ids[:6], False)
+
+
+def test_presence_pages_cross_query_pages_and_skip_expired_users(store: ChatStore, small_pages: int) -> None:
+    # Given 12 users present and, between them, 6 whose presence expired (still stored: TTL is lazy)
+    for i in range(18):
+        who = connected(store, caller(User(f"u{i:02d}", f"User {i}"), connection_id=f"c{i}="))
+        store.subscribe(who, "general", NOW_S - 1 if i % 3 == 2 else NOW_S + 7800)
+    live = [f"u{i:02d}" for i in range(18) if i % 3 != 2]
+    # When read in pages of 5 following the cursor, Then every live user comes once, in id order
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        page = store.present_users(WS, "general", NOW_S, limit=5, after=after)
+        seen += [u.id for u in page.users]
+        if not page.has_more:
+            break
+        after = page.users[-1].id
+    assert seen == live
+
+
+def test_subscribers_channels_and_memberships_cross_query_pages(store: ChatStore, small_pages: int) -> None:
+    # Given 15 subscribers, 15 channels and 15 memberships of one user
+    for i in range(15):
+        store.subscribe(connected(store, caller(connection_id=f"s{i:02d}=")), "general", NOW_S + 7800)
+        store.create_channel(Channel(WS, f"channel-{i:02d}", False, "bob"), NOW_MS)
+    # Then each list is whole
+    assert len(store.subscribers(WS, "general", NOW_S)) == 15
+    assert [c.id for c in store.list_channels(WS)] == [f"channel-{i:02d}" for i in range(15)]
+    assert store.member_channels(WS, "bob") == {f"channel-{i:02d}" for i in range(15)}
+
+
+def test_due_items_cross_query_pages_up_to_the_shards_limit(store: ChatStore, small_pages: int) -> None:
+    # Given 60 stale connections (about 6 per shard) and Query pages of a few items
+    for i in range(60):
+        connected(store, caller(connection_id=f"s{i:02d}="), expires_at_s=NOW_S)
+    # Then every one is due, and the per-shard limit still holds
+    assert len(store.due_items(NOW_MS, per_shard=100)) == 60
+    assert len(store.due_items(NOW_MS, per_shard=1)) == 10

@@ -6,8 +6,7 @@ from boto3.dynamodb.conditions import Key
 
 from parley.models import DueItem
 from parley.store import items, keys
-from parley.store.calls import call
-from parley.store.tables import TableAccess
+from parley.store.tables import TableAccess, query_up_to
 
 
 class DueStore(TableAccess):
@@ -16,11 +15,11 @@ class DueStore(TableAccess):
         due: list[DueItem] = []
         for kind in (keys.CONNECTION_DUE, keys.PRESENCE_DUE):
             for shard in keys.due_shards(kind):
-                found = call(
-                    self._state.query,
+                found = query_up_to(
+                    self._state,
+                    per_shard,
                     IndexName="Due",
                     KeyConditionExpression=Key("dueShard").eq(shard) & Key("dueAt").lte(now_ms),
-                    Limit=per_shard,
-                )["Items"]
+                )
                 due.extend(items.due_item_from(kind, item) for item in found)
         return due
