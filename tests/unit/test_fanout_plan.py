@@ -332,3 +332,18 @@ def test_multibyte_text_is_measured_in_bytes():
     # Then each frame, batch envelope included, is within the budget: two 40 KB events per frame
     assert all(len(data.encode()) <= MAX_FRAME_BYTES for data, _ in frames)
     assert [len(carried) for _, carried in frames] == [2, 2, 1]
+
+
+def test_a_presence_diff_too_large_for_one_frame_is_split_under_the_budget():
+    # Given 200 users joining general in one batch, each id 1.4 KB on the wire (\u0001 is 6 bytes)
+    users = [f"u{i:03d}" + "\x01" * 120 for i in range(200)]
+    work = plan([presence_join(str(i), user) for i, user in enumerate(users)])
+    # When it is planned, Then several presence_diff events carry every join once, each within the
+    # budget, with distinct ids, and each carries every sequence (a failed part retries them all)
+    events = work.channels[GENERAL]
+    bodies = decoded(events)
+    assert len(bodies) > 1 and all(b["type"] == "presence_diff" for b in bodies)
+    assert all(len(e.encoded.encode()) <= MAX_FRAME_BYTES for e in events)
+    assert [u["id"] for b in bodies for u in b["joins"]] == users
+    assert len({b["id"] for b in bodies}) == len(bodies)
+    assert all(sorted(e.sequences) == sorted(str(i) for i in range(200)) for e in events)

@@ -152,6 +152,24 @@ def test_the_channel_list_is_paged_under_the_budget_with_a_next_cursor():
     assert [c["name"] for p in pages for c in p["channels"]] == names
 
 
+def test_a_small_presence_diff_is_one_event_with_its_own_id():
+    events = protocol.presence_diff_events("p1", "general", [User("a", "A")], [User("b", "B")])
+    assert events == [protocol.presence_diff_event("p1", "general", [User("a", "A")], [User("b", "B")])]
+
+
+def test_a_large_presence_diff_is_split_into_parts_under_the_budget():
+    # Given 120 joins and 60 leaves of users 1.4 KB each on the wire
+    joins = [User(f"j{i:03d}" + "\x01" * 120, "\x01" * 100) for i in range(120)]
+    leaves = [User(f"l{i:03d}" + "\x01" * 120, "\x01" * 100) for i in range(60)]
+    # When the diff is built
+    parts = protocol.presence_diff_events("p1", "general", joins, leaves)
+    # Then each part fits, the parts have ids p1-1, p1-2, ... and together hold every change once
+    assert len(parts) > 1 and all(size(p) <= protocol.FRAME_BUDGET for p in parts)
+    assert [p["id"] for p in parts] == [f"p1-{n}" for n in range(1, len(parts) + 1)]
+    assert [u["id"] for p in parts for u in p["joins"]] == [u.id for u in joins]
+    assert [u["id"] for p in parts for u in p["leaves"]] == [u.id for u in leaves]
+
+
 def test_an_error_message_is_clipped_so_the_error_frame_fits():
     # Given a message far longer than any Parley writes
     frame = protocol.error(ErrorCode.BAD_REQUEST, EMOJI * 100_000, request_id="r")

@@ -57,6 +57,7 @@ HELPERS = {
     "encoded_size",
     "fit",
     "fit_frame",
+    "presence_diff_events",
 }
 
 

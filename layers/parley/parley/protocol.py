@@ -344,6 +344,32 @@ def presence_diff_event(event_id: str, channel: str, joins: list[User], leaves: 
     }
 
 
+def presence_diff_events(
+    event_id: str, channel: str, joins: list[User], leaves: list[User], *, budget: int = FRAME_BUDGET
+) -> list[dict[str, Any]]:
+    """One `presence_diff`, or several when it would not fit in one frame: each within the budget,
+    joins before leaves, with ids `{event_id}-1`, `-2`, ... (stable, so a retried delivery dedupes)."""
+    whole = presence_diff_event(event_id, channel, joins, leaves)
+    if encoded_size(whole) <= budget:
+        return [whole]
+    pending = [(True, u) for u in joins] + [(False, u) for u in leaves]
+    parts: list[dict[str, Any]] = []
+    while pending:
+        chunk, part_id = pending, f"{event_id}-{len(parts) + 1}"
+
+        def build(n: int, chunk: list[tuple[bool, User]] = chunk, part_id: str = part_id) -> dict[str, Any]:
+            shown = chunk[:n]
+            return presence_diff_event(
+                part_id, channel, [u for j, u in shown if j], [u for j, u in shown if not j]
+            )
+
+        part = fit_frame(build, [user_wire(u) for _, u in chunk], keep="first", budget=budget)
+        taken = max(1, len(part["joins"]) + len(part["leaves"]))
+        parts.append(build(taken))
+        pending = pending[taken:]
+    return parts
+
+
 def batch_frame(encoded_events: list[str]) -> str:
     """A batch of already-encoded events: built by concatenation so no event is encoded twice."""
     return '{"type":"batch","events":[' + ",".join(encoded_events) + "]}"
