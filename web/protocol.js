@@ -562,6 +562,21 @@ export class ParleyClient {
     return this.send({ action: 'channels' });
   }
 
+  /** A page of the channel list: a long list comes in pages, `next` naming where the following one
+   * starts. Pages are merged by name (a refresh while paging may repeat some) and shown once complete. */
+  onChannels(frame) {
+    const pages = this.directoryPages || new Map();
+    for (const channel of frame.channels || []) pages.set(channel.name, channel);
+    if (frame.next) {
+      this.directoryPages = pages;
+      this.send({ action: 'channels', after: frame.next });
+      return undefined;
+    }
+    this.directoryPages = null;
+    this.directory = [...pages.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.emit('channels', {});
+  }
+
   createChannel(name, isPrivate) {
     return this.send({ action: 'create_channel', name, private: Boolean(isPrivate) });
   }
@@ -673,9 +688,7 @@ export class ParleyClient {
       case 'channel_created': return this.onChannelCreated(frame);
       case 'invited':
         return this.emit('notice', { level: 'info', text: `Invited ${frame.user} to #${frame.channel}.` });
-      case 'channels':
-        this.directory = frame.channels || [];
-        return this.emit('channels', {});
+      case 'channels': return this.onChannels(frame);
       case 'error': return this.onError(frame);
       case 'message': return this.onMessage(frame);
       case 'typing': return this.onTyping(frame);

@@ -165,6 +165,22 @@ describe('client: connecting and joining', () => {
     assert.equal(client.status, 'open');
   });
 
+  test('a channel list in pages is read to its end and shown once, in name order', async () => {
+    const { client, open } = setup();
+    client.start();
+    const ws = await open();
+    const seen = [];
+    client.on((kind) => { if (kind === 'channels') seen.push(client.directory.map((c) => c.name)); });
+    const channel = (name) => ({ id: name, name, private: false, member: false });
+    ws.push({ type: 'channels', channels: [channel('a'), channel('b')], next: 'b' });
+    await flush();
+    assert.deepEqual(ws.sent.at(-1), { action: 'channels', after: 'b' });
+    assert.deepEqual(seen, []);
+    ws.push({ type: 'channels', channels: [channel('c')], next: null });
+    await flush();
+    assert.deepEqual(seen, [['a', 'b', 'c']]);
+  });
+
   test('a lost socket reconnects with growing delays and re-joins with since, without duplicates', async () => {
     const { client, clock, sockets, open, joined } = setup();
     client.join('general');
