@@ -5,6 +5,7 @@
 
 export const LIMITS = Object.freeze({
   textMax: 4000, // code points, as the server counts them
+  textMaxBytes: 16000, // UTF-8 bytes inside the JSON string, escapes included, as the server counts them
   clientMsgIdMax: 64,
   historyPage: 50,
   joinWithoutSince: 50,
@@ -44,12 +45,24 @@ export function codePointLength(text) {
   return n;
 }
 
+const utf8 = new TextEncoder();
+
+/** Bytes as the server counts them: the text's UTF-8 inside a JSON string, escapes included
+ * (JSON.stringify escapes exactly what the server's encoder does: quote, backslash, controls). */
+export function textBytes(text) {
+  return utf8.encode(JSON.stringify(text)).length - 2;
+}
+
 /** A human reason why this text cannot be sent, or null. */
 export function textProblem(text) {
   if (text.trim() === '') return 'Type a message first.';
   const length = codePointLength(text);
   if (length > LIMITS.textMax) {
     return `Too long: ${length} characters, the limit is ${LIMITS.textMax}.`;
+  }
+  const bytes = textBytes(text);
+  if (bytes > LIMITS.textMaxBytes) {
+    return `Too long: ${bytes} bytes, the limit is ${LIMITS.textMaxBytes}.`;
   }
   return null;
 }
@@ -549,6 +562,21 @@ export class ParleyClient {
     return this.send({ action: 'channels' });
   }
 
+  /** A page of the channel list: a long list comes in pages, `next` naming where the following one
+   * starts. Pages are merged by name (a refresh while paging may repeat some) and shown once complete. */
+  onChannels(frame) {
+    const pages = this.directoryPages || new Map();
+    for (const channel of frame.channels || []) pages.set(channel.name, channel);
+    if (frame.next) {
+      this.directoryPages = pages;
+      this.send({ action: 'channels', after: frame.next });
+      return undefined;
+    }
+    this.directoryPages = null;
+    this.directory = [...pages.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.emit('channels', {});
+  }
+
   createChannel(name, isPrivate) {
     return this.send({ action: 'create_channel', name, private: Boolean(isPrivate) });
   }
@@ -660,9 +688,7 @@ export class ParleyClient {
       case 'channel_created': return this.onChannelCreated(frame);
       case 'invited':
         return this.emit('notice', { level: 'info', text: `Invited ${frame.user} to #${frame.channel}.` });
-      case 'channels':
-        this.directory = frame.channels || [];
-        return this.emit('channels', {});
+      case 'channels': return this.onChannels(frame);
       case 'error': return this.onError(frame);
       case 'message': return this.onMessage(frame);
       case 'typing': return this.onTyping(frame);

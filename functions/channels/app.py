@@ -11,8 +11,8 @@ from parley.observability import REQUEST_ID_PATH, logger, metrics, tracer
 from parley.protocol import ChannelsFrame
 
 
-def _list_channels(chat: Chat, caller: Caller, _frame: ChannelsFrame) -> Reply:
-    return chat.list_channels(caller)
+def _list_channels(chat: Chat, caller: Caller, frame: ChannelsFrame) -> Reply:
+    return chat.list_channels(caller, frame)
 
 
 @logger.inject_lambda_context(correlation_id_path=REQUEST_ID_PATH, clear_state=True)

@@ -312,13 +312,37 @@ def test_a_private_channel_is_invisible_until_invited(world: World) -> None:
     # When bob tries to join or list it, Then it does not exist for him
     with pytest.raises(NotFound):
         world.join(bob, "secret")
-    listed = world.chat.list_channels(bob).frame
+    listed = world.chat.list_channels(bob, frame(protocol.ChannelsFrame, action="channels")).frame
     assert listed is not None and "secret" not in {c["id"] for c in listed["channels"]}
     # When alice invites him, Then he can join and sees it listed
     world.chat.invite(alice, frame(protocol.InviteFrame, action="invite", channel="secret", user="bob"))
     assert world.join(bob, "secret")["type"] == "joined"
-    listed = world.chat.list_channels(bob).frame
+    listed = world.chat.list_channels(bob, frame(protocol.ChannelsFrame, action="channels")).frame
     assert listed is not None and "secret" in {c["id"] for c in listed["channels"]}
+
+
+def test_a_long_channel_list_is_paged_with_after_and_next(world: World) -> None:
+    # Given a workspace with 800 public channels of 80-character names (about 160 KB as one list)
+    alice = world.connect("alice")
+    names = sorted(["general", "random"] + [f"{i:03d}" + "c" * 77 for i in range(800)])
+    for name in [n for n in names if n not in ("general", "random")]:
+        world.store.create_channel(Channel(WS, name, False, "bob"), 0)
+    # When alice lists channels, and again `after` each page's `next`
+    listed: list[str] = []
+    after: dict[str, Any] = {}
+    pages = 0
+    while True:
+        page = world.chat.list_channels(
+            alice, frame(protocol.ChannelsFrame, action="channels", **after)
+        ).frame
+        assert page is not None and len(protocol.encode(page).encode()) <= protocol.FRAME_BUDGET
+        listed += [c["name"] for c in page["channels"]]
+        pages += 1
+        if page["next"] is None:
+            break
+        after = {"after": page["next"]}
+    # Then the pages list every channel once, in name order
+    assert listed == names and pages > 1
 
 
 def test_a_taken_channel_name_is_a_conflict(world: World) -> None:

@@ -291,7 +291,7 @@ def test_batches_are_split_to_stay_under_the_frame_limit():
     events = planned(10, size=30 * 1024)
     frames = frames_for(events)
     assert len(frames) > 1
-    assert all(len(data.encode()) <= MAX_FRAME_BYTES + 64 for data, _ in frames)
+    assert all(len(data.encode()) <= MAX_FRAME_BYTES for data, _ in frames)
     assert all(len(data.encode()) < 128 * 1024 for data, _ in frames)
     unpacked = []
     for data, carried in frames:
@@ -300,6 +300,19 @@ def test_batches_are_split_to_stay_under_the_frame_limit():
         assert inner == [json.loads(e.encoded) for e in carried]
         unpacked.extend(carried)
     assert unpacked == events
+
+
+def test_a_batch_that_fills_the_budget_exactly_is_not_split():
+    # Given two events whose batch frame, envelope and comma included, is exactly the budget
+    envelope = len(protocol.batch_frame([]).encode())
+    first = PlannedEvent(protocol.encode({"type": "typing", "id": "e0"}), ["0"])
+    pad = MAX_FRAME_BYTES - envelope - len(first.encoded) - 1 - len('{"type":"typing","id":"e1","pad":""}')
+    second = PlannedEvent(protocol.encode({"type": "typing", "id": "e1", "pad": "x" * pad}), ["1"])
+    # When they are framed, Then they go as one batch of exactly the budget; one byte more splits them
+    frames = frames_for([first, second])
+    assert len(frames) == 1 and len(frames[0][0].encode()) == MAX_FRAME_BYTES
+    third = PlannedEvent(protocol.encode({"type": "typing", "id": "e1", "pad": "x" * (pad + 1)}), ["1"])
+    assert len(frames_for([first, third])) == 2
 
 
 def test_a_split_chunk_of_one_event_is_sent_as_itself():
@@ -316,5 +329,21 @@ def test_multibyte_text_is_measured_in_bytes():
         for i in range(5)
     ]  # 40 KB each in UTF-8 though 10,000 characters
     frames = frames_for(events)
-    assert all(len(data.encode()) <= MAX_FRAME_BYTES + 64 for data, _ in frames)
-    assert len(frames) == 2
+    # Then each frame, batch envelope included, is within the budget: two 40 KB events per frame
+    assert all(len(data.encode()) <= MAX_FRAME_BYTES for data, _ in frames)
+    assert [len(carried) for _, carried in frames] == [2, 2, 1]
+
+
+def test_a_presence_diff_too_large_for_one_frame_is_split_under_the_budget():
+    # Given 200 users joining general in one batch, each id 1.4 KB on the wire (\u0001 is 6 bytes)
+    users = [f"u{i:03d}" + "\x01" * 120 for i in range(200)]
+    work = plan([presence_join(str(i), user) for i, user in enumerate(users)])
+    # When it is planned, Then several presence_diff events carry every join once, each within the
+    # budget, with distinct ids, and each carries every sequence (a failed part retries them all)
+    events = work.channels[GENERAL]
+    bodies = decoded(events)
+    assert len(bodies) > 1 and all(b["type"] == "presence_diff" for b in bodies)
+    assert all(len(e.encoded.encode()) <= MAX_FRAME_BYTES for e in events)
+    assert [u["id"] for b in bodies for u in b["joins"]] == users
+    assert len({b["id"] for b in bodies}) == len(bodies)
+    assert all(sorted(e.sequences) == sorted(str(i) for i in range(200)) for e in events)

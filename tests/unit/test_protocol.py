@@ -158,6 +158,25 @@ def test_empty_or_too_long_text_is_refused(text):
     assert refused(message_body(text=text), protocol.MessageFrame).startswith("text:")
 
 
+def test_text_is_limited_in_bytes_as_sent_not_only_in_characters():
+    # Given texts of at most 4000 characters whose UTF-8 inside a JSON string is over 16,000 bytes
+    control = "\x01" * protocol.MAX_TEXT  # each sent as \u0001: 6 bytes
+    mixed = "\x01" * 100 + "\U0001f600" * 3900  # 600 bytes, then 15,600
+    # When they are parsed, Then each is refused naming the text and its byte limit
+    for text in (control, mixed):
+        assert protocol.text_bytes(text) > protocol.MAX_TEXT_BYTES
+        reason = refused(message_body(text=text), protocol.MessageFrame)
+        assert reason.startswith("text:") and f"{protocol.MAX_TEXT_BYTES} bytes" in reason
+
+
+def test_a_text_of_exactly_the_byte_limit_is_accepted():
+    # Given 4000 emoji (16,000 bytes) and 8000 bytes of newlines sent as \n
+    for text in ("\U0001f600" * protocol.MAX_TEXT, "\n" * (protocol.MAX_TEXT_BYTES // 2 // 2)):
+        # Then they are within both limits
+        assert protocol.parse_frame(message_body(text=text), protocol.MessageFrame).text == text
+    assert protocol.text_bytes("\U0001f600" * protocol.MAX_TEXT) == protocol.MAX_TEXT_BYTES
+
+
 def test_the_length_limit_message_speaks_of_characters():
     reason = refused(message_body(text="x" * (protocol.MAX_TEXT + 1)), protocol.MessageFrame)
     assert "4000 characters" in reason
@@ -305,7 +324,11 @@ def test_a_surrogate_pair_is_one_valid_character():
     assert protocol.parse_frame(raw, protocol.MessageFrame).text == "\U0001f600"
 
 
-@given(st.text(min_size=1, max_size=protocol.MAX_TEXT))
+@given(
+    st.text(min_size=1, max_size=protocol.MAX_TEXT).filter(
+        lambda t: protocol.text_bytes(t) <= protocol.MAX_TEXT_BYTES
+    )
+)
 def test_any_valid_unicode_text_within_the_limit_round_trips(text):
     frame = protocol.parse_frame(message_body(text=text), protocol.MessageFrame)
     assert frame.text == text
@@ -409,6 +432,7 @@ def test_channels():
             {"id": "dev", "name": "dev", "private": True, "member": True},
             {"id": "random", "name": "random", "private": False, "member": False},
         ],
+        "next": None,
     }
 
 

@@ -53,6 +53,11 @@ HELPERS = {
     "channel_wire",
     "encode",
     "batch_frame",
+    "text_bytes",
+    "encoded_size",
+    "fit",
+    "fit_frame",
+    "presence_diff_events",
 }
 
 
@@ -202,6 +207,15 @@ def test_frame_limits_match_the_code():
     assert f"1{DASH}{protocol.HISTORY_MAX}, default {protocol.HISTORY_DEFAULT}" in history
     assert f"the first {protocol.JOIN_PRESENCE_MAX} present users" in join
     assert f"1{DASH}{protocol.PRESENCE_MAX}, default {protocol.PRESENCE_MAX}" in presence
+
+
+def test_the_frame_budget_and_the_text_byte_limit_match_the_code():
+    budget, limits = section("Frame size"), section("Limits at a glance")
+    assert f"{protocol.FRAME_BUDGET:,} bytes" in budget
+    assert f"{protocol.JOIN_PRESENCE_BUDGET:,} bytes" in budget
+    assert f"| frame budget | {protocol.FRAME_BUDGET:,} bytes" in limits
+    assert f"{protocol.MAX_TEXT_BYTES:,} bytes" in section("`message`")
+    assert f"{protocol.MAX_TEXT_BYTES:,} bytes" in limits
 
 
 def test_the_limits_table_matches_the_code():

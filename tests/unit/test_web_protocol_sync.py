@@ -24,6 +24,7 @@ SOURCE = WEB_PROTOCOL.read_text(encoding="utf-8")
 # web/protocol.js's LIMITS, each with the constant of protocol.py it copies.
 LIMITS = {
     "textMax": protocol.MAX_TEXT,
+    "textMaxBytes": protocol.MAX_TEXT_BYTES,
     "clientMsgIdMax": protocol.MAX_CLIENT_MSG_ID,
     "historyPage": protocol.HISTORY_DEFAULT,
     "joinWithoutSince": protocol.JOIN_RECENT,
@@ -82,3 +83,17 @@ def test_message_ids_are_the_digits_the_web_client_orders_them_by():
     digits = re.fullmatch(r"\^\[0-9\]\{(\d+)\}\$", pattern_of(protocol.MessageId)[0])
     assert digits
     assert f"ids are {digits.group(1)}-digit strings" in SOURCE
+
+
+def test_the_web_client_counts_text_bytes_as_the_server_does():
+    # Given texts with every kind of character the two encoders could escape differently
+    samples = ["hi", "\U0001f600" * 3, '"\\/', "\n\t\r\b\f", "".join(map(chr, range(32))), "\x7f\u2028\u00e9"]
+    node = shutil.which("node")
+    assert node
+    script = (
+        f"import({json.dumps(WEB_PROTOCOL.as_uri())}).then((m) => console.log(JSON.stringify("
+        f"{json.dumps(samples)}.map(m.textBytes))))"
+    )
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60, check=True)
+    # Then web/protocol.js's textBytes is protocol.py's text_bytes for each
+    assert json.loads(out.stdout) == [protocol.text_bytes(s) for s in samples]

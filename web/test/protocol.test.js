@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 
 import {
   DEFAULTS, ParleyClient, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
-  textProblem, typingText, userFromToken,
+  textBytes, textProblem, typingText, userFromToken,
 } from '../protocol.js';
 import { FakeClock, fakeSockets, flush, mid, msg, token } from './fakes.js';
 
@@ -57,6 +57,9 @@ describe('frames', () => {
     assert.equal(codePointLength('😀'), 1);
     assert.equal(textProblem('😀'.repeat(4000)), null);
     assert.match(textProblem('x'.repeat(4001)), /Too long: 4001 characters, the limit is 4000/);
+    assert.match(textProblem('\u0001'.repeat(4000)), /Too long: 24000 bytes, the limit is 16000/);
+    assert.equal(textProblem('"'.repeat(4000)), null);
+    assert.equal(textBytes('😀"\n'), 4 + 2 + 2);
     assert.match(textProblem('  \n'), /Type a message/);
   });
 
@@ -160,6 +163,22 @@ describe('client: connecting and joining', () => {
     assert.match(ws.url, /\?token=ey/);
     assert.deepEqual(ws.sent, [{ action: 'channels' }, { action: 'join', channel: 'general' }]);
     assert.equal(client.status, 'open');
+  });
+
+  test('a channel list in pages is read to its end and shown once, in name order', async () => {
+    const { client, open } = setup();
+    client.start();
+    const ws = await open();
+    const seen = [];
+    client.on((kind) => { if (kind === 'channels') seen.push(client.directory.map((c) => c.name)); });
+    const channel = (name) => ({ id: name, name, private: false, member: false });
+    ws.push({ type: 'channels', channels: [channel('a'), channel('b')], next: 'b' });
+    await flush();
+    assert.deepEqual(ws.sent.at(-1), { action: 'channels', after: 'b' });
+    assert.deepEqual(seen, []);
+    ws.push({ type: 'channels', channels: [channel('c')], next: null });
+    await flush();
+    assert.deepEqual(seen, [['a', 'b', 'c']]);
   });
 
   test('a lost socket reconnects with growing delays and re-joins with since, without duplicates', async () => {

@@ -142,12 +142,14 @@ class Chat:
         self.store.create_channel(channel, self.clock.now_ms())
         return Reply(protocol.channel_created(channel))
 
-    def list_channels(self, caller: Caller) -> Reply:
+    def list_channels(self, caller: Caller, frame: protocol.ChannelsFrame) -> Reply:
+        """The visible channels after `after`, in name order; the reply is one page of them."""
         memberships = self.store.member_channels(caller.workspace, caller.user.id)
         listings = [
             ChannelListing(channel, channel.id in memberships)
             for channel in self.store.list_channels(caller.workspace)
-            if not channel.private or channel.id in memberships
+            if (not channel.private or channel.id in memberships)
+            and (frame.after is None or channel.id > frame.after)
         ]
         return Reply(protocol.channels(listings))
 
@@ -185,7 +187,14 @@ class Chat:
             # a client pages on from with `presence`.
             users = [caller.user, *users]
         return Reply(
-            protocol.joined(channel.id, page.messages, recovered, users, presence_more=present.has_more)
+            protocol.joined(
+                channel.id,
+                page.messages,
+                recovered,
+                users,
+                presence_more=present.has_more,
+                recovering=frame.since is not None,
+            )
         )
 
     def leave(self, caller: Caller, frame: protocol.LeaveFrame) -> Reply:

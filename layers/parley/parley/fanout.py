@@ -25,8 +25,9 @@ from parley.store.items import message_from_item
 
 logger = Logger(child=True)
 
-# API Gateway refuses posts over 128 KB; stay clear of it when packing events into one batch frame.
-MAX_FRAME_BYTES = 120 * 1024
+# API Gateway refuses posts over 128 KB: batch frames are packed to protocol's one frame budget.
+MAX_FRAME_BYTES = protocol.FRAME_BUDGET
+_BATCH_ENVELOPE = len(protocol.batch_frame([]).encode("utf-8"))
 
 ChannelKey = tuple[str, str]  # (workspace, channel)
 
@@ -117,19 +118,22 @@ def plan(changes: Iterable[StreamChange]) -> Plan:
         else:
             result.ignored.append(change.sequence)
     for key, transitions in presence.items():
-        diff = _presence_diff(key[1], transitions)
-        if diff is None:
+        diffs = _presence_diffs(key[1], transitions)
+        if not diffs:
             result.ignored.extend(c.sequence for c, _, _ in transitions)
         else:
-            events[key].append(diff)
+            events[key].extend(diffs)
     result.channels = {key: _messages_in_id_order(evs) for key, evs in events.items() if evs}
     return result
 
 
-def _presence_diff(
+def _presence_diffs(
     channel: str, transitions: list[tuple[StreamChange, dict[str, Any], bool]]
-) -> PlannedEvent | None:
-    """Coalesce a channel's joins and leaves: a user who joined and left in one batch cancels out."""
+) -> list[PlannedEvent]:
+    """Coalesce a channel's joins and leaves: a user who joined and left in one batch cancels out.
+
+    Usually one event; several when the diff is too large for one frame, each carrying every
+    transition's sequence (a failed part fails them all, and the retry re-sends the same ids)."""
     first: dict[str, bool] = {}
     last: dict[str, tuple[bool, User]] = {}
     for _, image, joined in transitions:
@@ -139,12 +143,13 @@ def _presence_diff(
     joins = [u for uid, (j, u) in last.items() if j and first[uid]]
     leaves = [u for uid, (j, u) in last.items() if not j and not first[uid]]
     if not joins and not leaves:
-        return None
+        return []
     digest = hashlib.sha1("".join(c.event_id for c, _, _ in transitions).encode(), usedforsecurity=False)
-    encoded = protocol.encode(
-        protocol.presence_diff_event("p" + digest.hexdigest()[:24], channel, joins, leaves)
-    )
-    return PlannedEvent(encoded, [c.sequence for c, _, _ in transitions])
+    sequences = [c.sequence for c, _, _ in transitions]
+    return [
+        PlannedEvent(protocol.encode(event), list(sequences))
+        for event in protocol.presence_diff_events("p" + digest.hexdigest()[:24], channel, joins, leaves)
+    ]
 
 
 def _messages_in_id_order(events: list[PlannedEvent]) -> list[PlannedEvent]:
@@ -162,12 +167,12 @@ def frames_for(events: list[PlannedEvent]) -> list[tuple[str, list[PlannedEvent]
         return [(events[0].encoded, events)]
     frames: list[tuple[str, list[PlannedEvent]]] = []
     chunk: list[PlannedEvent] = []
-    size = 0
+    size = _BATCH_ENVELOPE - 1  # each event costs its bytes and a comma, but the first has none
     for event in events:
         n = len(event.encoded.encode("utf-8")) + 1
         if chunk and size + n > MAX_FRAME_BYTES:
             frames.append(_framed(chunk))
-            chunk, size = [], 0
+            chunk, size = [], _BATCH_ENVELOPE - 1
         chunk.append(event)
         size += n
     if chunk:

@@ -6,14 +6,26 @@ docs/protocol.md is checked against this module by tests/unit/test_protocol_doc.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from parley.errors import BadRequest, ErrorCode
 from parley.models import Channel, ChannelListing, Message, User
 
 MAX_TEXT = 4000
+# A text's UTF-8 bytes as Parley sends it, inside a JSON string (a quote or a newline counts 2 bytes,
+# another control character 6): 4000 emoji fit, 4000 escaped control characters do not.
+MAX_TEXT_BYTES = 16_000
 MAX_CLIENT_MSG_ID = 64
 JOIN_RECENT = 50
 RECOVER_MAX = 100
@@ -22,6 +34,13 @@ HISTORY_MAX = 100
 # `joined` lists this many present users at most (plus the joiner); `presence` pages through the rest.
 JOIN_PRESENCE_MAX = 100
 PRESENCE_MAX = 100
+# API Gateway refuses any WebSocket message over 128 KB, route responses and @connections posts alike,
+# and the quota cannot be raised. Every frame Parley sends is built to at most this many UTF-8 bytes,
+# as `encode` writes it; lists are cut to fit (see `fit`).
+FRAME_BUDGET = 100_000
+# `joined` gives its presence list at most this share of the budget; its messages get the rest.
+JOIN_PRESENCE_BUDGET = FRAME_BUDGET // 2
+ERROR_MESSAGE_MAX = 1000
 
 
 def _no_lone_surrogates(value: Any) -> Any:
@@ -34,12 +53,28 @@ def _no_lone_surrogates(value: Any) -> Any:
     return value
 
 
+def text_bytes(value: str) -> int:
+    """A text's bytes as sent: its UTF-8 inside a JSON string, escapes included, quotes excluded."""
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8")) - 2
+
+
+def _within_text_bytes(value: str) -> str:
+    if text_bytes(value) > MAX_TEXT_BYTES:
+        raise ValueError(f"must be at most {MAX_TEXT_BYTES} bytes of UTF-8 as sent in JSON")
+    return value
+
+
 # Constraints first, so their errors speak of characters (after an AfterValidator they count "items").
 _Unicode = BeforeValidator(_no_lone_surrogates)
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,80}$")]
 MessageId = Annotated[str, StringConstraints(pattern=r"^[0-9]{17}$")]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s#]+$"), _Unicode]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT), _Unicode]
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TEXT),
+    _Unicode,
+    AfterValidator(_within_text_bytes),
+]
 ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLIENT_MSG_ID), _Unicode]
 
 
@@ -106,6 +141,7 @@ class InviteFrame(Frame):
 
 class ChannelsFrame(Frame):
     action: Literal["channels"]
+    after: ChannelName | None = None
 
 
 F = TypeVar("F", bound=Frame)
@@ -184,16 +220,39 @@ def channel_wire(channel: Channel) -> dict[str, Any]:
 
 
 def joined(
-    channel: str, messages: list[Message], recovered: bool, presence: list[User], *, presence_more: bool
+    channel: str,
+    messages: list[Message],
+    recovered: bool,
+    presence: list[User],
+    *,
+    presence_more: bool,
+    recovering: bool = False,
+    budget: int = FRAME_BUDGET,
 ) -> dict[str, Any]:
-    return {
-        "type": "joined",
-        "channel": channel,
-        "messages": [message_wire(m) for m in messages],
-        "recovered": recovered,
-        "presence": [user_wire(u) for u in presence],
-        "presenceMore": presence_more,
-    }
+    """`joined`, cut to the budget: the first present users within JOIN_PRESENCE_BUDGET (more left out:
+    `presenceMore`), then the newest messages that fit the rest. Messages left out of a recovery
+    (`recovering`: the join had `since`) make `recovered` false; a join without `since` recovers
+    nothing, so it stays true and the older messages are read with `history` as usual.
+    """
+    users = [user_wire(u) for u in presence]
+    wires = [message_wire(m) for m in messages]
+
+    def build(shown_users: int, shown_messages: int) -> dict[str, Any]:
+        cut_messages = shown_messages < len(wires)
+        return {
+            "type": "joined",
+            "channel": channel,
+            "messages": wires[len(wires) - shown_messages :],
+            "recovered": recovered and not (recovering and cut_messages),
+            "presence": users[:shown_users],
+            "presenceMore": presence_more or shown_users < len(users),
+        }
+
+    with_users = fit_frame(
+        lambda n: build(n, 0), users, keep="first", budget=min(budget, JOIN_PRESENCE_BUDGET)
+    )
+    shown_users = len(with_users["presence"])
+    return fit_frame(lambda n: build(shown_users, n), wires, keep="last", budget=budget)
 
 
 def left(channel: str) -> dict[str, Any]:
@@ -204,23 +263,40 @@ def ack(message: Message) -> dict[str, Any]:
     return {"type": "ack", "clientMsgId": message.client_msg_id, "id": message.id, "ts": message.ts}
 
 
-def history(channel: str, messages: list[Message], has_more: bool) -> dict[str, Any]:
-    return {
-        "type": "history",
-        "channel": channel,
-        "messages": [message_wire(m) for m in messages],
-        "hasMore": has_more,
-    }
+def history(
+    channel: str, messages: list[Message], has_more: bool, *, budget: int = FRAME_BUDGET
+) -> dict[str, Any]:
+    """A page of messages, oldest first; the oldest are left out to fit the budget, and then `hasMore`."""
+    wires = [message_wire(m) for m in messages]
+
+    def build(n: int) -> dict[str, Any]:
+        return {
+            "type": "history",
+            "channel": channel,
+            "messages": wires[len(wires) - n :],
+            "hasMore": has_more or n < len(wires),
+        }
+
+    return fit_frame(build, wires, keep="last", budget=budget)
 
 
-def presence(channel: str, users: list[User], has_more: bool) -> dict[str, Any]:
-    """A page of present users; `next` is the cursor for the following page (the last id), or null."""
-    return {
-        "type": "presence",
-        "channel": channel,
-        "users": [user_wire(u) for u in users],
-        "next": users[-1].id if has_more and users else None,
-    }
+def presence(
+    channel: str, users: list[User], has_more: bool, *, budget: int = FRAME_BUDGET
+) -> dict[str, Any]:
+    """A page of present users; `next` is the cursor for the following page (the last id), or null.
+    The last users are left out to fit the budget, and then `next` is set."""
+    wires = [user_wire(u) for u in users]
+
+    def build(n: int) -> dict[str, Any]:
+        more = has_more or n < len(wires)
+        return {
+            "type": "presence",
+            "channel": channel,
+            "users": wires[:n],
+            "next": wires[n - 1]["id"] if more and n else None,
+        }
+
+    return fit_frame(build, wires, keep="first", budget=budget)
 
 
 def heartbeat(ts: str) -> dict[str, Any]:
@@ -235,11 +311,19 @@ def invited(channel: str, user_id: str) -> dict[str, Any]:
     return {"type": "invited", "channel": channel, "user": user_id}
 
 
-def channels(listings: list[ChannelListing]) -> dict[str, Any]:
-    return {
-        "type": "channels",
-        "channels": [channel_wire(item.channel) | {"member": item.member} for item in listings],
-    }
+def channels(listings: list[ChannelListing], *, budget: int = FRAME_BUDGET) -> dict[str, Any]:
+    """A page of the channel list, in name order; `next` is the name to send as `after` for the
+    following page, or null when this page ends the list. Cut to the budget."""
+    wires = [channel_wire(item.channel) | {"member": item.member} for item in listings]
+
+    def build(n: int) -> dict[str, Any]:
+        return {
+            "type": "channels",
+            "channels": wires[:n],
+            "next": wires[n - 1]["name"] if n < len(wires) and n else None,
+        }
+
+    return fit_frame(build, wires, keep="first", budget=budget)
 
 
 def message_event(message: Message) -> dict[str, Any]:
@@ -260,6 +344,32 @@ def presence_diff_event(event_id: str, channel: str, joins: list[User], leaves: 
     }
 
 
+def presence_diff_events(
+    event_id: str, channel: str, joins: list[User], leaves: list[User], *, budget: int = FRAME_BUDGET
+) -> list[dict[str, Any]]:
+    """One `presence_diff`, or several when it would not fit in one frame: each within the budget,
+    joins before leaves, with ids `{event_id}-1`, `-2`, ... (stable, so a retried delivery dedupes)."""
+    whole = presence_diff_event(event_id, channel, joins, leaves)
+    if encoded_size(whole) <= budget:
+        return [whole]
+    pending = [(True, u) for u in joins] + [(False, u) for u in leaves]
+    parts: list[dict[str, Any]] = []
+    while pending:
+        chunk, part_id = pending, f"{event_id}-{len(parts) + 1}"
+
+        def build(n: int, chunk: list[tuple[bool, User]] = chunk, part_id: str = part_id) -> dict[str, Any]:
+            shown = chunk[:n]
+            return presence_diff_event(
+                part_id, channel, [u for j, u in shown if j], [u for j, u in shown if not j]
+            )
+
+        part = fit_frame(build, [user_wire(u) for _, u in chunk], keep="first", budget=budget)
+        taken = max(1, len(part["joins"]) + len(part["leaves"]))
+        parts.append(build(taken))
+        pending = pending[taken:]
+    return parts
+
+
 def batch_frame(encoded_events: list[str]) -> str:
     """A batch of already-encoded events: built by concatenation so no event is encoded twice."""
     return '{"type":"batch","events":[' + ",".join(encoded_events) + "]}"
@@ -273,7 +383,8 @@ def error(
     action: str | None = None,
     retry_after_ms: int | None = None,
 ) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
+    # messages are ours and short; the cut only guarantees the budget whatever they quote
+    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message[:ERROR_MESSAGE_MAX]}
     if action is not None:
         frame["action"] = action
     if retry_after_ms is not None:
@@ -284,3 +395,46 @@ def error(
 
 def encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+# ---- the byte budget -----------------------------------------------------------------------------
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes on the wire: the UTF-8 of exactly what `encode` writes for this frame (or part of one)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def fit(items: Sequence[Any], room: int, *, keep: Literal["first", "last"]) -> int:
+    """How many of `items`, the wire objects of one JSON list, fit in `room` bytes, kept from the start
+    of the list or from its end. Exact: `encode` writes a list as its items' encodings joined by ','."""
+    ordered = items if keep == "first" else list(reversed(items))
+    used = count = 0
+    for item in ordered:
+        cost = encoded_size(item) + (1 if count else 0)
+        if used + cost > room:
+            break
+        used += cost
+        count += 1
+    return count
+
+
+def fit_frame(
+    build: Callable[[int], dict[str, Any]],
+    items: Sequence[Any],
+    *,
+    keep: Literal["first", "last"],
+    budget: int = FRAME_BUDGET,
+) -> dict[str, Any]:
+    """`build(n)` for the greatest n <= len(items) whose encoding fits in `budget` bytes.
+
+    `build(n)` is the frame holding n of `items` (the first n or the last n, as `keep` says) with its
+    flags and cursor set for n; they may change its size a little, so the result is measured again.
+    """
+    room = budget - encoded_size(build(0))
+    n = fit(items, room, keep=keep)
+    frame = build(n)
+    while n > 0 and encoded_size(frame) > budget:
+        n -= 1
+        frame = build(n)
+    return frame

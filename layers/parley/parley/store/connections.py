@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from parley.models import Caller, Connection, PresencePage, Subscriber, User
+from parley.models import Caller, Connection, PresencePage, Subscriber
 from parley.store import items, keys
 from parley.store.calls import ConditionFailed, attempt, call, transact, unwrap, written
-from parley.store.tables import TableAccess, query_all
+from parley.store.tables import TableAccess, query_all, query_up_to
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -181,26 +181,20 @@ class ConnectionStore(TableAccess):
         """The first `limit` users present in a channel, in id order (the sort key's), after the user id
         `after` (exclusive) when given.
 
-        One paged Query of the channel's `PRES#` items. DynamoDB applies `Limit` before the expiry
-        filter, so a page may come back short: read on until one user more than asked for is found
-        (it only tells `has_more`) or the partition ends.
+        One Query of the channel's `PRES#` items, read on past its pages: DynamoDB applies `Limit`
+        (and the 1 MB page) before the expiry filter, so a page may come back short. One user more than
+        asked for is read to tell `has_more`.
         """
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key("PK").eq(keys.channel_state_pk(workspace, channel))
             & Key("SK").begins_with(keys.PRESENCE_PREFIX),
             "FilterExpression": Attr("expiresAt").gt(now_s),
             "ProjectionExpression": "userId, userName",
-            "Limit": limit + 1,
         }
         if after is not None:
             kwargs["ExclusiveStartKey"] = keys.presence_key(workspace, channel, after)
-        users: list[User] = []
-        while len(users) <= limit:
-            page = call(self._state.query, **kwargs)
-            users.extend(items.presence_user_from_item(i) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = query_up_to(self._state, limit + 1, **kwargs)
+        users = [items.presence_user_from_item(i) for i in found]
         return PresencePage(users[:limit], len(users) > limit)
 
     # ---- typing --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The two tables and their client, shared by every access module; reading a Query to its end."""
+"""The two tables and their client, shared by every access module; reading a Query past its pages."""
 
 from __future__ import annotations
 
@@ -58,3 +58,17 @@ def query_all(
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def query_up_to(table: Table, limit: int, **kwargs: Any) -> list[Item]:
+    """Up to `limit` items of a Query, following `LastEvaluatedKey`: a page stops at 1 MB (or at its
+    `Limit`, counted before any filter) before `limit` items may be found. Fewer than `limit` items
+    means the Query has no more."""
+    items: list[Item] = []
+    while len(items) < limit:
+        page = call(table.query, **kwargs, Limit=limit - len(items))
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return items
