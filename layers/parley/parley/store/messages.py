@@ -21,7 +21,9 @@ class MessageStore(TableAccess):
         """Store a message with an id greater than every earlier one of its channel.
 
         The channel's head item and the message are written in one transaction whose condition is
-        `lastId < id`, so stream order, id order and commit order agree: fan-out can deliver in id order.
+        `lastId < id`, so ids increase with commit order. The stream may still interleave the records
+        of different transactions (DynamoDB documents it): consumers must not take stream order for id
+        order.
         """
         head = keys.head_key(draft.workspace, draft.channel)
         messages = self._tables.messages_name
