@@ -709,9 +709,12 @@ export class ParleyClient {
     if (first) state.timeline.hasMore = (frame.messages || []).length >= LIMITS.joinWithoutSince;
     this.listPresence(state, frame);
     state.ready = true;
-    if (since && frame.recovered === false && frame.messages.length) {
+    // A re-join also repeats a few messages before `since` (a lower id can arrive after a higher one):
+    // the gap, if any, ends at the first message after `since`.
+    const after = since ? (frame.messages || []).find((m) => m.id > since) : undefined;
+    if (since && frame.recovered === false && after) {
       // More than 100 were missed: the newest came with `joined`; page back until `since` to close the gap.
-      state.gap = { since, before: frame.messages[0].id };
+      state.gap = { since, before: after.id };
       this.requestGap(state);
     }
     this.emit('messages', { channel: state.name });

@@ -407,6 +407,28 @@ describe('client: events', () => {
   });
 });
 
+describe('client: recovery repeats', () => {
+  test('a re-join repeating messages before since shows each once and fills the gap from after since', async () => {
+    // Given a page that saw m1 and m3 (m2 was delivered after m3, and the socket dropped first)
+    const s = setup();
+    s.client.join('general');
+    s.client.start();
+    let ws = await s.open();
+    await s.joined(ws, 'general', [msg(1), msg(3)]);
+    ws.drop();
+    s.clock.advance(5000);
+    ws = await s.open();
+    assert.equal(ws.frames('join').at(-1).since, mid(3));
+    // When the re-join repeats m1 and m2 before since, and more than 100 were missed after it
+    ws.push({ type: 'joined', channel: 'general', messages: [msg(1), msg(2), msg(300)], recovered: false, presence: [] });
+    // Then the gap is paged from the first message after since, and every message shows once, in order
+    assert.deepEqual(ws.frames('history').at(-1), { action: 'history', channel: 'general', before: mid(300), limit: 100 });
+    ws.push({ type: 'history', channel: 'general', messages: [msg(3), msg(299)], hasMore: true });
+    const texts = s.client.channel('general').timeline.messages().map((m) => m.text);
+    assert.deepEqual(texts, ['m1', 'm2', 'm3', 'm299', 'm300']);
+  });
+});
+
 describe('client: heartbeats', () => {
   test('an open page sends a heartbeat every interval, so idle timeouts never close it', async () => {
     const { client, clock, open } = setup({ heartbeatMs: 60_000, heartbeatJitterMs: 0 });

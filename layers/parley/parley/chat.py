@@ -174,9 +174,11 @@ class Chat:
         if frame.since is not None:
             page = self.store.messages_after(caller.workspace, channel.id, frame.since, protocol.RECOVER_MAX)
             recovered = not page.has_more
+            messages = self._just_before(caller.workspace, channel.id, frame.since) + page.messages
         else:
             page = self.store.recent_messages(caller.workspace, channel.id, protocol.JOIN_RECENT)
             recovered = True
+            messages = page.messages
         present = self.store.present_users(
             caller.workspace, channel.id, now // 1000, limit=protocol.JOIN_PRESENCE_MAX
         )
@@ -189,13 +191,24 @@ class Chat:
         return Reply(
             protocol.joined(
                 channel.id,
-                page.messages,
+                messages,
                 recovered,
                 users,
                 presence_more=present.has_more,
                 recovering=frame.since is not None,
             )
         )
+
+    def _just_before(self, workspace: str, channel: str, since: str) -> list[Message]:
+        """The few messages just before `since`, which a re-join repeats.
+
+        `since` is the highest id a client saw, not proof that it saw every lower one: ids follow commit
+        order, but DynamoDB may interleave the stream records of different transactions, so a lower id
+        can reach a client after a higher one, or not before the client dropped. Clients drop repeats.
+        """
+        page = self.store.messages_before(workspace, channel, f"{int(since):017d}", protocol.RECOVER_OVERLAP)
+        floor_ms = message_id_ms(since) - protocol.RECOVER_OVERLAP_MS
+        return [m for m in page.messages if message_id_ms(m.id) >= floor_ms]
 
     def leave(self, caller: Caller, frame: protocol.LeaveFrame) -> Reply:
         self._unsubscribe(caller.connection_id, caller.workspace, caller.user.id, frame.channel)

@@ -29,6 +29,11 @@ MAX_TEXT_BYTES = 16_000
 MAX_CLIENT_MSG_ID = 64
 JOIN_RECENT = 50
 RECOVER_MAX = 100
+# A re-join with `since` also repeats up to this many messages of this long before `since`: DynamoDB may
+# interleave the stream records of different writes, so a client can see a message before a lower id
+# that it has not seen yet (chat.Chat.join).
+RECOVER_OVERLAP = 20
+RECOVER_OVERLAP_MS = 10_000
 HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
 # `joined` lists this many present users at most (plus the joiner); `presence` pages through the rest.
