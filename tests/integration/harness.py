@@ -111,3 +111,13 @@ class Harness:
         """What DynamoDB's TTL deleter would have removed by the fake clock's now."""
         table = self.aws.dynamodb.Table("StateTable")
         return sweep_expired(table, "expiresAt", self.clock.now_ms() // 1000)
+
+
+def joined_pair(parley: Harness) -> tuple[Any, Any]:
+    """Alice and Bob, both in #general, with the join traffic already delivered and forgotten."""
+    alice, bob = parley.connect("alice", name="Alice"), parley.connect("bob", name="Bob")
+    alice.send({"action": "join", "channel": "general"})
+    bob.send({"action": "join", "channel": "general"})
+    parley.pump()
+    parley.notifier.clear()
+    return alice, bob

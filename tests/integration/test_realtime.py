@@ -8,15 +8,7 @@ from typing import Any
 import pytest
 
 from parley import aws
-
-
-def joined_pair(parley: Any) -> tuple[Any, Any]:
-    alice, bob = parley.connect("alice", name="Alice"), parley.connect("bob", name="Bob")
-    alice.send({"action": "join", "channel": "general"})
-    bob.send({"action": "join", "channel": "general"})
-    parley.pump()
-    parley.notifier.clear()
-    return alice, bob
+from tests.integration.harness import joined_pair
 
 
 def after_the_grace(parley: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from parley import protocol
+from tests.integration.harness import joined_pair
 from tests.support.handlers import LambdaContext, load
 
 
@@ -20,18 +21,9 @@ def _message_record(records: list[dict[str, Any]], message_id: str) -> dict[str,
     return record
 
 
-def _joined_pair(parley: Any) -> tuple[Any, Any]:
-    alice, bob = parley.connect("alice"), parley.connect("bob")
-    alice.send({"action": "join", "channel": "general"})
-    bob.send({"action": "join", "channel": "general"})
-    parley.pump()
-    parley.notifier.clear()
-    return alice, bob
-
-
 def test_a_lower_id_delivered_after_a_higher_one_is_not_lost_across_a_reconnect(parley: Any) -> None:
     # Given bob posts two messages, and the stream hands the fan-out the second one's record first
-    alice, bob = _joined_pair(parley)
+    alice, bob = joined_pair(parley)
     first = bob.send({"action": "message", "channel": "general", "text": "one", "clientMsgId": "o-1"})
     parley.clock.advance(5)
     second = bob.send({"action": "message", "channel": "general", "text": "two", "clientMsgId": "o-2"})
@@ -53,7 +45,7 @@ def test_a_lower_id_delivered_after_a_higher_one_is_not_lost_across_a_reconnect(
 
 def test_a_re_join_repeats_only_the_messages_just_before_since(parley: Any) -> None:
     # Given a long-past message, then a burst longer than the overlap, then the one alice saw last
-    alice, _ = _joined_pair(parley)
+    alice, _ = joined_pair(parley)
     old = alice.send({"action": "message", "channel": "general", "text": "old"})
     parley.clock.advance(protocol.RECOVER_OVERLAP_MS + 1_000)
     burst = []

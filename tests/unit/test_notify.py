@@ -159,20 +159,22 @@ def test_a_transient_connection_error_is_retried_so_the_batch_is_not_sent_again(
     assert (endpoint.calls, len(sleeps.delays)) == (3, 2)
 
 
-def test_a_transport_error_on_every_attempt_fails():
-    endpoint = FlakyEndpoint(99, EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+@pytest.mark.parametrize(
+    ("error", "calls", "sleeps_taken"),
+    [
+        # a transport error on every attempt: each attempt is made, then the post fails
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), 5, 4),
+        # any other SDK error (a bug, not the network): it fails at once
+        (ParamValidationError(report="bad"), 1, 0),
+    ],
+    ids=["transport-every-attempt", "other-sdk-error"],
+)
+def test_a_post_that_cannot_succeed_fails(error, calls, sleeps_taken):
+    endpoint = FlakyEndpoint(99, error)
     sleeps = Sleeps()
     outcome = ManagementApiNotifier(endpoint, sleep=sleeps).post(CONNECTION, FRAME)  # type: ignore[arg-type]
     assert outcome is PostOutcome.FAILED
-    assert (endpoint.calls, len(sleeps.delays)) == (5, 4)
-
-
-def test_any_other_sdk_error_fails_at_once():
-    endpoint = FlakyEndpoint(99, ParamValidationError(report="bad"))
-    sleeps = Sleeps()
-    outcome = ManagementApiNotifier(endpoint, sleep=sleeps).post(CONNECTION, FRAME)  # type: ignore[arg-type]
-    assert outcome is PostOutcome.FAILED
-    assert (endpoint.calls, sleeps.delays) == (1, [])
+    assert (endpoint.calls, len(sleeps.delays)) == (calls, sleeps_taken)
 
 
 def test_the_worst_case_of_a_post_is_every_attempt_timing_out_after_the_capped_backoffs():
