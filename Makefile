@@ -86,7 +86,7 @@ reliability-full: install  ## the full reliability variants (PARLEY_RELIABILITY_
 	  $(BIN)/pytest tests/reliability -q -p no:cacheprovider
 
 test-fast: install node_modules/.installed  ## the pytest suite alone (the browser suite is `make browser`)
-	$(BIN)/pytest -q --ignore=tests/browser
+	$(BIN)/pytest -q --ignore=tests/browser --durations=15
 
 test-web:  ## the web client's protocol module, with Node's built-in test runner
 	node --test web/test/
