@@ -16,7 +16,7 @@ WORKSPACE ?= demo
 DEV_SECRET ?= ws-emulator-development-secret-not-for-production
 SECRET_PARAM ?= /parley/jwt-secret
 
-.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check deploy-check build unit integration e2e reliability reliability-full clean bench bench-quick bench-render bench-cost asyncapi
+.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check deploy-check build unit integration e2e reliability reliability-full clean bench bench-quick bench-render bench-cost asyncapi web-client
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -88,8 +88,11 @@ reliability-full: install  ## the full reliability variants (PARLEY_RELIABILITY_
 test-fast: install node_modules/.installed  ## the pytest suite alone (the browser suite is `make browser`)
 	$(BIN)/pytest -q --ignore=tests/browser
 
-test-web: node_modules/.installed  ## the JS client package, and the AsyncAPI spec's validation, with Node's built-in test runner
-	node --test web/test/ scripts/test/
+test-web: node_modules/.installed  ## the JS client package (clients/js) and the AsyncAPI spec's validation, with Node's built-in test runner
+	node --test clients/js/test/ scripts/test/
+
+web-client:  ## copy the JS client package's module into web/ (the static site serves only web/)
+	cp clients/js/src/index.js web/parley-client.js
 
 asyncapi: install node_modules/.installed  ## regenerate docs/asyncapi.yaml from protocol.py and validate it
 	PYTHONPATH=layers/parley $(BIN)/python -m scripts.asyncapi
