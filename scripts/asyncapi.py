@@ -273,6 +273,9 @@ def schemas() -> dict[str, Any]:
         if sent_model.__name__ in defs:
             _drop_optional_defaults(defs[sent_model.__name__], sent_model)
     _discriminators_as_names(defs)
+    for schema in defs.values():
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)  # Pydantic's "Clientmsgid" and the like: the key says it better
     return dict(sorted(defs.items()))
 
 
@@ -338,7 +341,7 @@ def document() -> dict[str, Any]:
     for action in protocol.FRAMES:
         reply = REPLIES[action]
         answers = ([type_of(reply)] if reply is not None else []) + ["error"]
-        operations[f"send_{action}"] = {
+        operations[f"receive_{action}"] = {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{CHANNEL}"},
             "summary": f"a client sends `{action}`; Parley answers "
@@ -351,7 +354,7 @@ def document() -> dict[str, Any]:
         }
     for model in EVENTS:
         kind = type_of(model)
-        operations[f"push_{kind}"] = {
+        operations[f"send_{kind}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{CHANNEL}"},
             "summary": (model.__doc__ or "").strip(),

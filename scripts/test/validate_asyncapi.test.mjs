@@ -26,7 +26,7 @@ test('the committed spec has no error', async () => {
 test('an operation with an action AsyncAPI does not know is refused', async () => {
   const file = await brokenCopy((t) => t.replace('    action: receive\n', '    action: listen\n'));
   const errors = await validate(file);
-  assert.ok(errors.some((e) => e.startsWith('operations.send_join')), errors.join('\n'));
+  assert.ok(errors.some((e) => e.startsWith('operations.receive_join')), errors.join('\n'));
 });
 
 test('a reference to a message that does not exist is refused', async () => {

@@ -57,7 +57,7 @@ def test_the_check_mode_reports_a_stale_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("action", list(protocol.FRAMES))
 def test_every_action_is_an_operation_with_its_reply(spec, action):
-    operation = spec["operations"][f"send_{action}"]
+    operation = spec["operations"][f"receive_{action}"]
     assert operation["action"] == "receive"
     assert operation["messages"] == [{"$ref": f"#/channels/parley/messages/{action}"}]
     replies = [ref["$ref"].rsplit("/", 1)[1] for ref in operation["reply"]["messages"]]
