@@ -18,6 +18,7 @@ from ws_emulator.aws.ttl import TtlMarks, TtlSweeper
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.dead_letters import peek_messages
 from ws_emulator.sources.dynamodb_streams import ShardPoller, StreamMapping
+from ws_emulator.sources.reorder import RecordOrder
 from ws_emulator.sources.schedules import ScheduledTarget, Scheduler
 from ws_emulator.sources.sqs import SqsMapping
 from ws_emulator.template.specs import Template
@@ -60,6 +61,7 @@ class EventSources:
         enable_schedules: bool = True,
         enable_ttl: bool = True,
         shard_refresh_s: float = 10.0,
+        stream_order: RecordOrder | None = None,
     ) -> None:
         self.template = template
         self.aws = aws
@@ -74,6 +76,7 @@ class EventSources:
         self.enable_schedules = enable_schedules
         self.enable_ttl = enable_ttl
         self.shard_refresh_s = shard_refresh_s
+        self.stream_order = stream_order
         self.ttl_marks = TtlMarks()
         self.stream_mappings: list[StreamMapping] = []
         self.sqs_mappings: list[SqsMapping] = []
@@ -109,6 +112,7 @@ class EventSources:
                         log=self.log,
                     )
                 )
+                self.stream_mappings[-1].reorder = self.stream_order
             for sqs_source in function.sqs_sources:
                 queue = self.template.queues[sqs_source.queue_id]
                 self.sqs_mappings.append(
