@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,14 +24,18 @@ FAKE_CREDENTIALS = {
 _LOCALSTACK = "localstack"
 
 
-def localstack_endpoint(env: Mapping[str, str] | None = None) -> str:
-    """LocalStack's edge URL the way localstack-client finds it: LOCALSTACK_HOST, EDGE_PORT, USE_SSL."""
-    env = os.environ if env is None else env
-    host = env.get("LOCALSTACK_HOST", "localhost")
-    scheme = "https" if env.get("USE_SSL", "").lower() in ("1", "true", "yes") else "http"
-    if ":" in host:
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{env.get('EDGE_PORT', '4566')}"
+def localstack_endpoint() -> str:
+    """LocalStack's URL as localstack-client 2.x finds it from the environment.
+
+    `AWS_ENDPOINT_URL` if set, else `LOCALSTACK_HOST` as host[:port] (default localhost:4566), with
+    https when `USE_SSL` is 1/true. `EDGE_PORT` is no longer read (localstack-client 2.0 removed it).
+    """
+    from localstack_client.config import get_service_endpoint
+
+    endpoint = get_service_endpoint("edge")
+    if not endpoint:  # pragma: no cover - the library knows "edge" in every 2.x release
+        raise RuntimeError("localstack-client returned no endpoint")
+    return str(endpoint)
 
 
 class LocalAws:

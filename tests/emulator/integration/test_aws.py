@@ -102,13 +102,23 @@ def test_external_dynamodb_endpoint_only(template: Template, external_server: st
     ("env", "expected"),
     [
         ({}, "http://localhost:4566"),
-        ({"LOCALSTACK_HOST": "ls", "EDGE_PORT": "4577"}, "http://ls:4577"),
+        # localstack-client 2.x: AWS_ENDPOINT_URL wins over everything else
+        ({"AWS_ENDPOINT_URL": "http://moto:5000", "LOCALSTACK_HOST": "ls:4510"}, "http://moto:5000"),
         ({"LOCALSTACK_HOST": "ls:4510"}, "http://ls:4510"),
+        ({"LOCALSTACK_HOST": "ls"}, "http://ls:4566"),
+        # EDGE_PORT was removed in 2.0: it no longer moves the port
+        ({"LOCALSTACK_HOST": "ls", "EDGE_PORT": "4577"}, "http://ls:4566"),
         ({"USE_SSL": "true"}, "https://localhost:4566"),
     ],
 )
-def test_localstack_endpoint_discovery(env: dict[str, str], expected: str) -> None:
-    assert localstack_endpoint(env) == expected
+def test_localstack_endpoint_discovery_follows_localstack_client_2(
+    env: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ENDPOINT_URL", "LOCALSTACK_HOST", "EDGE_PORT", "USE_SSL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert localstack_endpoint() == expected
 
 
 def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template: Template) -> None:
