@@ -223,10 +223,13 @@ class EventSources:
         confirming = False
         for mapping in self.stream_mappings:
             mapping.flushing = True
+        read = self._records_read()
         try:
             while time.monotonic() < deadline:
                 if not await self._quiet(since):
-                    confirming = False
+                    # While confirming, "not quiet" may only mean that a shard has not polled again
+                    # yet: start over unless every source is idle and nothing was read meanwhile.
+                    confirming = confirming and self._records_read() == read and await self._idle()
                 elif confirming:
                     return
                 else:
@@ -234,11 +237,21 @@ class EventSources:
                     # written meanwhile by functions triggered from another source.
                     confirming = True
                     since = time.time()
+                    read = self._records_read()
                 await asyncio.sleep(min(0.05, self.poll_interval_s))
             self.log.warning("drain: gave up after %.1f s with work still pending", timeout_s)
         finally:
             for mapping in self.stream_mappings:
                 mapping.flushing = False
+
+    async def _idle(self) -> bool:
+        shards = [p for m in self.stream_mappings for p in m.shards.values()]
+        if not all(p.finished or p.batcher.idle for p in shards):
+            return False
+        return all([await m.quiet() for m in self.sqs_mappings])
+
+    def _records_read(self) -> int:
+        return sum(p.records_read for m in self.stream_mappings for p in m.shards.values())
 
     async def _quiet(self, since: float) -> bool:
         for mapping in self.stream_mappings:

@@ -1,0 +1,155 @@
+"""The emulator as a dev server: hot reload of code, layers and template, --warm, --env-vars."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from ws_emulator.app import Emulator, run_emulator
+from ws_emulator.config import Config
+
+FIXTURE_DIR = Path(__file__).parents[1] / "fixtures" / "devserver"
+WAIT_S = 15.0  # how long a change may take to be picked up on a loaded machine (not a speed check)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the fixture app that a test may edit."""
+    target = tmp_path / "app"
+    shutil.copytree(FIXTURE_DIR, target)
+    return target
+
+
+@asynccontextmanager
+async def serving(template: Path, **options: Any) -> AsyncIterator[Emulator]:
+    async with run_emulator(Config(template=template, port=0, **options)) as emulator:
+        yield emulator
+
+
+async def echo(ws: ClientConnection) -> dict[str, Any]:
+    await ws.send(json.dumps({"action": "echo"}))
+    reply: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return reply
+
+
+async def until(ws: ClientConnection, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """Ask again until the reply satisfies `done` (a reload is picked up asynchronously)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        reply = await echo(ws)
+        if done(reply) or time.monotonic() > deadline:
+            return reply
+        await asyncio.sleep(0.1)
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+async def test_editing_a_handler_changes_the_next_reply_without_a_restart(project: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="ws_emulator")
+    async with serving(project / "template.yaml") as emu, connect(emu.ws_url) as ws:
+        # GIVEN a connection that got an answer from the first version of the handler
+        first = await echo(ws)
+        assert first["version"] == "v1"
+        # WHEN the handler file is edited while the emulator runs
+        replace_in(project / "functions" / "echo" / "app.py", 'VERSION = "v1"', 'VERSION = "v2"')
+        # THEN a later message on the same connection runs the new code in a fresh worker
+        second = await until(ws, lambda reply: reply["version"] == "v2")
+        assert second["version"] == "v2"
+        assert second["pid"] != first["pid"]
+        # AND one log line says which function was recycled
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reload: app.py")]
+        assert lines and "EchoFunction" in lines[0]
+
+
+async def test_a_layer_change_recycles_every_function_that_uses_it_lazily(project: Path) -> None:
+    async with serving(project / "template.yaml") as emu, connect(emu.ws_url) as ws:
+        first = await echo(ws)
+        recorder = await emu.runtime.invoke("RecorderFunction", {"Records": []})
+        assert first["layer"] == "layer-1" and recorder.ok
+        stats = emu.runtime.pool_stats("RecorderFunction")
+        # WHEN the shared layer changes
+        replace_in(project / "layer" / "python" / "devshared" / "__init__.py", "layer-1", "layer-2")
+        second = await until(ws, lambda reply: reply["layer"] == "layer-2")
+        # THEN the function that was invoked again got a fresh worker with the new layer...
+        assert second["layer"] == "layer-2"
+        # ...while the other user of the layer started nothing yet: its next invoke is a cold start
+        assert emu.runtime.pool_stats("RecorderFunction")["cold_starts"] == stats["cold_starts"]
+        again = await emu.runtime.invoke("RecorderFunction", {"Records": []})
+        assert again.ok and again.cold_start
+
+
+async def test_a_template_change_reloads_functions_in_place_and_keeps_the_connection(project: Path) -> None:
+    async with serving(project / "template.yaml") as emu, connect(emu.ws_url) as ws:
+        assert (await echo(ws))["size"] == "small"
+        # WHEN the template gives the function another environment value
+        replace_in(project / "template.yaml", "SIZE: small", "SIZE: large")
+        reply = await until(ws, lambda r: r["size"] == "large")
+        # THEN the same open connection reaches the function with its new environment
+        assert reply["size"] == "large"
+        assert emu.template.functions["EchoFunction"].environment["SIZE"] == "large"
+
+
+async def test_no_watch_keeps_the_code_that_was_loaded(project: Path) -> None:
+    async with serving(project / "template.yaml", watch=False) as emu, connect(emu.ws_url) as ws:
+        first = await echo(ws)
+        assert emu.watcher is None
+        replace_in(project / "functions" / "echo" / "app.py", 'VERSION = "v1"', 'VERSION = "v2"')
+        # Nothing watches: the warm worker stays and answers with the code it imported.
+        second = await echo(ws)
+        assert (second["version"], second["pid"]) == ("v1", first["pid"])
+
+
+async def test_warm_initialises_every_function_before_serving(project: Path) -> None:
+    async with serving(project / "template.yaml", warm=True, watch=False) as emu:
+        # GIVEN the emulator started with --warm: every function has an environment already
+        for fid in emu.template.functions:
+            assert emu.runtime.pool_stats(fid)["workers"] == 1
+        # WHEN each function is invoked for the first time
+        results = [await emu.runtime.invoke(fid, {"Records": []}) for fid in emu.template.functions]
+        # THEN none of them reports a cold start
+        assert all(r.ok for r in results), [r.error for r in results]
+        assert [r.cold_start for r in results] == [False] * len(results)
+        assert [r.init_ms for r in results] == [0.0] * len(results)
+
+
+async def test_without_warm_the_first_invocation_is_a_cold_start(project: Path) -> None:
+    async with serving(project / "template.yaml", watch=False) as emu:
+        result = await emu.runtime.invoke("EchoFunction", {})
+        assert result.ok and result.cold_start
+
+
+async def test_env_vars_override_the_template_as_sam_local_does(project: Path) -> None:
+    env_vars = {"Parameters": {"COLOUR": "green", "UNDECLARED": "x"}, "EchoFunction": {"SIZE": "huge"}}
+    async with serving(project / "template.yaml", env_vars=env_vars, watch=False) as emu:
+        async with connect(emu.ws_url) as ws:
+            reply = await echo(ws)
+        env = emu.runtime.environment("RecorderFunction")
+    # The function's own object wins for SIZE, "Parameters" applies to every function...
+    assert (reply["colour"], reply["size"]) == ("green", "huge")
+    assert env["COLOUR"] == "green"
+    # ...and a variable the template does not define is not added (sam local ignores it too)
+    assert "UNDECLARED" not in env
+    assert any("UNDECLARED" in note for note in emu.notes)
+
+
+async def test_shutdown_drains_a_template_with_only_a_stream_mapping_at_once(project: Path, caplog) -> None:
+    # A drain needs two quiet rounds in a row; with one shard and no queue the second round used to
+    # look at the shard before it had polled again, start over, and give up after 10 s.
+    caplog.set_level(logging.WARNING, logger="ws_emulator.sources")
+    async with serving(project / "template.yaml", watch=False):
+        pass
+    assert not [r for r in caplog.records if "gave up" in r.getMessage()]
