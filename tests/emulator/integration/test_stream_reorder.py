@@ -1,4 +1,4 @@
-"""--stream-reorder end to end: two transactions' records reach the function interleaved, per item in order."""
+"""--stream-reorder end to end: transactions' records reach the function interleaved, per item in order."""
 
 from __future__ import annotations
 
