@@ -392,12 +392,19 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 0
 
 
+def line_buffered(stream: TextIO) -> None:
+    """Write `stream` out at every newline, as on a terminal.
+
+    Redirected to a file or a pipe, Python block-buffers stdout: a line printed without flush (a
+    handler's print, any later output) would show up only kilobytes later in the log file.
+    """
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(line_buffering=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ws-emulator` console script."""
-    # Redirected to a file or a pipe, stdout is block-buffered: the banner and event lines would
-    # appear only kilobytes later. One line at a time, as on a terminal.
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
+    line_buffered(sys.stdout)
     args = _parser().parse_args(argv)
     if args.command == "token":
         return _token(args)

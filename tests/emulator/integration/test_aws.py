@@ -153,3 +153,53 @@ def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template
         )
     finally:
         aws.stop()
+
+
+def test_injected_transaction_conflicts_reach_boto3_with_dynamodbs_cancellation_reasons(
+    template: Template,
+) -> None:
+    faults = Faults()
+    aws = LocalAws(faults=faults)
+    aws.start()
+    try:
+        aws.provision(template)
+        table = template.tables["ItemsTable"].name
+        function_client = boto3.client(
+            "dynamodb",
+            endpoint_url=aws.endpoint_url,
+            region_name=aws.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"mode": "standard", "max_attempts": 1}),
+        )
+        items = [
+            {"Put": {"TableName": table, "Item": {"PK": {"S": f"t{i}"}, "SK": {"S": "A"}}}} for i in range(3)
+        ]
+        # GIVEN every TransactWriteItems of a function set to conflict
+        faults.configure({"transactionConflictRate": 1.0, "seed": 5})
+        # WHEN a function's client writes a transaction of three items
+        with pytest.raises(ClientError) as cancelled:
+            function_client.transact_write_items(TransactItems=items)
+        # THEN boto3 sees DynamoDB's TransactionCanceledException with one reason per item, in order
+        response = cancelled.value.response
+        assert response["Error"]["Code"] == "TransactionCanceledException"
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        reasons = response["CancellationReasons"]
+        assert len(reasons) == 3
+        conflicted = [r for r in reasons if r["Code"] == "TransactionConflict"]
+        assert len(conflicted) == 1 and conflicted[0]["Message"]
+        assert [r for r in reasons if r["Code"] != "TransactionConflict"] == [{"Code": "None"}] * 2
+        codes = ", ".join(r["Code"] for r in reasons)
+        assert response["Error"]["Message"].endswith(f"specific reasons [{codes}]")
+        # AND nothing was written; the emulator's own transactions are never cancelled
+        assert (
+            "Items" not in function_client.scan(TableName=table)
+            or not function_client.scan(TableName=table)["Items"]
+        )
+        aws.client("dynamodb").transact_write_items(TransactItems=items)
+        assert faults.as_dict()["transactionConflicts"] == 1
+        # AND with the rate back at 0 a function's transaction goes through
+        faults.clear()
+        function_client.transact_write_items(TransactItems=items)
+    finally:
+        aws.stop()
