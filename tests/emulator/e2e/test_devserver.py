@@ -153,3 +153,27 @@ async def test_shutdown_drains_a_template_with_only_a_stream_mapping_at_once(pro
     async with serving(project / "template.yaml", watch=False):
         pass
     assert not [r for r in caplog.records if "gave up" in r.getMessage()]
+
+
+async def test_localstack_option_works_against_a_moto_server_standing_in_for_localstack(
+    project: Path,
+) -> None:
+    # moto in server mode speaks the same edge-endpoint protocol: a licence-free `--localstack URL` target
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        async with serving(project / "template.yaml", aws_endpoint=url, watch=False) as emu:
+            async with connect(emu.ws_url) as ws:
+                reply = await echo(ws)
+            table = emu.template.tables["RecordsTable"].name
+            assert emu.aws.endpoint_url == url and not emu.aws.embedded
+            assert emu.runtime.environment("EchoFunction")["AWS_ENDPOINT_URL"] == url
+            tables = emu.aws.client("dynamodb").list_tables()["TableNames"]
+        assert reply["version"] == "v1"
+        assert table in tables
+    finally:
+        server.stop()
