@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -172,7 +173,7 @@ def test_injected_transaction_conflicts_reach_boto3_with_dynamodbs_cancellation_
             aws_secret_access_key="testing",
             config=Config(retries={"mode": "standard", "max_attempts": 1}),
         )
-        items = [
+        items: list[Any] = [
             {"Put": {"TableName": table, "Item": {"PK": {"S": f"t{i}"}, "SK": {"S": "A"}}}} for i in range(3)
         ]
         # GIVEN every TransactWriteItems of a function set to conflict
