@@ -103,6 +103,70 @@ async def test_a_template_change_reloads_functions_in_place_and_keeps_the_connec
         assert emu.template.functions["EchoFunction"].environment["SIZE"] == "large"
 
 
+SHOUT_ROUTE = """
+  ShoutRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref DevApi
+      RouteKey: shout
+      RouteResponseSelectionExpression: $default
+      Target: !Sub integrations/${EchoIntegration}
+
+  ShoutRouteResponse:
+    Type: AWS::ApiGatewayV2::RouteResponse
+    Properties:
+      ApiId: !Ref DevApi
+      RouteId: !Ref ShoutRoute
+      RouteResponseKey: $default
+"""
+
+
+async def test_a_new_route_in_the_template_is_served_on_an_open_connection(project: Path) -> None:
+    async with serving(project / "template.yaml") as emu, connect(emu.ws_url) as ws:
+        # GIVEN an open connection, and no route "shout" yet (API Gateway answers Forbidden)
+        await ws.send(json.dumps({"action": "shout"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["message"] == "Forbidden"
+        # WHEN the template gains the route
+        replace_in(project / "template.yaml", "\n  Stage:\n", SHOUT_ROUTE + "\n  Stage:\n")
+        deadline = time.monotonic() + WAIT_S
+        while "shout" not in emu.gateway.api.routes and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        # THEN the same connection reaches the function through it
+        await ws.send(json.dumps({"action": "shout"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["version"] == "v1"
+
+
+async def test_a_table_change_in_the_template_says_a_restart_is_needed(project: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="ws_emulator")
+    async with serving(project / "template.yaml") as emu:
+        replace_in(project / "template.yaml", "StreamViewType: NEW_IMAGE", "StreamViewType: KEYS_ONLY")
+        deadline = time.monotonic() + WAIT_S
+        warnings: list[str] = []
+        while not warnings and time.monotonic() < deadline:
+            warnings = [r.getMessage() for r in caplog.records if "restart the emulator" in r.getMessage()]
+            await asyncio.sleep(0.1)
+        assert warnings == ["reload: restart the emulator to apply changes to tables"]
+        # the reloaded spec is known, the served one unchanged until a restart
+        assert (
+            emu.template.tables["RecordsTable"].create_args["StreamSpecification"]["StreamViewType"]
+            == "KEYS_ONLY"
+        )
+
+
+async def test_a_template_that_no_longer_loads_keeps_the_previous_one(project: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="ws_emulator")
+    async with serving(project / "template.yaml") as emu, connect(emu.ws_url) as ws:
+        replace_in(project / "template.yaml", "CodeUri: functions/echo", "CodeUri: [not, a, path]")
+        deadline = time.monotonic() + WAIT_S
+        errors: list[str] = []
+        while not errors and time.monotonic() < deadline:
+            errors = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
+            await asyncio.sleep(0.1)
+        assert errors, [r.getMessage() for r in caplog.records]
+        assert (await echo(ws))["version"] == "v1"
+        assert emu.template.functions["EchoFunction"].code_dir.name == "echo"
+
+
 async def test_no_watch_keeps_the_code_that_was_loaded(project: Path) -> None:
     async with serving(project / "template.yaml", watch=False) as emu, connect(emu.ws_url) as ws:
         first = await echo(ws)
