@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ws_emulator.aws import moto_fixes
+from ws_emulator.aws.writes import WRITE_OPERATIONS, TableWrites, written_tables
 from ws_emulator.faults import Faults
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
@@ -86,6 +88,8 @@ class LocalAws:
         # Asked for each data-plane DynamoDB request of a function whether to answer it with a
         # throttling error (the embedded server only, never the emulator's own requests).
         self.faults = faults or Faults()
+        # Fired after each write the embedded server answers: stream pollers wait on it, not a timer.
+        self.writes = TableWrites()
 
     @property
     def embedded(self) -> bool:
@@ -110,6 +114,7 @@ class LocalAws:
         if wsgi is not None:
             # The shared Faults object changes in place when /_emulator/faults is PUT.
             wsgi.app = _serialize_dynamodb(wsgi.app, self.faults.throttle_dynamodb)
+            wsgi.app = _notify_writes(wsgi.app, self.writes)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)
@@ -256,6 +261,26 @@ def _serialize_dynamodb(app: Any, throttle: Callable[[], bool]) -> Any:
         return app(environ, start_response)
 
     return serialized
+
+
+def _notify_writes(app: Any, writes: TableWrites) -> Any:
+    """After a DynamoDB write is answered (its stream record exists by then), wake its table's pollers."""
+
+    def notifying(environ: dict[str, Any], start_response: Any) -> Any:
+        service, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        if not service.startswith("DynamoDB_") or operation not in WRITE_OPERATIONS:
+            return app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        response = list(app(environ, start_response))
+        writes.notify(written_tables(operation, body))
+        return response
+
+    return notifying
 
 
 def _throttled(start_response: Any) -> list[bytes]:

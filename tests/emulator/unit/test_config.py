@@ -39,6 +39,7 @@ def test_port_zero_lets_the_os_choose_both_ports(template):
         ({"stage": "a/b"}, "--stage"),
         ({"dev_token_secret": "a-real-looking-secret-of-32-bytes!!"}, "--dev-token-secret"),
         ({"static_dir": "/no/such/folder"}, "--static-dir"),
+        ({"stream_poll_interval_s": 0}, "--stream-poll-interval"),
     ],
 )
 def test_invalid_settings_name_the_option(template, kwargs, message):
