@@ -8,6 +8,7 @@ delay: a record reaches its function as soon as it exists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections import defaultdict
@@ -66,10 +67,8 @@ class WriteSignal:
 
     def fire(self) -> None:
         """Thread-safe: wakes the waiting poller (or the next wait returns at once)."""
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
             self._loop.call_soon_threadsafe(self._event.set)
-        except RuntimeError:  # the loop has closed: nobody is waiting any more
-            pass
 
     def clear(self) -> None:
         """Forget earlier writes: call before reading the shard, so a write after the read still wakes."""

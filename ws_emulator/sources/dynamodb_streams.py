@@ -178,7 +178,7 @@ class ShardPoller(Poller[StreamRecord]):
         self.finished = True
 
     async def _wait_for_records(self) -> None:
-        """After an empty read: sleep the poll interval, or until the table is written when woken by writes."""
+        """After an empty read: sleep the poll interval, or (woken by writes) until the table is written."""
         m = self.mapping
         if self._wake is None:
             await asyncio.sleep(m.poll_interval_s)
