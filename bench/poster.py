@@ -8,6 +8,7 @@ and reports the median CPU (process time) per post of each, and the ratio. Same 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -23,7 +24,7 @@ from botocore.credentials import Credentials
 from bench.templates import ROOT
 
 sys.path.insert(0, str(ROOT / "layers" / "parley"))  # the layer, as Lambda puts it on the path
-from parley.notify import ManagementApiNotifier, SignedConnectionsClient  # noqa: E402
+from parley.notify import ManagementApiNotifier, SignedConnectionsClient
 
 _SERVER = r"""
 import sys
@@ -81,7 +82,8 @@ def main() -> None:
         samples: dict[str, list[float]] = {name: [] for name in clients}
         for _ in range(opts.rounds):
             for name, notifier in clients.items():
-                samples[name].append(_cpu_per_post_ms(lambda n=notifier: n.post("abc123=", FRAME), opts.posts))
+                post = functools.partial(notifier.post, "abc123=", FRAME)
+                samples[name].append(_cpu_per_post_ms(post, opts.posts))
     finally:
         server.terminate()
         server.wait()

@@ -95,7 +95,7 @@ async def _measure(ws_url: str, messages: int, typing: int) -> dict[str, Any]:
             seen = len(bob.of("typing"))
             sent = time.perf_counter()
             await alice.send({"action": "typing", "channel": "general"})
-            await bob.wait_for(lambda e, seen=seen: e["type"] == "typing" and len(bob.of("typing")) > seen, 30)
+            await bob.wait_for(lambda e, n=seen: e["type"] == "typing" and len(bob.of("typing")) > n, 30)
             typing_ms.append((time.perf_counter() - sent) * 1000)
             await asyncio.sleep(TYPING_GAP_S)
     finally:
