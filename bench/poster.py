@@ -49,11 +49,8 @@ def _cpu_per_post_ms(post: Any, n: int) -> float:
     return (time.process_time() - start) / n * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--posts", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=5)
-    opts = parser.parse_args()
+def measure(posts: int, rounds: int) -> dict[str, Any]:
+    """Median client CPU per post of each client over alternating rounds, and boto3 / signed."""
     server = subprocess.Popen([sys.executable, "-c", _SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -80,25 +77,29 @@ def main() -> None:
             for _ in range(50):
                 notifier.post("abc123=", FRAME)
         samples: dict[str, list[float]] = {name: [] for name in clients}
-        for _ in range(opts.rounds):
+        for _ in range(rounds):
             for name, notifier in clients.items():
                 post = functools.partial(notifier.post, "abc123=", FRAME)
-                samples[name].append(_cpu_per_post_ms(post, opts.posts))
+                samples[name].append(_cpu_per_post_ms(post, posts))
     finally:
         server.terminate()
         server.wait()
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    print(
-        json.dumps(
-            {
-                "cpu_ms_per_post": medians,
-                "ratio_boto3_over_signed": medians["boto3"] / medians["signed"],
-                "posts_per_round": opts.posts,
-                "rounds": opts.rounds,
-                "load": os.getloadavg(),
-            }
-        )
-    )
+    return {
+        "cpu_ms_per_post": medians,
+        "ratio_boto3_over_signed": medians["boto3"] / medians["signed"],
+        "posts_per_round": posts,
+        "rounds": rounds,
+        "load": os.getloadavg(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--posts", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
+    opts = parser.parse_args()
+    print(json.dumps(measure(opts.posts, opts.rounds)))
 
 
 if __name__ == "__main__":

@@ -108,20 +108,24 @@ async def _measure(ws_url: str, messages: int, typing: int) -> dict[str, Any]:
     return {"message_ms": stats(message_ms), "typing_ms": stats(typing_ms)}
 
 
+def measure(messages: int, typing: int, args: str = "") -> dict[str, Any]:
+    """One emulator started as `make run ARGS=...` starts it; latencies in ms."""
+    proc, ws_url, log = _start(shlex.split(args))
+    try:
+        result = asyncio.run(_measure(ws_url, messages, typing))
+    finally:
+        stop(proc)
+        log.close()
+    return result | {"args": args, "load": os.getloadavg()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=40)
     parser.add_argument("--typing", type=int, default=8)
     parser.add_argument("--args", default="", help="extra `ws-emulator serve` options (make run's ARGS)")
     opts = parser.parse_args()
-    proc, ws_url, log = _start(shlex.split(opts.args))
-    try:
-        result = asyncio.run(_measure(ws_url, opts.messages, opts.typing))
-    finally:
-        stop(proc)
-        log.close()
-    result |= {"args": opts.args, "load": os.getloadavg()}
-    print(json.dumps(result))
+    print(json.dumps(measure(opts.messages, opts.typing, opts.args)))
 
 
 if __name__ == "__main__":

@@ -68,18 +68,13 @@ def _measure(served: Any, size: int, rates: list[float], rounds: int, duration_s
     return asyncio.run(main())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=100)
-    parser.add_argument("--rates", type=float, nargs="+", default=[20.0])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--duration", type=float, default=4.0)
-    opts = parser.parse_args()
+def measure(size: int, rates: list[float], rounds: int, duration_s: float) -> dict[str, Any]:
+    """Both servers, reference first, each with fresh clients; figures are medians over the rounds."""
     load_before = os.getloadavg()
     with serve_reference() as reference:
-        ref = _measure(reference, opts.size, opts.rates, opts.rounds, opts.duration)
+        ref = _measure(reference, size, rates, rounds, duration_s)
     with serve("parley", window_s=0, tag="side-by-side") as parley:
-        par = _measure(parley, opts.size, opts.rates, opts.rounds, opts.duration)
+        par = _measure(parley, size, rates, rounds, duration_s)
     ratios = {
         rate: {
             "p50": par[rate]["p50_ms"] / ref[rate]["p50_ms"],
@@ -88,18 +83,26 @@ def main() -> None:
         }
         for rate in ref
     }
-    print(
-        json.dumps(
-            {
-                "size": opts.size,
-                "parley": par,
-                "reference": ref,
-                "parley_over_reference": ratios,
-                "load_before": load_before,
-                "load_after": os.getloadavg(),
-            }
-        )
-    )
+    return {
+        "size": size,
+        "rounds": rounds,
+        "round_s": duration_s,
+        "parley": par,
+        "reference": ref,
+        "parley_over_reference": ratios,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--rates", type=float, nargs="+", default=[20.0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=4.0)
+    opts = parser.parse_args()
+    print(json.dumps(measure(opts.size, opts.rates, opts.rounds, opts.duration)))
 
 
 if __name__ == "__main__":
