@@ -206,6 +206,7 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 verdict(s["frames_per_connection_max"] <= 20),
             )
         )
+    rows.extend(_limit_targets(results, verdict))
     cs = results.get("coldstart")
     if cs:
         worst = max(cs.items(), key=lambda kv: (kv[1]["init_ms"] or kv[1]["import_ms"])["median"])
@@ -217,6 +218,57 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "cold start of every function ≤ 300 ms",
                 f"worst {worst[0]}: {_f(w)} ms{also}",
                 verdict(w <= 300),
+            )
+        )
+    return rows
+
+
+def _limit_targets(
+    results: dict[str, Any], verdict: Callable[[bool | None], str]
+) -> list[tuple[str, str, str]]:
+    """Issue #14's targets: real time on make run's defaults, the poster's CPU, Parley / reference."""
+    rows: list[tuple[str, str, str]] = []
+    defaults = next((r for r in results.get("realtime") or [] if r and not r["args"]), None)
+    if defaults:
+        m, t = defaults["message_ms"]["p50"], defaults["typing_ms"]["p50"]
+        rows.append(
+            ("two users, `make run` defaults: message p50 ≤ 100 ms (§8)", f"{_f(m)} ms", verdict(m <= 100))
+        )
+        rows.append(("two users: typing indicator p50 ≤ 300 ms (§8)", f"{_f(t)} ms", verdict(t <= 300)))
+    poster = results.get("poster")
+    if poster:
+        ratio = poster["ratio_boto3_over_signed"]
+        rows.append(
+            (
+                "`@connections` client CPU per post ≥ 3× below boto3's (§9)",
+                f"{_f(ratio, 2)}×",
+                verdict(ratio >= 3),
+            )
+        )
+    sbs = results.get("side_by_side")
+    if sbs and "20" in sbs["parley"]:
+        par, ref, q = sbs["parley"]["20"], sbs["reference"]["20"], sbs["parley_over_reference"]["20"]
+        rows.append(
+            (
+                f"{sbs['size']} × 20 msg/s: p50 ≤ 100 ms, p99 ≤ 400 ms, none later than 5 s (§10)",
+                f"p50 {_f(par['p50_ms'])} ms, p99 {_f(par['p99_ms'])} ms, {_f(par['late_over_5s'])} late",
+                verdict(par["p50_ms"] <= 100 and par["p99_ms"] <= 400 and par["late_over_5s"] == 0),
+            )
+        )
+        rows.append(
+            (
+                "Parley's p50 within 5× of the reference server's (100 × 20 msg/s, §10)",
+                f"{_f(par['p50_ms'])} / {_f(ref['p50_ms'], 1)} ms = {_f(q['p50'])}×",
+                verdict(q["p50"] <= 5),
+            )
+        )
+        best = max(sbs["parley"].values(), key=lambda r: r["deliveries_per_s"])["deliveries_per_s"]
+        best_ref = max(sbs["reference"].values(), key=lambda r: r["deliveries_per_s"])["deliveries_per_s"]
+        rows.append(
+            (
+                "Parley's delivered events/s within 2× of the reference's (best offered rate, §10)",
+                f"{_f(best)} / {_f(best_ref)} events/s = {_f(best_ref / best if best else float('nan'), 1)}× fewer",
+                verdict(best > 0 and best_ref / best <= 2),
             )
         )
     return rows
