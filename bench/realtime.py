@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from bench.harness import free_port
@@ -68,6 +69,15 @@ def _start(extra: list[str]) -> tuple[subprocess.Popen[bytes], str, Any]:
     return proc, f"ws://127.0.0.1:{port}/", log
 
 
+def _text(text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda event: event.get("text") == text
+
+
+def _typing_after(peer: Peer, seen: int) -> Callable[[dict[str, Any]], bool]:
+    """A typing event beyond the first `seen` the peer has had."""
+    return lambda event: event["type"] == "typing" and len(peer.of("typing")) > seen
+
+
 async def _measure(ws_url: str, messages: int, typing: int) -> dict[str, Any]:
     alice = await Peer.open(token_url(ws_url, DEV_SECRET, "alice", WORKSPACE))
     bob = await Peer.open(token_url(ws_url, DEV_SECRET, "bob", WORKSPACE))
@@ -78,7 +88,7 @@ async def _measure(ws_url: str, messages: int, typing: int) -> dict[str, Any]:
         # warm-up: the message route, the fan-out and the typing route have each run once
         for i in range(3):
             await alice.request({"action": "message", "channel": "general", "text": f"warm-{i}"}, 60)
-            await bob.wait_for(lambda e, i=i: e.get("text") == f"warm-{i}", 60)
+            await bob.wait_for(_text(f"warm-{i}"), 60)
         await alice.send({"action": "typing", "channel": "general"})
         await bob.wait_for(lambda e: e["type"] == "typing", 60)
         await asyncio.sleep(TYPING_GAP_S)
@@ -87,7 +97,7 @@ async def _measure(ws_url: str, messages: int, typing: int) -> dict[str, Any]:
             text = f"m-{i}"
             sent = time.perf_counter()
             await alice.send({"action": "message", "channel": "general", "text": text, "clientMsgId": text})
-            await bob.wait_for(lambda e, text=text: e.get("text") == text, 30)
+            await bob.wait_for(_text(text), 30)
             message_ms.append((time.perf_counter() - sent) * 1000)
             await asyncio.sleep(0.05)
         typing_ms: list[float] = []
@@ -95,7 +105,7 @@ async def _measure(ws_url: str, messages: int, typing: int) -> dict[str, Any]:
             seen = len(bob.of("typing"))
             sent = time.perf_counter()
             await alice.send({"action": "typing", "channel": "general"})
-            await bob.wait_for(lambda e, n=seen: e["type"] == "typing" and len(bob.of("typing")) > n, 30)
+            await bob.wait_for(_typing_after(bob, seen), 30)
             typing_ms.append((time.perf_counter() - sent) * 1000)
             await asyncio.sleep(TYPING_GAP_S)
     finally:

@@ -97,10 +97,10 @@ class Reference:
                 {"type": "ack", "clientMsgId": frame.get("clientMsgId"), "id": message_id, "ts": ts}
             )
         if action == "typing" and key in joined:
-            event = json.dumps(
+            typing = json.dumps(
                 {"type": "typing", "channel": channel, "user": {"id": user["id"], "name": user["name"]}}
             )
-            broadcast(self.channels[key] - {connection}, event)
+            broadcast(self.channels[key] - {connection}, typing)
             return None
         if action == "heartbeat":
             return json.dumps({"type": "heartbeat"})
