@@ -305,3 +305,57 @@ def test_boto3_is_the_fallback_where_the_fast_path_cannot_be_used(
     client = aws.connections_client(endpoint, 4)
     assert isinstance(client, BaseClient)
     assert client.meta.service_model.service_name == "apigatewaymanagementapi"
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_an_https_endpoint_with_a_certificate_no_ca_vouches_for_is_refused(tmp_path: Any) -> None:
+    import ssl
+
+    # GIVEN an HTTPS endpoint presenting a self-signed certificate
+    cert, key = _self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        client = signed_client(f"https://localhost:{server.server_port}/prod")
+        # WHEN a frame is posted THEN the TLS handshake fails verification: nothing is sent
+        with pytest.raises(EndpointConnectionError) as caught:
+            client.post_to_connection(ConnectionId="c1", Data=b"{}")
+        assert isinstance(caught.value.kwargs["error"], ssl.SSLCertVerificationError)
+    finally:
+        server.shutdown()
+        server.server_close()
