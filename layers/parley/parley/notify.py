@@ -197,9 +197,7 @@ class SignedConnectionsClient:
                 self._hostname, self._port, timeout=self._connect_timeout_s, context=self._tls
             )
         else:
-            connection = _HTTPConnection(
-                self._hostname, self._port, timeout=self._connect_timeout_s
-            )
+            connection = _HTTPConnection(self._hostname, self._port, timeout=self._connect_timeout_s)
         try:
             connection.connect()
         except TimeoutError as exc:
