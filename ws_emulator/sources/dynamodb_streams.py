@@ -84,6 +84,10 @@ RunBlocking = Callable[..., Any]
 # Woken by writes, an idle shard is still read this often: a write the signal cannot see (another
 # process writing to an external endpoint) waits at most this long.
 WAKE_FALLBACK_S = 1.0
+# Woken by writes, a shard is read at most this often: a burst of writes (a connect storm writes the
+# state table hundreds of times a second) costs at most 50 GetRecords a second, each record at most
+# 20 ms later, instead of one GetRecords per write competing for the embedded DynamoDB.
+MIN_READ_GAP_S = 0.02
 
 
 class ShardPoller(Poller[StreamRecord]):
@@ -170,22 +174,30 @@ class ShardPoller(Poller[StreamRecord]):
                 self.last_empty_poll = started
             await self._deliver_ready()
             if not raws:
-                await self._wait_for_records()
+                await self._wait_for_records(started)
+            elif self._wake is not None:
+                await self._pace(started)
         # A closed shard: finish what was read, then stop (children are picked up by the mapping).
         while not self.batcher.idle:
             await self._deliver_ready(flush=True)
             await asyncio.sleep(m.poll_interval_s)
         self.finished = True
 
-    async def _wait_for_records(self) -> None:
+    async def _wait_for_records(self, last_read: float) -> None:
         """After an empty read: sleep the poll interval, or (woken by writes) until the table is written."""
         m = self.mapping
         if self._wake is None:
             await asyncio.sleep(m.poll_interval_s)
-        elif self.batcher.idle:
-            await self._wake.wait(WAKE_FALLBACK_S)
-        else:  # records wait for their batching window: look again in time to close it
-            await self._wake.wait(m.poll_interval_s)
+        else:
+            # Records waiting for their batching window need a look in time to close it.
+            await self._wake.wait(WAKE_FALLBACK_S if self.batcher.idle else m.poll_interval_s)
+            await self._pace(last_read)
+
+    @staticmethod
+    async def _pace(last_read: float) -> None:
+        gap = last_read + MIN_READ_GAP_S - time.time()
+        if gap > 0:
+            await asyncio.sleep(gap)
 
     def close(self) -> None:
         """Stop listening for writes (the poller's task has ended or been cancelled)."""
