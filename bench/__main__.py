@@ -34,6 +34,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "storm": 1000,
         "coldstart_repeats": 3,
         "variants": True,
+        # Parley / reference: (channel size, msg/s rates, rounds, seconds per round)
+        "reference": (100, [20, 40], 3, 8),
+        "realtime": (40, 8),  # two users on make run's defaults: messages, typing indicators
+        "poster": (500, 5),  # @connections client CPU: posts per round, rounds
     },
     "quick": {
         "latency": [(100, 20, 2, 4)],
@@ -42,6 +46,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "connections": 1000,
         "storm": 200,
         "coldstart_repeats": 1,
+        "reference": (100, [20], 2, 4),
+        "realtime": (20, 4),
+        "poster": (300, 3),
     },
 }
 
@@ -220,6 +227,31 @@ def run(profile_name: str, only: set[str] | None) -> dict[str, Any]:
                     if not (x.get("dynamodb") == "own process" and x["strategy"] == strategy)
                 ] + [r]
                 _save(results)
+    if want("realtime"):
+        from bench import realtime
+
+        messages, typing = profile["realtime"]
+        results["realtime"] = [
+            _step(
+                results, f"two users, make run {args or 'defaults'}", realtime.measure, messages, typing, args
+            )
+            for args in ("", "--stream-poll-interval 0.25")
+        ]
+        _save(results)
+    if want("poster"):
+        from bench import poster
+
+        results["poster"] = _step(
+            results, "@connections client CPU per post", poster.measure, *profile["poster"]
+        )
+        _save(results)
+    if want("reference"):
+        from bench import side_by_side
+
+        results["side_by_side"] = _step(
+            results, "Parley / reference", side_by_side.measure, *profile["reference"]
+        )
+        _save(results)
     if want("profile"):
         from bench import profile as prof
 
@@ -249,6 +281,9 @@ def main() -> None:
             "profile",
             "variants",
             "latency-large",
+            "realtime",
+            "poster",
+            "reference",
         ],
     )
     sub.add_parser("render", help="regenerate docs/benchmarks.md and docs/img/*.png from latest.json")

@@ -7,12 +7,14 @@ import asyncio
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.clients import open_clients
 from bench.harness import serve
-from bench.scenarios import _quiet, _round, _setup
+from bench.scenarios import WORKSPACE, _quiet, _round, _setup
 from bench.templates import WORK
 from tests.support.proc import children
 
@@ -148,3 +150,56 @@ def profile(strategy: str = "parley", size: int = 100, rate: float = 20, seconds
         "round": {k: v for k, v in sent.items() if k != "latencies_sample"},
         **aggregate(out_dir, seconds, 100),
     }
+
+
+def profile_connects(n: int = 600, concurrency: int = 100, seconds: int = 6) -> dict[str, Any]:
+    """py-spy over every emulator process while n clients connect through the authorizer and $connect."""
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if spy is None:
+        raise RuntimeError("py-spy is not installed (make bench installs requirements-bench.txt)")
+    out_dir = WORK / "profile-connects"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.txt"):
+        old.unlink()
+    with serve("parley", tag="profile-connects") as served:
+
+        async def main() -> dict[str, Any]:
+            sink: dict[int, list[tuple[int, float]]] = {}
+            warm, _, _ = await open_clients(lambda i: served.url(f"w{i}", WORKSPACE), 8, sink, concurrency=8)
+            await asyncio.gather(*(c.close() for c in warm))
+            await asyncio.sleep(2)
+            pids = [served.pid, *children(served.pid)]
+            spies = [
+                subprocess.Popen(
+                    [
+                        spy,
+                        "record",
+                        "-p",
+                        str(p),
+                        "-d",
+                        str(seconds),
+                        "-r",
+                        "100",
+                        "-f",
+                        "raw",
+                        "--full-filenames",
+                        "-o",
+                        str(out_dir / f"{p}.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for p in pids
+            ]
+            start = time.perf_counter()
+            clients, _, failures = await open_clients(
+                lambda i: served.url(f"c{i}", WORKSPACE), n, sink, concurrency=concurrency
+            )
+            elapsed = time.perf_counter() - start
+            for s in spies:
+                s.wait()
+            await asyncio.gather(*(c.close() for c in clients))
+            return {"opened": len(clients), "failed": failures, "connects_per_s": len(clients) / elapsed}
+
+        opened = asyncio.run(main())
+    return {"connections": opened, **aggregate(out_dir, seconds, 100)}

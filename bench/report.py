@@ -206,6 +206,7 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 verdict(s["frames_per_connection_max"] <= 20),
             )
         )
+    rows.extend(_limit_targets(results, verdict))
     cs = results.get("coldstart")
     if cs:
         worst = max(cs.items(), key=lambda kv: (kv[1]["init_ms"] or kv[1]["import_ms"])["median"])
@@ -220,6 +221,156 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
     return rows
+
+
+def _limit_targets(
+    results: dict[str, Any], verdict: Callable[[bool | None], str]
+) -> list[tuple[str, str, str]]:
+    """Issue #14's targets: real time on make run's defaults, the poster's CPU, Parley / reference."""
+    rows: list[tuple[str, str, str]] = []
+    defaults = next((r for r in results.get("realtime") or [] if r and not r["args"]), None)
+    if defaults:
+        m, t = defaults["message_ms"]["p50"], defaults["typing_ms"]["p50"]
+        rows.append(
+            ("two users, `make run` defaults: message p50 ≤ 100 ms (§8)", f"{_f(m)} ms", verdict(m <= 100))
+        )
+        rows.append(("two users: typing indicator p50 ≤ 300 ms (§8)", f"{_f(t)} ms", verdict(t <= 300)))
+    poster = results.get("poster")
+    if poster:
+        ratio = poster["ratio_boto3_over_signed"]
+        rows.append(
+            (
+                "`@connections` client CPU per post ≥ 3× below boto3's (§9)",
+                f"{_f(ratio, 2)}×",
+                verdict(ratio >= 3),
+            )
+        )
+    sbs = results.get("side_by_side")
+    if sbs and "20" in sbs["parley"]:
+        par, ref, q = sbs["parley"]["20"], sbs["reference"]["20"], sbs["parley_over_reference"]["20"]
+        rows.append(
+            (
+                f"{sbs['size']} × 20 msg/s: p50 ≤ 100 ms, p99 ≤ 400 ms, none later than 5 s (§10)",
+                f"p50 {_f(par['p50_ms'])} ms, p99 {_f(par['p99_ms'])} ms, {_f(par['late_over_5s'])} late",
+                verdict(par["p50_ms"] <= 100 and par["p99_ms"] <= 400 and par["late_over_5s"] == 0),
+            )
+        )
+        rows.append(
+            (
+                "Parley's p50 within 5× of the reference server's (100 × 20 msg/s, §10)",
+                f"{_f(par['p50_ms'])} / {_f(ref['p50_ms'], 1)} ms = {_f(q['p50'])}×",
+                verdict(q["p50"] <= 5),
+            )
+        )
+        best = max(sbs["parley"].values(), key=lambda r: r["deliveries_per_s"])["deliveries_per_s"]
+        best_ref = max(sbs["reference"].values(), key=lambda r: r["deliveries_per_s"])["deliveries_per_s"]
+        rows.append(
+            (
+                "Parley's delivered events/s within 2× of the reference's (best offered rate, §10)",
+                f"{_f(best)} / {_f(best_ref)} events/s = {_f(best_ref / best if best else float('nan'), 1)}× fewer",
+                verdict(best > 0 and best_ref / best <= 2),
+            )
+        )
+    return rows
+
+
+def _limit_plot(results: dict[str, Any]) -> str | None:
+    """p50 and p99 of Parley and the reference server, per offered rate (log scale)."""
+    sbs = results.get("side_by_side")
+    if not sbs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = list(sbs["reference"])
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    width = 0.2
+    for i, (server, stat) in enumerate(
+        (("reference", "p50_ms"), ("reference", "p99_ms"), ("parley", "p50_ms"), ("parley", "p99_ms"))
+    ):
+        xs = [k + (i - 1.5) * width for k in range(len(rates))]
+        ax.bar(xs, [sbs[server][r][stat] for r in rates], width, label=f"{server} {stat[:3]}")
+    ax.set_xticks(range(len(rates)), [f"{sbs['size']} members × {r} msg/s" for r in rates])
+    ax.set_yscale("log")
+    ax.set_ylabel("send → receive (ms, log scale)")
+    ax.set_title("Parley through the emulator against the in-memory reference server")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    IMG.mkdir(parents=True, exist_ok=True)
+    path = IMG / "bench-reference.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _limit_sections(w: Callable[[str], None], results: dict[str, Any]) -> None:
+    """Real time on make run's defaults, the @connections client, and Parley / reference (#14)."""
+    realtime = [r for r in results.get("realtime") or [] if r]
+    if realtime:
+        _section(
+            w,
+            "8. Two users on `make run`'s defaults",
+            "alice sends, bob receives, warm functions, template defaults (window 0), the emulator woken by "
+            "DynamoDB writes, or polling each shard at Lambda's cadence (`python -m bench.realtime`). "
+            "Targets: message p50 ≤ 100 ms, typing ≤ 300 ms.",
+            "emulator options | message p50 ms | p90 | max | typing p50 ms | p90 | max | load average",
+        )
+        for r in realtime:
+            m, t = r["message_ms"], r["typing_ms"]
+            w(
+                f"| {r['args'] or '(defaults)'} | {_f(m['p50'])} | {_f(m['p90'])} | {_f(m['max'])} | "
+                f"{_f(t['p50'])} | {_f(t['p90'])} | {_f(t['max'])} | {r['load'][0]:.2f} |"
+            )
+        w("")
+    poster = results.get("poster")
+    if poster:
+        cpu = poster["cpu_ms_per_post"]
+        _section(
+            w,
+            "9. `@connections` client CPU per post",
+            "Client CPU (process time) per `PostToConnection` through Parley's notifier, against a keep-alive "
+            "HTTP server in another process; rounds alternate between the clients in one run "
+            f"(`python -m bench.poster`, {poster['rounds']} rounds of {poster['posts_per_round']}). Target: "
+            "boto3 / signed ≥ 3.",
+            "client | CPU ms per post",
+        )
+        w(f"| boto3 `post_to_connection` | {_f(cpu['boto3'], 3)} |")
+        w(f"| `SignedConnectionsClient` (SigV4Auth, kept-alive connection) | {_f(cpu['signed'], 3)} |")
+        w(f"| boto3 / signed | {_f(poster['ratio_boto3_over_signed'], 2)}× (load {poster['load'][0]:.2f}) |")
+        w("")
+    sbs = results.get("side_by_side")
+    if sbs:
+        plot = _limit_plot(results)
+        _section(
+            w,
+            "10. Parley against the limit",
+            "The same clients and scenario as §1 against the in-memory reference server (bench/reference.py: "
+            "protocol v1's hot path in one process on `websockets`, no AWS) and against Parley in the emulator, "
+            f"one after the other in one run; {sbs['rounds']} rounds of {sbs['round_s']:g} s, medians. Aims: "
+            f"Parley's p50 within 5× of the reference's at 100 × 20 msg/s, delivered events/s within 2×. Load "
+            f"average {sbs['load_before'][0]:.2f} before, {sbs['load_after'][0]:.2f} after.",
+            "offered | server | p50 ms | p99 ms | max ms | late > 5 s | lost | delivered events/s",
+        )
+        for rate in sbs["reference"]:
+            for server in ("reference", "parley"):
+                r = sbs[server][rate]
+                w(
+                    f"| {sbs['size']} × {rate} msg/s | {server} | {_f(r['p50_ms'], 1)} | {_f(r['p99_ms'], 1)} | "
+                    f"{_f(r['max_ms'], 1)} | {_f(r['late_over_5s'])} | {_f(r['lost_or_late'])} | "
+                    f"{_f(r['deliveries_per_s'])} |"
+                )
+            q = sbs["parley_over_reference"][rate]
+            w(
+                f"| {sbs['size']} × {rate} msg/s | Parley / reference | {_f(q['p50'], 1)}× | {_f(q['p99'], 1)}× | | "
+                f"| | {_f(q['deliveries_per_s'], 2)}× |"
+            )
+        w("")
+        if plot:
+            w(f"![Parley against the reference server](img/{plot})")
+            w("")
 
 
 def _section(w: Callable[[str], None], title: str, intro: str, columns: str) -> None:
@@ -493,6 +644,7 @@ def render(results: dict[str, Any]) -> Path:
         "confirm on the AWS pages before relying on them."
     )
     w("")
+    _limit_sections(w, results)
     prof = results.get("profile_samples")
     if prof:
         w("## Where the time goes (py-spy)")

@@ -125,6 +125,7 @@ async def _round(
         "p95_ms": pct(latencies, 95),
         "p99_ms": pct(latencies, 99),
         "max_ms": max(latencies) if latencies else float("nan"),
+        "late_over_5s": sum(1 for v in latencies if v > 5000),
         "deliveries_per_s": delivered / elapsed if elapsed > 0 else 0.0,
         "posts_per_s_offered": n / (send_end - start),
         "elapsed_s": elapsed,

@@ -70,6 +70,13 @@ def build_gateway_api(template: Template, spec: WebSocketApiSpec, stage: str) ->
     return api, notes
 
 
+def _stream_polling(config: Config, aws: LocalAws) -> dict[str, Any]:
+    """EventSources' stream settings: woken by the embedded server's writes, or a fixed poll interval."""
+    if config.stream_poll_interval_s is not None:
+        return {"poll_interval_s": config.stream_poll_interval_s}
+    return {"writes": aws.writes} if aws.embedded else {}
+
+
 def _bind(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port))
@@ -206,6 +213,7 @@ class Emulator:
             ttl_sweep_interval_s=config.ttl_sweep_interval_s,
             log=logging.getLogger("ws_emulator.sources"),
             stream_order=stream_reorder(config.stream_reorder_seed) if config.stream_reorder else None,
+            **_stream_polling(config, aws),
         )
         await sources.start()
         self._stack.push_async_callback(sources.stop)

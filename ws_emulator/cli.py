@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl-sweep-interval", type=float, default=1.0, metavar="S", help="DynamoDB TTL sweep period"
     )
     serve.add_argument(
+        "--stream-poll-interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="read each DynamoDB stream shard every S seconds, as Lambda does (about 0.25 on AWS); "
+        "default: as soon as its table is written (embedded DynamoDB; else every 0.1 s)",
+    )
+    serve.add_argument(
         "--shutdown-timeout",
         type=float,
         default=30.0,
@@ -172,6 +180,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         idle_timeout_s=args.idle_timeout,
         max_connection_duration_s=args.max_connection_duration,
         ttl_sweep_interval_s=args.ttl_sweep_interval,
+        stream_poll_interval_s=args.stream_poll_interval,
         connect_rate=args.connect_rate,
         shutdown_timeout_s=args.shutdown_timeout,
         dev_token_secret=args.dev_token_secret,

@@ -43,6 +43,8 @@ class Config:
     idle_timeout_s: float = limits.IDLE_TIMEOUT_S
     max_connection_duration_s: float = limits.MAX_CONNECTION_DURATION_S
     ttl_sweep_interval_s: float = 1.0
+    # None: a stream shard is read as soon as its table is written (embedded server); else every S s.
+    stream_poll_interval_s: float | None = None
     shutdown_timeout_s: float = 30.0
     connect_rate: float = limits.CONNECT_RATE_PER_S
     frame_limit_bytes: int = limits.FRAME_LIMIT_BYTES
@@ -132,6 +134,8 @@ class Config:
             "frame limit": self.frame_limit_bytes,
             "message limit": self.message_limit_bytes,
         }
+        if self.stream_poll_interval_s is not None:
+            positive["--stream-poll-interval"] = self.stream_poll_interval_s
         for option, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{option} must be positive, got {value}")

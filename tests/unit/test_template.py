@@ -425,6 +425,14 @@ def test_fanout_retries_are_finite_and_failures_are_kept(template, table):
     assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "FanoutBatchingWindowSeconds"}
 
 
+def test_fanout_is_real_time_by_default_and_the_window_stays_a_parameter(template):
+    # A window holds every event until it closes (1 s made each message 1.2 s late); at 0, batches
+    # still form under load while an invocation runs.
+    window = template["Parameters"]["FanoutBatchingWindowSeconds"]
+    assert window["Default"] == 0
+    assert (window["MinValue"], window["MaxValue"]) == (0, 300)
+
+
 @pytest.mark.parametrize("table", ["MessagesTable", "StateTable"])
 def test_fanout_filters_are_valid_json_and_the_designs(template, table):
     filters = _stream_events(template)[table]["FilterCriteria"]["Filters"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -13,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from ws_emulator.aws import moto_fixes
 from ws_emulator.aws.dynamodb_locks import OWN_USER_AGENT, DynamoDBLocks
+from ws_emulator.aws.writes import WRITE_OPERATIONS, TableWrites, written_tables
 from ws_emulator.faults import Faults
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
@@ -75,6 +77,8 @@ class LocalAws:
         self.faults = faults or Faults()
         # One lock per table for the embedded DynamoDB (False: one lock for all, as before; benchmarks).
         self.per_table_locks = True
+        # Fired after each write the embedded server answers: stream pollers wait on it, not a timer.
+        self.writes = TableWrites()
 
     @property
     def embedded(self) -> bool:
@@ -99,6 +103,7 @@ class LocalAws:
         if wsgi is not None:
             # The shared Faults object changes in place when /_emulator/faults is PUT.
             wsgi.app = _serialize_dynamodb(wsgi.app, self.faults, per_table=self.per_table_locks)
+            wsgi.app = _notify_writes(wsgi.app, self.writes)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)
@@ -230,6 +235,26 @@ def _serialize_dynamodb(
         faults = Faults()
         faults.throttle_dynamodb = throttle  # type: ignore[method-assign]
     return DynamoDBLocks(app, faults, per_table=per_table)
+
+
+def _notify_writes(app: Any, writes: TableWrites) -> Any:
+    """After a DynamoDB write is answered (its stream record exists by then), wake its table's pollers."""
+
+    def notifying(environ: dict[str, Any], start_response: Any) -> Any:
+        service, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        if not service.startswith("DynamoDB_") or operation not in WRITE_OPERATIONS:
+            return app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        response = list(app(environ, start_response))
+        writes.notify(written_tables(operation, body))
+        return response
+
+    return notifying
 
 
 def _dlqs_first(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:

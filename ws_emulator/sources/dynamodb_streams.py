@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.aws.ttl import TTL_USER_IDENTITY, TtlMarks
+from ws_emulator.aws.writes import TableWrites, WriteSignal
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.batching import (
     Batch,
@@ -81,6 +82,13 @@ def lambda_record(raw: dict[str, Any], *, stream_arn: str, region: str, ttl_dele
 
 
 RunBlocking = Callable[..., Any]
+# Woken by writes, an idle shard is still read this often: a write the signal cannot see (another
+# process writing to an external endpoint) waits at most this long.
+WAKE_FALLBACK_S = 1.0
+# Woken by writes, a shard is read at most this often: a burst of writes (a connect storm writes the
+# state table hundreds of times a second) costs at most 50 GetRecords a second, each record at most
+# 20 ms later, instead of one GetRecords per write competing for the embedded DynamoDB.
+MIN_READ_GAP_S = 0.02
 
 
 class ShardPoller(Poller[StreamRecord]):
@@ -101,6 +109,8 @@ class ShardPoller(Poller[StreamRecord]):
         self.records_filtered_out = 0
         self._first_iterator: str | None = None
         self._shard_iterator: str | None = None
+        writes = mapping.writes
+        self._wake: WriteSignal | None = writes.watch(mapping.table_name) if writes is not None else None
 
     @property
     def filters(self) -> list[dict[str, Any]]:
@@ -146,6 +156,8 @@ class ShardPoller(Poller[StreamRecord]):
         self._shard_iterator = self._first_iterator or await self._iterator(self.position)
         while self._shard_iterator is not None:
             started = time.time()
+            if self._wake is not None:
+                self._wake.clear()  # a write from here on wakes the wait below
             try:
                 raws = await self.poll_events()
             except (ClientError, BotoCoreError) as exc:
@@ -163,12 +175,36 @@ class ShardPoller(Poller[StreamRecord]):
                 self.last_empty_poll = started
             await self._deliver_ready()
             if not raws:
-                await asyncio.sleep(m.poll_interval_s)
+                await self._wait_for_records(started)
+            elif self._wake is not None:
+                await self._pace(started)
         # A closed shard: finish what was read, then stop (children are picked up by the mapping).
         while not self.batcher.idle:
             await self._deliver_ready(flush=True)
             await asyncio.sleep(m.poll_interval_s)
         self.finished = True
+
+    async def _wait_for_records(self, last_read: float) -> None:
+        """After an empty read: sleep the poll interval, or (woken by writes) until the table is written."""
+        m = self.mapping
+        if self._wake is None:
+            await asyncio.sleep(m.poll_interval_s)
+        else:
+            # Records waiting for their batching window need a look in time to close it.
+            await self._wake.wait(WAKE_FALLBACK_S if self.batcher.idle else m.poll_interval_s)
+            await self._pace(last_read)
+
+    @staticmethod
+    async def _pace(last_read: float) -> None:
+        gap = last_read + MIN_READ_GAP_S - time.time()
+        if gap > 0:
+            await asyncio.sleep(gap)
+
+    def close(self) -> None:
+        """Stop listening for writes (the poller's task has ended or been cancelled)."""
+        if self._wake is not None and self.mapping.writes is not None:
+            self.mapping.writes.unwatch(self.mapping.table_name, self._wake)
+            self._wake = None
 
     def _accept(self, raws: list[dict[str, Any]]) -> None:
         records = [self.add_source_metadata(raw) for raw in raws]
@@ -215,6 +251,7 @@ class StreamMapping:
         poll_interval_s: float,
         retry_backoff_s: float,
         log: logging.Logger,
+        writes: TableWrites | None = None,
     ) -> None:
         self.function = function
         self.source = source
@@ -227,6 +264,8 @@ class StreamMapping:
         self.poll_interval_s = poll_interval_s
         self.retry_backoff_s = retry_backoff_s
         self.log = log
+        # None: poll an idle shard every poll_interval_s; else wait until the table is written.
+        self.writes = writes
         self.region = template.region
         self.table_name = template.tables[source.table_id].name
         self.config = BatchConfig(

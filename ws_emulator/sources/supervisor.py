@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.aws.ttl import TtlMarks, TtlSweeper
+from ws_emulator.aws.writes import TableWrites
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.dead_letters import peek_messages
 from ws_emulator.sources.dynamodb_streams import ShardPoller, StreamMapping
@@ -62,6 +63,7 @@ class EventSources:
         enable_ttl: bool = True,
         shard_refresh_s: float = 10.0,
         stream_order: RecordOrder | None = None,
+        writes: TableWrites | None = None,
     ) -> None:
         self.template = template
         self.aws = aws
@@ -77,6 +79,8 @@ class EventSources:
         self.enable_ttl = enable_ttl
         self.shard_refresh_s = shard_refresh_s
         self.stream_order = stream_order
+        # Given (the embedded server's write signals), stream pollers wait for writes, not a timer.
+        self.writes = writes
         self.ttl_marks = TtlMarks()
         self.stream_mappings: list[StreamMapping] = []
         self.sqs_mappings: list[SqsMapping] = []
@@ -110,6 +114,7 @@ class EventSources:
                         poll_interval_s=self.poll_interval_s,
                         retry_backoff_s=self.retry_backoff_s,
                         log=self.log,
+                        writes=self.writes,
                     )
                 )
                 self.stream_mappings[-1].reorder = self.stream_order
@@ -264,6 +269,9 @@ class EventSources:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
+        for mapping in self.stream_mappings:
+            for poller in mapping.shards.values():
+                poller.close()
         # Batches already handed to a function (SQS runs several at once) end before the threads go.
         await cancel_and_wait([t for m in self.sqs_mappings for t in m.in_flight])
         self._tasks.clear()

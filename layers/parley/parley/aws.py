@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from parley.notify import ConnectionsClient, SignedConnectionsClient
+
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
@@ -66,6 +68,31 @@ def management_api(endpoint_url: str, pool_size: int) -> ApiGatewayManagementApi
         read_timeout=MANAGEMENT_READ_TIMEOUT_S,
     )
     return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=config)
+
+
+@cache
+def connections_client(endpoint_url: str, pool_size: int) -> ConnectionsClient:
+    """The fast `@connections` client (signed by botocore, sent over urllib3), else boto3's.
+
+    boto3's client is kept where the fast path cannot sign or send like it: no credentials or region
+    resolved from the environment, or an endpoint URL that is not a plain http(s) base URL.
+    """
+    session = boto3.session.Session()
+    credentials = session.get_credentials()
+    region = session.region_name
+    if credentials is not None and region:
+        try:
+            return SignedConnectionsClient(
+                endpoint_url,
+                credentials=credentials,
+                region=region,
+                pool_size=pool_size,
+                connect_timeout_s=MANAGEMENT_CONNECT_TIMEOUT_S,
+                read_timeout_s=MANAGEMENT_READ_TIMEOUT_S,
+            )
+        except ValueError:
+            pass
+    return management_api(endpoint_url, pool_size)
 
 
 @cache

@@ -43,7 +43,7 @@ def build_services(
     """The production wiring; tests pass fakes for what cannot run locally (@connections, time)."""
     store = Store.on(aws.dynamodb(), state_table=config.state_table, messages_table=config.messages_table)
     if notifier is None:
-        client = aws.management_api(config.connections_endpoint, config.fanout_concurrency)
+        client = aws.connections_client(config.connections_endpoint, config.fanout_concurrency)
         notifier = ManagementApiNotifier(client)
     persistence = DynamoDBPersistenceLayer(
         table_name=config.idempotency_table, boto3_client=aws.dynamodb_client()

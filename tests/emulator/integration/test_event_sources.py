@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamModel, S
 
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.runtime.pool import FunctionRuntime
+from ws_emulator.sources import dynamodb_streams
 from ws_emulator.sources.supervisor import EventSources
 from ws_emulator.template.loader import load_template
 from ws_emulator.template.specs import Template
@@ -227,3 +228,20 @@ async def test_schedule_override_fires_with_configured_input(tmp_path: Path, aws
         assert ticks
         assert app.sources.scheduler is not None
         assert [t.event_id for t in app.sources.scheduler.targets] == ["Tick"]  # Nightly is DISABLED
+
+
+async def test_a_write_wakes_its_stream_poller_without_a_poll_interval(
+    tmp_path: Path, aws: LocalAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN pollers woken by the embedded server's writes, whose timers would not fire for an hour
+    monkeypatch.setattr(dynamodb_streams, "WAKE_FALLBACK_S", 3600.0)
+    async with running(tmp_path, aws, poll_interval_s=3600.0, writes=aws.writes) as app:
+        await asyncio.sleep(0.3)  # every poller has read its empty shard and is waiting
+        # WHEN a message is written, then another one
+        app.put("w1", kind={"S": "message"}, text={"S": "one"})
+        first = await app.wait_for(lambda: stream_records(app), timeout=30)
+        app.put("w2", kind={"S": "message"}, text={"S": "two"})
+        both = await app.wait_for(lambda: len(stream_records(app)) == 2 and stream_records(app), timeout=30)
+    # THEN each reaches the function: the write itself woke the poller, each time
+    assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in first] == ["w1"]
+    assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in both] == ["w1", "w2"]

@@ -40,6 +40,7 @@ def test_port_zero_lets_the_os_choose_both_ports(template):
         ({"stage": "a/b"}, "--stage"),
         ({"dev_token_secret": "a-real-looking-secret-of-32-bytes!!"}, "--dev-token-secret"),
         ({"static_dir": "/no/such/folder"}, "--static-dir"),
+        ({"stream_poll_interval_s": 0}, "--stream-poll-interval"),
     ],
 )
 def test_invalid_settings_name_the_option(template, kwargs, message):
@@ -73,3 +74,29 @@ def test_assignments_keep_equals_in_values():
     assert parse_assignments(["A=1", "B=x=y"], "--parameter-overrides") == {"A": "1", "B": "x=y"}
     with pytest.raises(ConfigError, match="NAME=VALUE"):
         parse_assignments(["oops"], "--ssm-parameter")
+
+
+def test_stream_pollers_are_woken_by_writes_unless_an_interval_is_chosen(template):
+    from types import SimpleNamespace
+
+    from ws_emulator.app import _stream_polling
+
+    embedded = SimpleNamespace(embedded=True, writes=object())
+    external = SimpleNamespace(embedded=False, writes=object())
+    # GIVEN no --stream-poll-interval: the embedded server's writes wake the pollers
+    assert _stream_polling(Config(template=template), embedded) == {"writes": embedded.writes}  # type: ignore[arg-type]
+    # an external endpoint's writes cannot be seen: the default poll interval stays
+    assert _stream_polling(Config(template=template), external) == {}  # type: ignore[arg-type]
+    # GIVEN Lambda's cadence by choice: a fixed interval, no wake-ups
+    chosen = Config(template=template, stream_poll_interval_s=0.25)
+    assert _stream_polling(chosen, embedded) == {"poll_interval_s": 0.25}  # type: ignore[arg-type]
+
+
+def test_the_stream_poll_interval_option_reaches_the_config(template):
+    from ws_emulator.cli import _parser, config_from_args
+
+    def config(*extra: str) -> Config:
+        return config_from_args(_parser().parse_args(["serve", "--template", str(template), *extra]))
+
+    assert config().stream_poll_interval_s is None
+    assert config("--stream-poll-interval", "0.25").stream_poll_interval_s == 0.25
