@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ws_emulator.aws.iam import Iam
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.config import Config
 from ws_emulator.errors import TemplateError
@@ -92,6 +93,7 @@ class Emulator:
         self.sources: EventSources | None = None
         self.gateway: Gateway | None = None
         self.management: ManagementApi | None = None
+        self.iam: Iam | None = None
         self.notes: list[str] = []
         self._endpoints: _Endpoints | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -170,12 +172,15 @@ class Emulator:
             config.fault_post_throttle_rate,
             dynamodb_throttle_rate=config.fault_dynamodb_throttle_rate,
         )
+        iam = Iam(template, enforce=config.iam)
+        self.iam = iam
         aws = LocalAws(
             dynamodb_endpoint=config.dynamodb_endpoint,
             endpoint=config.aws_endpoint,
             region=template.region,
             faults=faults,
             log=logging.getLogger("ws_emulator.aws"),
+            iam=iam,
         )
         await asyncio.to_thread(aws.start)
         self._stack.callback(aws.stop)
@@ -187,6 +192,8 @@ class Emulator:
             env_overrides=aws.function_env(),
             url_rewrites=self._url_rewrites(api.info),
             log=logging.getLogger("ws_emulator.runtime"),
+            # Per-function keys name the caller to the IAM check (the embedded server only).
+            function_env=iam.credentials if aws.embedded else None,
         )
         await runtime.start()
         self._stack.push_async_callback(runtime.stop)
@@ -227,6 +234,7 @@ class Emulator:
             faults=faults,
             info=self._health,
             message_limit_bytes=config.message_limit_bytes,
+            authorize=self._connections_authorizer(iam, api.info),
         )
         # The management API outlives the gateway: `$disconnect` handlers and draining fan-out post to it.
         await management.start(mg_sock)
@@ -245,6 +253,16 @@ class Emulator:
             f"wss://{aws_host}/{info.stage}": endpoints.ws_url,
             f"wss://{aws_host}": endpoints.ws_root,
         }
+
+    @staticmethod
+    def _connections_authorizer(iam: Iam, info: ApiInfo) -> Callable[[str | None, str, str], str | None]:
+        """execute-api:ManageConnections for a function's @connections call: the denial, or None."""
+
+        def authorize(authorization: str | None, method: str, connection_id: str) -> str | None:
+            denial = iam.connections_denial(authorization, info.api_id, info.stage, method, connection_id)
+            return denial.message if denial else None
+
+        return authorize
 
     def _token_minter(self) -> Callable[[str, str | None], str] | None:
         secret = self.config.dev_token_secret

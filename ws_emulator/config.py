@@ -59,6 +59,8 @@ class Config:
     fault_dynamodb_throttle_rate: float = 0.0
     quiet: bool = False
     log_level: str = "INFO"
+    # Each function's AWS and @connections calls are checked against its role (--no-iam: not).
+    iam: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "template", Path(self.template))

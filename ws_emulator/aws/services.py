@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ws_emulator.aws import moto_fixes
+from ws_emulator.aws.iam import Iam, iam_gate
 from ws_emulator.faults import Faults
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
@@ -68,6 +69,7 @@ class LocalAws:
         account_id: str = DEFAULT_ACCOUNT_ID,
         faults: Faults | None = None,
         log: logging.Logger | None = None,
+        iam: Iam | None = None,
     ) -> None:
         self.region = region
         self.credentials = dict(FAKE_CREDENTIALS)
@@ -86,6 +88,8 @@ class LocalAws:
         # Asked for each data-plane DynamoDB request of a function whether to answer it with a
         # throttling error (the embedded server only, never the emulator's own requests).
         self.faults = faults or Faults()
+        # Checks each function's calls against its role (the embedded server only).
+        self.iam = iam
 
     @property
     def embedded(self) -> bool:
@@ -110,6 +114,8 @@ class LocalAws:
         if wsgi is not None:
             # The shared Faults object changes in place when /_emulator/faults is PUT.
             wsgi.app = _serialize_dynamodb(wsgi.app, self.faults.throttle_dynamodb)
+            if self.iam is not None:
+                wsgi.app = iam_gate(wsgi.app, self.iam)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)

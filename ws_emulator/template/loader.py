@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,8 @@ from ws_emulator.template.context import (
 from ws_emulator.template.functions import FunctionParts
 from ws_emulator.template.intrinsics import load_yaml
 from ws_emulator.template.resources import ResourceParts
+from ws_emulator.template.roles import RoleParts
+from ws_emulator.template.sam import expand, uses_sam
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, FunctionSpec, Template
 from ws_emulator.template.websocket import WebSocketParts
 
@@ -49,11 +52,21 @@ def load_template(
     return _Builder(path, raw, parameter_overrides or {}, names).build()
 
 
-class _Builder(FunctionParts, ResourceParts, WebSocketParts):
+class _Builder(FunctionParts, ResourceParts, WebSocketParts, RoleParts):
     """Every kind of resource, in the order their references need: layers, tables, queues, functions, APIs."""
 
     # -- build ---------------------------------------------------------------------------------
     def build(self) -> Template:
+        self.expanded = self.resources
+        if uses_sam(self.raw):
+            self.expanded = expand(
+                self.raw,
+                self.params,
+                region=self.region,
+                account_id=self.account_id,
+                stack_name=self.stack_name,
+                path=self.path,
+            )
         active: dict[str, str] = {}
         ignored: list[str] = []
         for lid, res in self.resources.items():
@@ -74,7 +87,9 @@ class _Builder(FunctionParts, ResourceParts, WebSocketParts):
         functions: dict[str, FunctionSpec] = {}
         for lid, t in active.items():
             if t == FUNCTION:
-                functions[lid] = self._function(lid, globals_fn, layers, ignored)
+                functions[lid] = replace(
+                    self._function(lid, globals_fn, layers, ignored), role=self._role(lid)
+                )
         for lid, t in active.items():
             if t == ESM:
                 self._event_source_mapping(lid, functions)
