@@ -25,7 +25,7 @@ from ws_emulator.template.functions import FunctionParts
 from ws_emulator.template.intrinsics import load_yaml
 from ws_emulator.template.resources import ResourceParts
 from ws_emulator.template.roles import RoleParts
-from ws_emulator.template.sam import expand, uses_sam
+from ws_emulator.template.sam import SERVERLESS_WEBSOCKET_API, expand, uses_sam
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, FunctionSpec, Template
 from ws_emulator.template.websocket import WebSocketParts
 
@@ -67,6 +67,7 @@ class _Builder(FunctionParts, ResourceParts, WebSocketParts, RoleParts):
                 stack_name=self.stack_name,
                 path=self.path,
             )
+            self._adopt_websocket_apis()
         active: dict[str, str] = {}
         ignored: list[str] = []
         for lid, res in self.resources.items():
@@ -110,3 +111,20 @@ class _Builder(FunctionParts, ResourceParts, WebSocketParts, RoleParts):
             layers=layers,
             parameters=dict(self.params),
         )
+
+    def _adopt_websocket_apis(self) -> None:
+        """Serve an AWS::Serverless::WebSocketApi as the AWS::ApiGatewayV2::* resources SAM makes of it.
+
+        The API keeps its logical id; its routes, integrations, authorizer and stage get SAM's ids
+        (`{Api}{Key}Route`, `{Api}ConnectAuthorizer`, ...), which the template's own resources (a
+        RouteResponse naming `{Api}EchoRoute`) refer to as they would on AWS.
+        """
+        if not any(res.get("Type") == SERVERLESS_WEBSOCKET_API for res in self.resources.values()):
+            return
+        for lid, res in self.expanded.items():
+            if not str(res.get("Type", "")).startswith("AWS::ApiGatewayV2::"):
+                continue
+            current = self.resources.get(lid)
+            if current is None or current.get("Type") == SERVERLESS_WEBSOCKET_API:
+                self.resources[lid] = res
+

@@ -10,6 +10,7 @@ from typing import Any
 from ws_emulator.errors import TemplateError
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+SERVERLESS_WEBSOCKET_API = "AWS::Serverless::WebSocketApi"
 # SAM refuses local paths for code at this stage (`sam build`/`sam local` put S3 URIs there first);
 # the emulator keeps reading the local paths from the SAM resources themselves.
 _CODE_PROPS = {
