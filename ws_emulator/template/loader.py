@@ -127,4 +127,3 @@ class _Builder(FunctionParts, ResourceParts, WebSocketParts, RoleParts):
             current = self.resources.get(lid)
             if current is None or current.get("Type") == SERVERLESS_WEBSOCKET_API:
                 self.resources[lid] = res
-
