@@ -140,6 +140,11 @@ class Emulator:
             config.template, config.parameter_overrides, region=config.region, stack_name=config.stack_name
         )
         self.template = template
+        iam = Iam(template, enforce=config.iam)
+        self.iam = iam
+        for function_id, why in iam.mapping_problems(template):
+            # CloudFormation's CreateEventSourceMapping fails the same way, so the stack would not deploy.
+            raise TemplateError(function_id, f"event source mapping refused: {why}", template.path)
         if not template.websocket_apis:
             raise TemplateError(
                 "<template>", "no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET", template.path
@@ -172,8 +177,6 @@ class Emulator:
             config.fault_post_throttle_rate,
             dynamodb_throttle_rate=config.fault_dynamodb_throttle_rate,
         )
-        iam = Iam(template, enforce=config.iam)
-        self.iam = iam
         aws = LocalAws(
             dynamodb_endpoint=config.dynamodb_endpoint,
             endpoint=config.aws_endpoint,

@@ -32,6 +32,8 @@ _SQS_ACTIONS = {
     "DeleteMessageBatch": "DeleteMessage",
     "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
 }
+# Lambda's CreateEventSourceMapping refusal for a role that cannot use the queue.
+_NO_SQS_PERMISSION = "The provided execution role does not have permissions to call {action} on SQS"
 _TRANSACT_WRITE = {
     "ConditionCheck": "ConditionCheckItem",
     "Put": "PutItem",
@@ -118,6 +120,51 @@ class Iam:
             if result != PermissionResult.PERMITTED:
                 return Denial(caller, action, resource, explicit=result == PermissionResult.DENIED)
         return None
+
+    def mapping_problems(self, template: Template) -> list[tuple[str, str]]:
+        """(function, why) for each event source mapping Lambda would refuse to create for the role.
+
+        Lambda reads streams and queues with the function's execution role and checks it when the
+        mapping is created, so a role without these permissions fails the deployment.
+        """
+        problems: list[tuple[str, str]] = []
+        for fid, spec in template.functions.items():
+            caller = self._callers.get(access_key_for(fid))
+            if caller is None:
+                continue
+            for stream in spec.stream_sources:
+                table = template.tables[stream.table_id]
+                arn = f"{self._table_arn(table.name)}/stream/1970-01-01T00:00:00.000"
+                needed = ("DescribeStream", "GetRecords", "GetShardIterator")
+                if self.decide(caller, [(f"dynamodb:{a}", arn) for a in needed]):
+                    problems.append(
+                        (
+                            fid,
+                            f"Cannot access stream of {stream.table_id}. Please ensure the role can "
+                            "perform the GetRecords, GetShardIterator, DescribeStream, and ListStreams "
+                            "Actions on your stream in IAM.",
+                        )
+                    )
+                on_failure = stream.on_failure_queue_id
+                if on_failure and self.decide(caller, [("sqs:SendMessage", template.queues[on_failure].arn)]):
+                    problems.append(
+                        (
+                            fid,
+                            _NO_SQS_PERMISSION.format(action="SendMessage"),
+                        )
+                    )
+            for sqs in spec.sqs_sources:
+                arn = template.queues[sqs.queue_id].arn
+                for action in ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes"):
+                    if self.decide(caller, [(f"sqs:{action}", arn)]):
+                        problems.append(
+                            (
+                                fid,
+                                _NO_SQS_PERMISSION.format(action=action),
+                            )
+                        )
+                        break
+        return problems
 
     # ---- @connections ------------------------------------------------------------------------
 

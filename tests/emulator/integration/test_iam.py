@@ -9,6 +9,7 @@ import pytest_asyncio
 
 from ws_emulator.app import run_emulator
 from ws_emulator.config import Config
+from ws_emulator.errors import TemplateError
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "iam_app" / "template.yaml"
 ACCOUNT = "123456789012"
@@ -119,3 +120,14 @@ async def test_no_iam_allows_every_call():
     async with run_emulator(config) as emulator:
         assert await probe(emulator, "NoPermissionFunction", op="put") == {"ok": True}
         assert (await probe(emulator, "NoPermissionFunction", op="post"))["error"] == "GoneException"
+
+
+async def test_start_up_refuses_a_role_that_cannot_read_its_event_sources():
+    template = FIXTURE.parents[1] / "iam_mapping" / "template.yaml"
+    with pytest.raises(TemplateError, match="Worker: event source mapping refused: Cannot access stream"):
+        async with run_emulator(Config(template=template, port=0)):
+            pass
+    # --no-iam lets it through to the next check (this template serves no WebSocket API)
+    with pytest.raises(TemplateError, match="no AWS::ApiGatewayV2::Api"):
+        async with run_emulator(Config(template=template, port=0, iam=False)):
+            pass

@@ -103,3 +103,24 @@ def test_sam_adds_the_stream_and_queue_execution_roles_for_event_sources():
     # and nothing SAM did not add
     denial = iam.decide(caller, [("sqs:SendMessage", "arn:aws:sqs:us-east-1:123456789012:any")])
     assert denial is not None and not denial.explicit
+
+
+MAPPING_FIXTURE = FIXTURES / "iam_mapping" / "template.yaml"
+
+
+def test_a_role_that_cannot_read_its_event_sources_is_refused_as_lambda_would(tmp_path):
+    template = load_template(MAPPING_FIXTURE)
+    problems = Iam(template).mapping_problems(template)
+    assert problems == [
+        (
+            "Worker",
+            "Cannot access stream of Items. Please ensure the role can perform the GetRecords, "
+            "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM.",
+        ),
+        ("Worker", "The provided execution role does not have permissions to call DeleteMessage on SQS"),
+    ]
+    # and SAM's generated role, which attaches the execution roles itself, can
+    sam_role = MAPPING_FIXTURE.read_text().replace("      Role: !GetAtt Bare.Arn\n", "")
+    path = tmp_path / "template.yaml"
+    path.write_text(sam_role.replace("CodeUri: .", f"CodeUri: {MAPPING_FIXTURE.parent}"))
+    assert Iam(load_template(path)).mapping_problems(load_template(path)) == []
