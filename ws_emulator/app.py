@@ -196,7 +196,8 @@ class Emulator:
             url_rewrites=self._url_rewrites(api.info),
             log=logging.getLogger("ws_emulator.runtime"),
             # Per-function keys name the caller to the IAM check (the embedded server only).
-            function_env=iam.credentials if aws.embedded else None,
+            # External endpoints (LocalStack reads the key as the account id) keep the shared keys.
+            function_env=iam.credentials if aws.embedded and not config.dynamodb_endpoint else None,
         )
         await runtime.start()
         self._stack.push_async_callback(runtime.stop)

@@ -250,8 +250,8 @@ def _iam_summary(emulator: Emulator) -> str:
     iam, aws = emulator.iam, emulator.aws
     if iam is None or not iam.enforce:
         return "not enforced (--no-iam): every call is allowed"
-    if aws is None or not aws.embedded:
-        return "enforced for @connections only (AWS calls go to an external endpoint, which decides)"
+    if aws is None or not aws.embedded or emulator.config.dynamodb_endpoint:
+        return "not checked here: AWS calls go to an external endpoint, which decides"
     return (
         f"enforced: each function's calls are checked against its role "
         f"({len(iam.checked_functions)} of {len(emulator.template.functions) if emulator.template else 0} "
