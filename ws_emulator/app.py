@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ws_emulator.aws.iam import Iam
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.config import Config
 from ws_emulator.errors import EmulatorError, TemplateError
@@ -103,6 +104,7 @@ class Emulator:
         self.sources: EventSources | None = None
         self.gateway: Gateway | None = None
         self.management: ManagementApi | None = None
+        self.iam: Iam | None = None
         self.notes: list[str] = []
         self._endpoints: _Endpoints | None = None
         self.watcher: Watcher | None = None
@@ -149,6 +151,11 @@ class Emulator:
         template, env_notes = self._load_template()
         self.template = template
         self.notes += env_notes
+        iam = Iam(template, enforce=config.iam)
+        self.iam = iam
+        for function_id, why in iam.mapping_problems(template):
+            # CloudFormation's CreateEventSourceMapping fails the same way, so the stack would not deploy.
+            raise TemplateError(function_id, f"event source mapping refused: {why}", template.path)
         if not template.websocket_apis:
             raise TemplateError(
                 "<template>", "no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET", template.path
@@ -188,6 +195,7 @@ class Emulator:
             region=template.region,
             faults=faults,
             log=logging.getLogger("ws_emulator.aws"),
+            iam=iam,
         )
         await asyncio.to_thread(aws.start)
         self._stack.callback(aws.stop)
@@ -199,6 +207,9 @@ class Emulator:
             env_overrides=aws.function_env(),
             url_rewrites=self._url_rewrites(api.info),
             log=logging.getLogger("ws_emulator.runtime"),
+            # Per-function keys name the caller to the IAM check (the embedded server only).
+            # External endpoints (LocalStack reads the key as the account id) keep the shared keys.
+            function_env=iam.credentials if aws.embedded and not config.dynamodb_endpoint else None,
         )
         await runtime.start()
         self._stack.push_async_callback(runtime.stop)
@@ -243,6 +254,7 @@ class Emulator:
             faults=faults,
             info=self._health,
             message_limit_bytes=config.message_limit_bytes,
+            authorize=self._connections_authorizer(iam, api.info),
         )
         # The management API outlives the gateway: `$disconnect` handlers and draining fan-out post to it.
         await management.start(mg_sock)
@@ -335,6 +347,16 @@ class Emulator:
             f"wss://{aws_host}/{info.stage}": endpoints.ws_url,
             f"wss://{aws_host}": endpoints.ws_root,
         }
+
+    @staticmethod
+    def _connections_authorizer(iam: Iam, info: ApiInfo) -> Callable[[str | None, str, str], str | None]:
+        """execute-api:ManageConnections for a function's @connections call: the denial, or None."""
+
+        def authorize(authorization: str | None, method: str, connection_id: str) -> str | None:
+            denial = iam.connections_denial(authorization, info.api_id, info.stage, method, connection_id)
+            return denial.message if denial else None
+
+        return authorize
 
     def _token_minter(self) -> Callable[[str, str | None], str] | None:
         secret = self.config.dev_token_secret

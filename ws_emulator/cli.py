@@ -141,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--quiet", "-q", action="store_true", help="no per-event log lines")
     serve.add_argument(
+        "--no-iam",
+        dest="iam",
+        action="store_false",
+        help="do not check the functions' AWS calls against their roles' policies",
+    )
+    serve.add_argument(
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default: %(default)s)"
     )
 
@@ -197,6 +203,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         stream_reorder=args.stream_reorder,
         quiet=args.quiet,
         log_level=args.log_level,
+        iam=args.iam,
     )
 
 
@@ -256,6 +263,7 @@ def banner(emulator: Emulator) -> str:
     lines += [
         f"  AWS services  {emulator.aws.endpoint_url}"
         + ("  (embedded moto)" if emulator.aws.embedded else ""),
+        f"  IAM           {_iam_summary(emulator)}",
         f"  routes ({api.selection_text}):",
     ]
     if emulator.watcher is not None:
@@ -282,6 +290,19 @@ def banner(emulator: Emulator) -> str:
     lines += _dev_user_lines(emulator)
     lines.append("Ctrl-C stops: open connections get $disconnect, event sources are drained.")
     return "\n".join(lines)
+
+
+def _iam_summary(emulator: Emulator) -> str:
+    iam, aws = emulator.iam, emulator.aws
+    if iam is None or not iam.enforce:
+        return "not enforced (--no-iam): every call is allowed"
+    if aws is None or not aws.embedded or emulator.config.dynamodb_endpoint:
+        return "not checked here: AWS calls go to an external endpoint, which decides"
+    return (
+        f"enforced: each function's calls are checked against its role "
+        f"({len(iam.checked_functions)} of {len(emulator.template.functions) if emulator.template else 0} "
+        "functions; --no-iam turns it off)"
+    )
 
 
 def _ignored_summary(ignored: Sequence[str]) -> str:

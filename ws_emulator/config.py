@@ -72,6 +72,8 @@ class Config:
     stream_reorder_seed: int | None = None
     quiet: bool = False
     log_level: str = "INFO"
+    # Each function's AWS and @connections calls are checked against its role (--no-iam: not).
+    iam: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "template", Path(self.template))

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from ws_emulator.aws import moto_fixes
 from ws_emulator.aws.dynamodb_locks import OWN_USER_AGENT, DynamoDBLocks
+from ws_emulator.aws.iam import Iam, iam_gate
 from ws_emulator.aws.writes import WRITE_OPERATIONS, TableWrites, written_tables
 from ws_emulator.faults import Faults
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, QueueSpec, Template
@@ -57,6 +58,7 @@ class LocalAws:
         account_id: str = DEFAULT_ACCOUNT_ID,
         faults: Faults | None = None,
         log: logging.Logger | None = None,
+        iam: Iam | None = None,
     ) -> None:
         self.region = region
         self.credentials = dict(FAKE_CREDENTIALS)
@@ -79,6 +81,8 @@ class LocalAws:
         self.per_table_locks = True
         # Fired after each write the embedded server answers: stream pollers wait on it, not a timer.
         self.writes = TableWrites()
+        # Checks each function's calls against its role (the embedded server only).
+        self.iam = iam
 
     @property
     def embedded(self) -> bool:
@@ -103,6 +107,8 @@ class LocalAws:
         if wsgi is not None:
             # The shared Faults object changes in place when /_emulator/faults is PUT.
             wsgi.app = _serialize_dynamodb(wsgi.app, self.faults, per_table=self.per_table_locks)
+            if self.iam is not None:
+                wsgi.app = iam_gate(wsgi.app, self.iam)
             wsgi.app = _notify_writes(wsgi.app, self.writes)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"

@@ -11,6 +11,18 @@ MAX_CONNECTION_DURATION_S = 2 * 60 * 60.0
 CONNECT_RATE_PER_S = 500.0
 
 
+def oversized_reply(reply: str | bytes, limit_bytes: int = MESSAGE_LIMIT_BYTES) -> str | None:
+    """Why a route response cannot be sent (over the 128 KB message payload quota), or None.
+
+    The quota applies to every message API Gateway sends, route responses included; AWS does not
+    document what the client then gets, so the emulator sends nothing and says so on the event line.
+    """
+    size = len(reply.encode("utf-8")) if isinstance(reply, str) else len(reply)
+    if size <= limit_bytes:
+        return None
+    return f"route response not sent: {size} bytes, over the {limit_bytes}-byte message limit"
+
+
 def next_deadline(
     *, connected_at: float, last_active: float, idle_timeout_s: float, max_duration_s: float
 ) -> tuple[float, CloseCause]:

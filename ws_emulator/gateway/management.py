@@ -67,6 +67,7 @@ class ManagementApi:
         faults: Faults | None = None,
         info: Callable[[], Mapping[str, Any]] | None = None,
         message_limit_bytes: int = limits.MESSAGE_LIMIT_BYTES,
+        authorize: Callable[[str | None, str, str], str | None] | None = None,
     ) -> None:
         self.backend = backend
         self.stage = stage
@@ -76,6 +77,8 @@ class ManagementApi:
         self.faults = faults or Faults()
         self.info = info
         self.message_limit_bytes = message_limit_bytes
+        # (Authorization header, method, connection id) -> why IAM refuses the call, or None.
+        self.authorize = authorize
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
@@ -151,7 +154,14 @@ class ManagementApi:
             return aws_error(403, "ForbiddenException", "Forbidden")
         if prefix not in ("", f"/{self.stage}"):
             return aws_error(403, "ForbiddenException", f"Forbidden: unknown stage {prefix.strip('/')!r}")
-        connection_id = unquote(raw_id)
+        return await self._connection_call(request, unquote(raw_id))
+
+    async def _connection_call(self, request: HttpRequest, connection_id: str) -> HttpResponse:
+        """POST, GET or DELETE on one connection, once IAM allows the caller."""
+        if self.authorize is not None:
+            denial = self.authorize(request.headers.get("authorization"), request.method, connection_id)
+            if denial is not None:
+                return aws_error(403, "ForbiddenException", denial)
         if request.method == "POST":
             return await self._post(connection_id, request.body)
         operations = {"GET": self._get, "DELETE": self._delete}

@@ -340,17 +340,17 @@ class Gateway:
             authorizer=conn.authorizer,
         )
         result = await self.invoker.invoke(route.function_id, event)
-        self._log_event(route_key, cid, route.function_id, status_of(result), result)
+        reply = route_response_body(result.payload) if result.ok and route.has_route_response else None
+        too_large = limits.oversized_reply(reply, self.settings.message_limit_bytes) if reply else None
+        self._log_event(route_key, cid, route.function_id, status_of(result), result, note=too_large or "")
         if not result.ok:
             self._log_error(route_key, cid, result)
             await self._send(
                 conn, {"message": "Internal server error", "connectionId": cid, "requestId": request_id}
             )
             return
-        if route.has_route_response:
-            reply = route_response_body(result.payload)
-            if reply is not None:
-                await self._send_raw(conn, reply)
+        if reply is not None and too_large is None:
+            await self._send_raw(conn, reply)
 
     async def _send(self, conn: Connection, frame: Mapping[str, Any]) -> None:
         await self._send_raw(conn, json.dumps(frame))

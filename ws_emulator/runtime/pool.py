@@ -10,7 +10,7 @@ import secrets
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -329,9 +329,12 @@ class FunctionRuntime:
         default_concurrency: int = DEFAULT_CONCURRENCY,
         idle_ttl_s: float = 120.0,
         keep_warm: int = 1,
+        function_env: Callable[[FunctionSpec], Mapping[str, str]] | None = None,
     ) -> None:
         self.template = template
         self._env_overrides = dict(env_overrides)
+        # Per-function additions over env_overrides (each function's own credentials).
+        self._function_env = function_env
         self._url_rewrites = dict(url_rewrites)
         self._log = log or logging.getLogger("ws_emulator.runtime")
         self._default_concurrency = default_concurrency
@@ -347,8 +350,12 @@ class FunctionRuntime:
         """The environment a worker of `function_id` gets (for diagnostics and tests)."""
         spec = self.template.functions[function_id]
         return function_environment(
-            spec, self.template, self._env_overrides, self._url_rewrites, log_stream_name
+            spec, self.template, self._overrides(spec), self._url_rewrites, log_stream_name
         )
+
+    def _overrides(self, spec: FunctionSpec) -> dict[str, str]:
+        extra = self._function_env(spec) if self._function_env else {}
+        return self._env_overrides | dict(extra)
 
     async def start(self) -> None:
         if self._pools:
@@ -366,7 +373,7 @@ class FunctionRuntime:
         cap = reserved if reserved else self._default_concurrency
 
         def env_factory(s: FunctionSpec, stream: str) -> dict[str, str]:
-            return function_environment(s, self.template, self._env_overrides, self._url_rewrites, stream)
+            return function_environment(s, self.template, self._overrides(s), self._url_rewrites, stream)
 
         return _FunctionPool(spec, env_factory, cap, self._log)
 

@@ -26,7 +26,10 @@ ROUTE_RESPONSE = "AWS::ApiGatewayV2::RouteResponse"
 DEPLOYMENT = "AWS::ApiGatewayV2::Deployment"
 ESM = "AWS::Lambda::EventSourceMapping"
 RULE = "AWS::Events::Rule"
+# Read for the functions' IAM checks (template/roles.py).
+IAM_RESOURCES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
 HANDLED = {
+    *IAM_RESOURCES,
     ESM,
     RULE,
     FUNCTION,

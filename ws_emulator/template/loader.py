@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,8 @@ from ws_emulator.template.context import (
 from ws_emulator.template.functions import FunctionParts
 from ws_emulator.template.intrinsics import load_yaml
 from ws_emulator.template.resources import ResourceParts
+from ws_emulator.template.roles import RoleParts
+from ws_emulator.template.sam import SERVERLESS_WEBSOCKET_API, expand, uses_sam
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, FunctionSpec, Template
 from ws_emulator.template.websocket import WebSocketParts
 
@@ -49,11 +52,22 @@ def load_template(
     return _Builder(path, raw, parameter_overrides or {}, names).build()
 
 
-class _Builder(FunctionParts, ResourceParts, WebSocketParts):
+class _Builder(FunctionParts, ResourceParts, WebSocketParts, RoleParts):
     """Every kind of resource, in the order their references need: layers, tables, queues, functions, APIs."""
 
     # -- build ---------------------------------------------------------------------------------
     def build(self) -> Template:
+        self.expanded = self.resources
+        if uses_sam(self.raw):
+            self.expanded = expand(
+                self.raw,
+                self.params,
+                region=self.region,
+                account_id=self.account_id,
+                stack_name=self.stack_name,
+                path=self.path,
+            )
+            self._adopt_websocket_apis()
         active: dict[str, str] = {}
         ignored: list[str] = []
         for lid, res in self.resources.items():
@@ -74,7 +88,9 @@ class _Builder(FunctionParts, ResourceParts, WebSocketParts):
         functions: dict[str, FunctionSpec] = {}
         for lid, t in active.items():
             if t == FUNCTION:
-                functions[lid] = self._function(lid, globals_fn, layers, ignored)
+                functions[lid] = replace(
+                    self._function(lid, globals_fn, layers, ignored), role=self._role(lid)
+                )
         for lid, t in active.items():
             if t == ESM:
                 self._event_source_mapping(lid, functions)
@@ -95,3 +111,19 @@ class _Builder(FunctionParts, ResourceParts, WebSocketParts):
             layers=layers,
             parameters=dict(self.params),
         )
+
+    def _adopt_websocket_apis(self) -> None:
+        """Serve an AWS::Serverless::WebSocketApi as the AWS::ApiGatewayV2::* resources SAM makes of it.
+
+        The API keeps its logical id; its routes, integrations, authorizer and stage get SAM's ids
+        (`{Api}{Key}Route`, `{Api}ConnectAuthorizer`, ...), which the template's own resources (a
+        RouteResponse naming `{Api}EchoRoute`) refer to as they would on AWS.
+        """
+        if not any(res.get("Type") == SERVERLESS_WEBSOCKET_API for res in self.resources.values()):
+            return
+        for lid, res in self.expanded.items():
+            if not str(res.get("Type", "")).startswith("AWS::ApiGatewayV2::"):
+                continue
+            current = self.resources.get(lid)
+            if current is None or current.get("Type") == SERVERLESS_WEBSOCKET_API:
+                self.resources[lid] = res

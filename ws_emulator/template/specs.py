@@ -50,6 +50,16 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
+class RoleSpec:
+    """A function's execution role: its name and every statement of its policies, as one document."""
+
+    logical_id: str
+    name: str
+    arn: str
+    policy: str  # JSON policy document (normalized for moto's evaluator)
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -65,6 +75,8 @@ class FunctionSpec:
     schedules: list[ScheduleSpec]
     reserved_concurrency: int | None
     arn: str = ""
+    # None: the role is not defined in the template, so the function's AWS calls are not checked.
+    role: RoleSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -105,6 +106,20 @@ async def test_postback_through_the_management_api_uses_the_rewritten_endpoint(e
     async with connect(emu.ws_url + "?token=user:bob") as ws:
         await ws.send(json.dumps({"action": "postback", "data": [1, 2]}))
         assert json.loads(await ws.recv()) == {"posted": [1, 2]}
+
+
+async def test_a_route_response_over_128_kb_is_not_delivered_and_the_event_line_says_why(emu, caplog):
+    caplog.set_level(logging.INFO, logger="ws_emulator.events")
+    async with connect(emu.ws_url + "?token=user:erin", max_size=None) as ws:
+        # Given a two-way route whose handler answers 130 KB
+        await ws.send(json.dumps({"action": "echo", "data": "big", "pad": 130 * 1024}))
+        # When the client sends another message on the same route
+        await ws.send(json.dumps({"action": "echo", "data": "after"}))
+        # Then the first frame it gets is the second reply: the oversized one never came
+        assert json.loads(await ws.recv()) == {"echo": "after", "from": "erin"}
+    lines = [r.getMessage() for r in caplog.records if r.name == "ws_emulator.events"]
+    why = "route response not sent: 133162 bytes, over the 131072-byte message limit"
+    assert any("EchoFunction" in line and why in line for line in lines), lines
 
 
 async def test_failing_route_gets_internal_server_error_frame(emu):

@@ -61,6 +61,7 @@ async def test_serve_prints_urls_routes_and_dev_users_then_stops_cleanly_on_sigi
         assert re.search(r"\$connect\s+-> ConnectFunction\s+\(authorizer AuthorizerFunction", banner)
         assert re.search(r"echo\s+-> EchoFunction\s+\(route response\)", banner)
         assert "ignored (no local effect): Permission (AWS::Lambda::Permission)" in banner
+        assert re.search(r"IAM\s+enforced: each function's calls are checked .* \(6 of 6", banner)
         wscat = re.search(r"alice: wscat -c 'ws://127\.0\.0\.1:\d+/\?token=([^']+)'", banner)
         claims = jwt.decode(wscat.group(1), SECRET, algorithms=["HS256"])
         assert (claims["sub"], claims["workspace"]) == ("alice", "demo")
@@ -83,8 +84,9 @@ async def test_serve_prints_urls_routes_and_dev_users_then_stops_cleanly_on_sigi
 
 
 async def test_sigterm_closes_connections_with_disconnect_and_exits_0():
-    proc, banner = await start_cli("--template", str(FIXTURE), "--port", "0", "--quiet")
+    proc, banner = await start_cli("--template", str(FIXTURE), "--port", "0", "--quiet", "--no-iam")
     try:
+        assert re.search(r"IAM\s+not enforced \(--no-iam\)", banner)
         ws_url = re.search(r"WebSocket\s+(ws://\S+)", banner).group(1)
         async with connect(ws_url + "?token=user:tess") as ws:
             proc.send_signal(signal.SIGTERM)

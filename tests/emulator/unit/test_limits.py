@@ -45,3 +45,13 @@ def test_lifetime_deadline_wins_near_the_end():
 def test_aws_sizes():
     assert limits.FRAME_LIMIT_BYTES == 32 * 1024
     assert limits.MESSAGE_LIMIT_BYTES == 128 * 1024
+
+
+def test_a_route_response_over_the_message_limit_is_refused_with_its_size():
+    assert limits.oversized_reply("x" * limits.MESSAGE_LIMIT_BYTES) is None
+    # 128 KB counts UTF-8 bytes, not characters
+    note = limits.oversized_reply("é" * (limits.MESSAGE_LIMIT_BYTES // 2 + 1))
+    assert note == (
+        f"route response not sent: {limits.MESSAGE_LIMIT_BYTES + 2} bytes, "
+        f"over the {limits.MESSAGE_LIMIT_BYTES}-byte message limit"
+    )
