@@ -73,8 +73,12 @@ export function channelNameProblem(name) {
     : 'Channel names are 1–80 characters of a–z, 0–9, _ and -.';
 }
 
+// Control, format (bidi) and separator characters: the server refuses them in ids and names (parley/names.py).
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
 export function userIdProblem(user) {
-  return USER_ID.test(user) ? null : 'A user id is 1–128 characters, without spaces or #.';
+  if (!USER_ID.test(user)) return 'A user id is 1–128 characters, without spaces or #.';
+  return INVISIBLE.test(user) ? 'A user id has no control, format or bidi characters.' : null;
 }
 
 export function encode(frame) {

@@ -24,6 +24,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "workspace": "acme",
         "name": "Alice",
         "exp": int(time.time()) + 600,
+        "iat": int(time.time()),
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
