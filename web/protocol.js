@@ -81,6 +81,14 @@ export function userIdProblem(user) {
   return INVISIBLE.test(user) ? 'A user id has no control, format or bidi characters.' : null;
 }
 
+// Who wrote a message, as shown: the display name and, when it is not the id itself, the user id beside it.
+// `name` is whatever the token's minter chose and is not unique, so "Alice" cannot pass for @alice.
+export function authorParts(user) {
+  const id = user?.id || '?';
+  const name = user?.name || id;
+  return { name, id: name === id ? null : `@${id}` };
+}
+
 export function encode(frame) {
   return JSON.stringify(frame);
 }
