@@ -214,7 +214,12 @@ def _unknown_things() -> Iterator[Case]:
     yield "create_channel", with_("create_channel", name="general"), "name taken", "conflict"
     yield "leave", with_("leave", user="bob"), "removing from a channel one did not create", "forbidden"
     yield "leave", with_("leave", channel="nope", user="bob"), "removing from an unknown channel", "not_found"
-    yield "invite", with_("invite", channel="random"), "invite to a channel one is not a member of", "forbidden"
+    yield (
+        "invite",
+        with_("invite", channel="random"),
+        "not a member of the channel",
+        "forbidden",
+    )
 
 
 CASES = [

@@ -4,6 +4,7 @@ limit, and channels, invites, connections and joined channels have quotas. Limit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,7 +50,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 def frames_of(action: str) -> list[dict[str, Any]]:
     """Frames of `action` that each succeed for alice (joined to general), one per attempt."""
-    make = {
+    makers: dict[str, Callable[[int], dict[str, Any]]] = {
         "create_channel": lambda n: {"action": "create_channel", "name": f"room-{n}"},
         "invite": lambda n: {"action": "invite", "channel": "general", "user": f"guest{n}"},
         "join": lambda n: {"action": "join", "channel": "general"},
@@ -60,8 +61,8 @@ def frames_of(action: str) -> list[dict[str, Any]]:
         "presence": lambda n: {"action": "presence", "channel": "general"},
         "channels": lambda n: {"action": "channels"},
         "heartbeat": lambda n: {"action": "heartbeat"},
-    }[action]
-    return [make(n) for n in range(BURST + 1)]
+    }
+    return [makers[action](n) for n in range(BURST + 1)]
 
 
 def alice_in_general(parley: Any) -> Any:
@@ -240,9 +241,11 @@ def test_a_user_cannot_hold_more_connections_than_the_quota(parley: Any) -> None
     # When she opens a fourth, bob opens one, and after she closes one she tries again
     fourth = connect_status(parley, "alice", "alice-3=")
     bob = connect_status(parley, "bob", "bob-0=")
-    load("disconnect").handler(events.disconnect_event("alice-0=", {}, parley.clock.now_ms()), LambdaContext())
+    load("disconnect").handler(
+        events.disconnect_event("alice-0=", {}, parley.clock.now_ms()), LambdaContext()
+    )
     again = connect_status(parley, "alice", "alice-4=")
-    # Then the fourth handshake is refused (403, and no connection item), bob is not, and a freed slot is reused
+    # Then the fourth handshake is refused (403, no connection item), bob's is not, a freed slot is reused
     assert (fourth, bob, again) == (403, 200, 200)
     table = parley.aws.dynamodb.Table("StateTable")
     assert "Item" not in table.get_item(Key={"PK": "CONN#alice-3=", "SK": "META"})
@@ -283,7 +286,7 @@ def test_a_connection_cannot_join_more_channels_than_the_quota(parley: Any) -> N
     alice.send({"action": "leave", "channel": "random"})
     parley.clock.advance(SPACING_MS)
     fifth_after_leave = alice.send({"action": "join", "channel": "x3"})
-    # Then the fifth is quota_exceeded with no subscription written; a re-join and a join after a leave are served
+    # Then the fifth is quota_exceeded, no subscription written; a re-join and a join after a leave work
     assert_error_frame(fifth, code="quota_exceeded", request_id=request_id, action="join")
     subscriptions = [i for i in after_refusal if str(i["SK"]).startswith("SUB#")]
     assert subscriptions == [i for i in before if str(i["SK"]).startswith("SUB#")]

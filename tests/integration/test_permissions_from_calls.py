@@ -264,7 +264,9 @@ def run_every_path(session: Session) -> None:
     assert session.send(bob, {"action": "channels"})["type"] == "channels"
     # the creator removes a member (every connection of his is unsubscribed), then leaves herself
     assert session.send(alice, {"action": "leave", "channel": "ops", "user": "bob"})["membership"] is True
-    assert session.send(alice, {"action": "leave", "channel": "ops", "membership": True})["membership"] is True
+    assert (
+        session.send(alice, {"action": "leave", "channel": "ops", "membership": True})["membership"] is True
+    )
     assert session.send(alice, {"action": "dance"})["code"] == "unknown_action"
     # A connection whose token expired is closed by whichever route it talks to.
     expired = {**session.auth[dave], "tokenExp": int(time.time()) - 60}

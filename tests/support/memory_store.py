@@ -244,12 +244,14 @@ class MemoryStore:
         self.members.setdefault((workspace, user_id), set()).add(channel)
 
     def invite_member(
-        self, workspace: str, inviter: str, user_id: str, channel: str, now_ms: int, max_per_hour: int
+        self, workspace: str, inviter: str, user_id: str, channel: str, now_ms: int, *, max_per_hour: int
     ) -> None:
         with self._lock:
             key = (workspace, inviter, now_ms // 3_600_000)
             if self.invite_counts.get(key, 0) >= max_per_hour:
-                raise QuotaExceeded(f"you may send at most {max_per_hour} invites an hour; try again next hour")
+                raise QuotaExceeded(
+                    f"you may send at most {max_per_hour} invites an hour; try again next hour"
+                )
             self.invite_counts[key] = self.invite_counts.get(key, 0) + 1
         self.add_member(workspace, user_id, channel, now_ms)
 
@@ -300,7 +302,14 @@ class MemoryStore:
     # ---- rate state ----------------------------------------------------------------------------
 
     def claim_rate_if_idle(
-        self, workspace: str, user_id: str, now_ms: int, new: int, expires_at_s: int, bucket: str = "message"
+        self,
+        workspace: str,
+        user_id: str,
+        now_ms: int,
+        new: int,
+        expires_at_s: int,
+        *,
+        bucket: str = "message",
     ) -> int | None:
         with self._lock:
             stored = self.rates.get((workspace, user_id, bucket))
@@ -309,7 +318,7 @@ class MemoryStore:
             self.rates[(workspace, user_id, bucket)] = new
             return None
 
-    def rate_state(self, workspace: str, user_id: str, bucket: str = "message") -> int | None:
+    def rate_state(self, workspace: str, user_id: str, *, bucket: str = "message") -> int | None:
         return self.rates.get((workspace, user_id, bucket))
 
     def save_rate_state(
@@ -319,6 +328,7 @@ class MemoryStore:
         old: int | None,
         new: int,
         expires_at_s: int,
+        *,
         bucket: str = "message",
     ) -> bool:
         with self._lock:

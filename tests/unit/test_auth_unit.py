@@ -34,7 +34,7 @@ def token(secret: str = SECRET, algorithm: str = "HS256", **overrides: Any) -> s
     return jwt.encode(claims(**overrides), secret, algorithm=algorithm)
 
 
-def verifier(**kwargs: str) -> TokenVerifier:
+def verifier(**kwargs: Any) -> TokenVerifier:
     return TokenVerifier(SharedSecret(lambda: SECRET), **kwargs)
 
 
@@ -255,7 +255,9 @@ def test_the_maximum_lifetime_is_configurable():
 def test_an_iat_in_the_past_does_not_stretch_the_lifetime():
     # a token minted a year ago with an exp still ahead is refused: its lifetime counts from iat
     now = int(time.time())
-    assert reason(token(iat=now - 365 * 86400, exp=now + 600)) == "token lifetime (exp - iat) above the maximum"
+    assert (
+        reason(token(iat=now - 365 * 86400, exp=now + 600)) == "token lifetime (exp - iat) above the maximum"
+    )
 
 
 @pytest.mark.parametrize("iat", ["1790000000", True])

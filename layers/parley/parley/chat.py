@@ -195,7 +195,7 @@ class Chat:
             frame.user,
             channel.id,
             self.clock.now_ms(),
-            self.settings.max_invites_per_hour,
+            max_per_hour=self.settings.max_invites_per_hour,
         )
         return Reply(protocol.invited(frame.channel, frame.user))
 
@@ -327,7 +327,7 @@ class Chat:
         now = self.clock.now_ms()
         idle = decide(None, now, rate_per_s=rate, burst=burst)
         tat = self.store.claim_rate_if_idle(
-            workspace, user_id, now, idle.new_tat_ms, _rate_expiry(idle.new_tat_ms), action
+            workspace, user_id, now, idle.new_tat_ms, _rate_expiry(idle.new_tat_ms), bucket=action
         )
         if tat is None:
             return  # within the rate: one conditional write, no read
@@ -336,11 +336,16 @@ class Chat:
             if not decision.allowed:
                 raise RateLimited(decision.retry_after_ms, what)
             if self.store.save_rate_state(
-                workspace, user_id, tat, decision.new_tat_ms, _rate_expiry(decision.new_tat_ms), action
+                workspace,
+                user_id,
+                tat,
+                decision.new_tat_ms,
+                _rate_expiry(decision.new_tat_ms),
+                bucket=action,
             ):
                 return
             now = self.clock.now_ms()
-            tat = self.store.rate_state(workspace, user_id, action)
+            tat = self.store.rate_state(workspace, user_id, bucket=action)
         # lost the compare-and-set every time: the user's other connections are sending right now
         raise RateLimited(max(1, int(1000 / rate)), what)
 

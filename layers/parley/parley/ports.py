@@ -38,7 +38,9 @@ class Connections(Subscribers, Protocol):
 
     def delete_connection(self, connection_id: str) -> None: ...
 
-    def claim_connection_slot(self, caller: Caller, max_slots: int, now_s: int, expires_at_s: int) -> bool: ...
+    def claim_connection_slot(
+        self, caller: Caller, max_slots: int, now_s: int, expires_at_s: int
+    ) -> bool: ...
 
     def release_connection_slot(self, workspace: str, user_id: str, connection_id: str) -> None: ...
 
@@ -88,7 +90,7 @@ class Channels(Protocol):
     def add_member(self, workspace: str, user_id: str, channel: str, now_ms: int) -> None: ...
 
     def invite_member(
-        self, workspace: str, inviter: str, user_id: str, channel: str, now_ms: int, max_per_hour: int
+        self, workspace: str, inviter: str, user_id: str, channel: str, now_ms: int, *, max_per_hour: int
     ) -> None: ...
 
     def remove_member(self, workspace: str, user_id: str, channel: str) -> bool: ...
@@ -116,10 +118,17 @@ class RateStates(Protocol):
     """The rate limiter's per-user, per-action state, compare-and-set."""
 
     def claim_rate_if_idle(
-        self, workspace: str, user_id: str, now_ms: int, new: int, expires_at_s: int, bucket: str = "message"
+        self,
+        workspace: str,
+        user_id: str,
+        now_ms: int,
+        new: int,
+        expires_at_s: int,
+        *,
+        bucket: str = "message",
     ) -> int | None: ...
 
-    def rate_state(self, workspace: str, user_id: str, bucket: str = "message") -> int | None: ...
+    def rate_state(self, workspace: str, user_id: str, *, bucket: str = "message") -> int | None: ...
 
     def save_rate_state(
         self,
@@ -128,6 +137,7 @@ class RateStates(Protocol):
         old: int | None,
         new: int,
         expires_at_s: int,
+        *,
         bucket: str = "message",
     ) -> bool: ...
 

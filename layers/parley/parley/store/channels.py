@@ -94,7 +94,7 @@ class ChannelStore(TableAccess):
         call(self._messages.put_item, Item=items.member_item(workspace, user_id, channel, now_ms))
 
     def invite_member(
-        self, workspace: str, inviter: str, user_id: str, channel: str, now_ms: int, max_per_hour: int
+        self, workspace: str, inviter: str, user_id: str, channel: str, now_ms: int, *, max_per_hour: int
     ) -> None:
         """Make `user_id` a member, counted against the inviter's invites of this clock hour in the same
         transaction (conditional, so concurrent invites cannot overrun it); QuotaExceeded when used up.

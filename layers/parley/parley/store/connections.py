@@ -71,7 +71,8 @@ class ConnectionStore(TableAccess):
         quota holds under concurrency. Safe to run twice for one connection (it finds its own slot).
         """
         held = {
-            items.as_int(str(i["SK"])[len(keys.SLOT_PREFIX) :]): i for i in self._slots(caller.workspace, caller.user.id)
+            items.as_int(str(i["SK"])[len(keys.SLOT_PREFIX) :]): i
+            for i in self._slots(caller.workspace, caller.user.id)
         }
         if any(i.get("connectionId") == caller.connection_id for i in held.values()):
             return True
@@ -131,7 +132,9 @@ class ConnectionStore(TableAccess):
         condition = "attribute_exists(PK)"
         values: dict[str, Any] = {":c": {channel}}
         if max_channels is not None:
-            condition += " AND (attribute_not_exists(channels) OR size(channels) < :max OR contains(channels, :ch))"
+            condition += (
+                " AND (attribute_not_exists(channels) OR size(channels) < :max OR contains(channels, :ch))"
+            )
             values |= {":max": max_channels, ":ch": channel}
         transaction: list[TransactWriteItemTypeDef] = [
             {

@@ -10,7 +10,14 @@ from parley.store.tables import TableAccess
 
 class RateStore(TableAccess):
     def claim_rate_if_idle(
-        self, workspace: str, user_id: str, now_ms: int, new: int, expires_at_s: int, bucket: str = "message"
+        self,
+        workspace: str,
+        user_id: str,
+        now_ms: int,
+        new: int,
+        expires_at_s: int,
+        *,
+        bucket: str = "message",
     ) -> int | None:
         """Store `new` as the limiter state if the stored one is absent or not after `now_ms` (a user
         sending within their rate, the usual case: one write). Otherwise write nothing and return the
@@ -29,9 +36,9 @@ class RateStore(TableAccess):
             return items.tat_from_item(outcome.old_item)
         # The condition failed yet no old item came back (an endpoint without ReturnValuesOnCondition-
         # CheckFailure): read it. Gone meanwhile means idle again; the caller's compare-and-set decides.
-        return self.rate_state(workspace, user_id, bucket) or now_ms
+        return self.rate_state(workspace, user_id, bucket=bucket) or now_ms
 
-    def rate_state(self, workspace: str, user_id: str, bucket: str = "message") -> int | None:
+    def rate_state(self, workspace: str, user_id: str, *, bucket: str = "message") -> int | None:
         item = call(self._state.get_item, Key=keys.rate_key(workspace, user_id, bucket)).get("Item")
         return None if item is None else items.tat_from_item(item)
 
@@ -42,6 +49,7 @@ class RateStore(TableAccess):
         old: int | None,
         new: int,
         expires_at_s: int,
+        *,
         bucket: str = "message",
     ) -> bool:
         """Compare-and-set the limiter state, so a user's concurrent connections cannot overspend."""
