@@ -13,7 +13,6 @@ from dataclasses import dataclass
 ACTION_LIMITS: dict[str, tuple[int, float]] = {
     "create_channel": (10, 0.1),
     "invite": (30, 0.5),
-    "remove_member": (30, 0.5),
     "join": (100, 10.0),
     "leave": (100, 10.0),
     "typing": (30, 3.0),
