@@ -61,6 +61,9 @@ class ChannelWire(Sent):
     id: protocol.ChannelName
     name: protocol.ChannelName
     private: bool
+    invite: Annotated[
+        Literal["members", "creator"], Field(description="who may invite: any member, or the creator only")
+    ]
 
 
 class ChannelListingWire(ChannelWire):

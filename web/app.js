@@ -1,6 +1,6 @@
 // The page: sign-in, then channels, messages, presence and typing as a ParleyClient (parley-client.js) holds
 // them. Every piece of user content goes through textContent, never innerHTML.
-import { ParleyClient, channelNameProblem, typingText, userFromToken, userIdProblem } from './parley-client.js';
+import { ParleyClient, authorParts, channelNameProblem, typingText, userFromToken, userIdProblem } from './parley-client.js';
 
 const $ = (id) => document.getElementById(id);
 // Tests (and curious developers) may shorten timers before the page loads: window.parleyOptions = {...}.
@@ -283,7 +283,8 @@ function messageItem(message, previous) {
   li.dataset.state = 'sent';
   if (!continued) {
     li.append(el('div', { class: 'meta' },
-      el('span', { class: 'author', text: message.user?.name || message.user?.id || '?' }),
+      el('span', { class: 'author', text: authorParts(message.user).name }),
+      authorParts(message.user).id ? el('span', { class: 'user-id', text: ` ${authorParts(message.user).id}` }) : null,
       el('time', { class: 'time', dateTime: message.ts, title: message.ts, text: timeOf(message.ts) })));
   }
   li.append(el('div', { class: 'text', text: message.text }));

@@ -27,6 +27,8 @@ export interface ChannelInfo {
   id: string;
   name: string;
   private: boolean;
+  /** Who may invite: any member (the default) or the creator only. */
+  invite: 'members' | 'creator';
 }
 
 export interface ChannelListing extends ChannelInfo {
@@ -36,13 +38,14 @@ export interface ChannelListing extends ChannelInfo {
 /** A frame a client sends; `action` selects the route. */
 export type ClientFrame =
   | { action: 'join'; channel: string; since?: MessageId }
-  | { action: 'leave'; channel: string }
+  /** `membership: true` also ends your membership; `user` (the creator only) removes that member. */
+  | { action: 'leave'; channel: string; membership?: boolean; user?: string }
   | { action: 'message'; channel: string; text: string; clientMsgId?: string; threadId?: MessageId }
   | { action: 'typing'; channel: string }
   | { action: 'history'; channel: string; before?: MessageId; limit?: number }
   | { action: 'presence'; channel: string; after?: string; limit?: number }
   | { action: 'heartbeat' }
-  | { action: 'create_channel'; name: string; private?: boolean }
+  | { action: 'create_channel'; name: string; private?: boolean; invite?: 'members' | 'creator' }
   | { action: 'invite'; channel: string; user: string }
   | { action: 'channels'; after?: string };
 
@@ -53,6 +56,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_joined'
   | 'rate_limited'
+  | 'quota_exceeded'
   | 'conflict'
   | 'token_expired'
   | 'internal';
@@ -145,6 +149,8 @@ export function textBytes(text: string): number;
 export function textProblem(text: string): string | null;
 export function channelNameProblem(name: string): string | null;
 export function userIdProblem(user: string): string | null;
+/** What to show for an author: the display name, and `@id` beside it when the name is not the id (so a name cannot impersonate). */
+export function authorParts(user: Partial<User> | null | undefined): { name: string; id: string | null };
 export function encode(frame: ClientFrame): string;
 /** Every frame one WebSocket message holds, in order: a `batch` is unpacked into its events. */
 export function decode(raw: string): ServerFrame[];

@@ -50,7 +50,8 @@ def _segment(obj: dict[str, Any]) -> str:
 
 def claims(**overrides: Any) -> dict[str, Any]:
     """Valid claims for alice@acme, five minutes to live; an override of None removes the claim."""
-    base: dict[str, Any] = {"sub": "alice", "workspace": "acme", "exp": int(time.time()) + 300}
+    now = int(time.time())
+    base: dict[str, Any] = {"sub": "alice", "workspace": "acme", "exp": now + 300, "iat": now}
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 

@@ -423,3 +423,123 @@ def test_expired_token_closes_the_connection_on_a_default_route_frame(parley: An
     assert_error_frame(alice.events[0], code="token_expired", request_id=request_id, action=None)
     assert parley.notifier.closed == [alice.connection_id]
     assert snapshot(parley.aws.dynamodb) == before
+
+
+# ---- membership: who may invite, leave and remove ------------------------------------------------
+
+
+@pytest.fixture
+def crew(parley: Any) -> tuple[Any, Any, Any]:
+    """alice created the private channel `crew` (invite policy: creator only) and invited bob, who joined."""
+    alice, bob, carol = parley.connect("alice"), parley.connect("bob"), parley.connect("carol")
+    created = alice.send({"action": "create_channel", "name": "crew", "private": True, "invite": "creator"})
+    assert created["channel"]["invite"] == "creator"
+    assert alice.send({"action": "invite", "channel": "crew", "user": "bob"})["type"] == "invited"
+    assert bob.send({"action": "join", "channel": "crew"})["type"] == "joined"
+    return alice, bob, carol
+
+
+def test_a_member_cannot_invite_when_only_the_creator_may(parley: Any, crew: tuple[Any, Any, Any]) -> None:
+    # Given bob is a member of crew, whose policy lets only its creator invite
+    _, bob, _ = crew
+    # When bob invites carol
+    # Then he is forbidden and nothing is written
+    refused(parley, bob, {"action": "invite", "channel": "crew", "user": "carol"}, "forbidden")
+
+
+def test_any_member_may_invite_by_default(parley: Any, hush: tuple[Any, Any]) -> None:
+    # Given alice invited bob to hush (default policy: any member)
+    alice, bob = hush
+    alice.send({"action": "invite", "channel": "hush", "user": "bob"})
+    # When bob invites carol
+    reply = bob.send({"action": "invite", "channel": "hush", "user": "carol"})
+    # Then she is invited
+    assert reply == {"type": "invited", "channel": "hush", "user": "carol"}
+
+
+def test_a_non_member_cannot_invite_to_a_public_channel(parley: Any) -> None:
+    # Given bob never joined the public channel random
+    bob = parley.connect("bob")
+    # When he invites carol to it
+    # Then he is forbidden and nothing is written
+    refused(parley, bob, {"action": "invite", "channel": "random", "user": "carol"}, "forbidden")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"action": "leave", "channel": "crew", "user": "alice"},
+        {"action": "leave", "channel": "crew", "user": "carol"},
+    ],
+    ids=["remove the creator", "remove a non-member"],
+)
+def test_only_the_creator_may_remove_a_member(
+    parley: Any, crew: tuple[Any, Any, Any], frame: dict[str, Any]
+) -> None:
+    # Given bob is a member of crew but not its creator
+    _, bob, _ = crew
+    # When he tries to remove someone
+    # Then he is forbidden and nothing is written
+    refused(parley, bob, frame, "forbidden")
+
+
+def test_a_non_member_cannot_remove_from_a_private_channel_it_cannot_see(
+    parley: Any, crew: tuple[Any, Any, Any]
+) -> None:
+    # Given carol is not a member of crew
+    _, _, carol = crew
+    # When she tries to remove bob
+    # Then crew does not exist for her, and nothing is written
+    refused(parley, carol, {"action": "leave", "channel": "crew", "user": "bob"}, "not_found")
+
+
+def test_the_creator_removing_a_member_ends_his_membership_and_his_subscriptions(
+    parley: Any, crew: tuple[Any, Any, Any]
+) -> None:
+    # Given bob is a member of crew, joined on his connection
+    alice, bob, _ = crew
+    # When alice removes him
+    reply = alice.send({"action": "leave", "channel": "crew", "user": "bob"})
+    # Then he is no longer subscribed (his frames are not_joined), cannot join again, and no longer lists it
+    assert reply == {"type": "left", "channel": "crew", "membership": True, "user": "bob"}
+    refused(parley, bob, {"action": "message", "channel": "crew", "text": "still here?"}, "not_joined")
+    refused(parley, bob, {"action": "join", "channel": "crew"}, "not_found")
+    assert "crew" not in _listed(bob)
+
+
+def test_a_removed_member_receives_no_more_messages(parley: Any, crew: tuple[Any, Any, Any]) -> None:
+    # Given alice (joined) removed bob from crew
+    alice, bob, _ = crew
+    alice.send({"action": "join", "channel": "crew"})
+    alice.send({"action": "leave", "channel": "crew", "user": "bob"})
+    parley.pump()
+    # When alice posts in crew and fan-out runs
+    alice.send({"action": "message", "channel": "crew", "text": "after bob"})
+    parley.pump()
+    # Then alice gets it and bob does not
+    assert [m["text"] for m in alice.events_of("message")] == ["after bob"]
+    assert bob.events_of("message") == []
+
+
+def test_leaving_a_membership_unsubscribes_every_connection_and_needs_a_new_invite(
+    parley: Any, crew: tuple[Any, Any, Any]
+) -> None:
+    # Given bob is in crew on two connections
+    _, bob, _ = crew
+    phone = parley.connect("bob")
+    phone.send({"action": "join", "channel": "crew"})
+    # When he leaves crew's membership from his laptop
+    reply = bob.send({"action": "leave", "channel": "crew", "membership": True})
+    # Then his phone is unsubscribed too and he cannot join again uninvited
+    assert reply == {"type": "left", "channel": "crew", "membership": True}
+    refused(parley, phone, {"action": "typing", "channel": "crew"}, "not_joined")
+    refused(parley, bob, {"action": "join", "channel": "crew"}, "not_found")
+
+
+def test_a_plain_leave_keeps_the_membership(parley: Any, crew: tuple[Any, Any, Any]) -> None:
+    # Given bob is in crew
+    _, bob, _ = crew
+    # When he leaves without membership
+    assert bob.send({"action": "leave", "channel": "crew"}) == {"type": "left", "channel": "crew"}
+    # Then he may join again
+    assert bob.send({"action": "join", "channel": "crew"})["type"] == "joined"

@@ -43,6 +43,7 @@ OPTIONAL_STRINGS = {
     "message": ["clientMsgId", "threadId"],
     "history": ["before"],
     "presence": ["after"],
+    "leave": ["user"],
 }
 
 NOT_A_STRING: dict[str, Any] = {
@@ -125,6 +126,9 @@ def _missing_and_mistyped() -> Iterator[Case]:
         yield "presence", with_("presence", limit=value), f"limit is {kind}", BAD
     for kind, value in NOT_A_BOOL.items():
         yield "create_channel", with_("create_channel", private=value), f"private is {kind}", BAD
+        yield "leave", with_("leave", membership=value), f"membership is {kind}", BAD
+    for why, policy in {"unknown": "admins", "uppercase": "Creator", "empty": "", "a bool": True}.items():
+        yield "create_channel", with_("create_channel", invite=policy), f"invite policy {why}", BAD
 
 
 def _lengths_and_formats() -> Iterator[Case]:
@@ -149,10 +153,21 @@ def _lengths_and_formats() -> Iterator[Case]:
         yield "create_channel", with_("create_channel", name=name), f"name with {why}", BAD
         for action in ("join", "leave", "message", "typing", "history", "presence", "invite"):
             yield action, with_(action, channel=name), f"channel with {why}", BAD
-    bad_users = {"empty": "", "a space": "bob smith", "a '#'": "bob#1", "129 characters": "u" * 129}
+    bad_users = {
+        "empty": "",
+        "a space": "bob smith",
+        "a '#'": "bob#1",
+        "129 characters": "u" * 129,
+        "a trailing newline": "bob\n",
+        "a bidi override": "bob\u202e",
+        "a zero-width space": "bob\u200b",
+        "a line separator": "bob\u2028",
+        "a NUL": "bob\x00",
+    }
     for why, user in bad_users.items():
         yield "invite", with_("invite", user=user), f"user {why}", BAD
         yield "presence", with_("presence", after=user), f"after {why}", BAD
+        yield "leave", with_("leave", user=user), f"user {why}", BAD
 
 
 def _bad_message_ids() -> Iterator[Case]:
@@ -197,6 +212,14 @@ def _unknown_things() -> Iterator[Case]:
     once = with_("message", threadId=UNKNOWN_ID, clientMsgId="t-1")
     yield "message", once, "unknown thread, with clientMsgId", "not_found"
     yield "create_channel", with_("create_channel", name="general"), "name taken", "conflict"
+    yield "leave", with_("leave", user="bob"), "removing from a channel one did not create", "forbidden"
+    yield "leave", with_("leave", channel="nope", user="bob"), "removing from an unknown channel", "not_found"
+    yield (
+        "invite",
+        with_("invite", channel="random"),
+        "not a member of the channel",
+        "forbidden",
+    )
 
 
 CASES = [

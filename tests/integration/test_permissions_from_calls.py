@@ -152,7 +152,7 @@ class Session:
     def authorize(self, user: str) -> dict[str, Any]:
         import jwt
 
-        claims = {"sub": user, "workspace": "acme", "exp": int(time.time()) + 3600}
+        claims = {"sub": user, "workspace": "acme", "exp": int(time.time()) + 3600, "iat": int(time.time())}
         result: dict[str, Any] = self.invoke(
             "AuthorizerFunction",
             "authorizer",
@@ -262,6 +262,11 @@ def run_every_path(session: Session) -> None:
     assert session.send(alice, {"action": "invite", "channel": "ops", "user": "bob"})["type"] == "invited"
     assert session.send(alice, {"action": "join", "channel": "ops"})["type"] == "joined"
     assert session.send(bob, {"action": "channels"})["type"] == "channels"
+    # the creator removes a member (every connection of his is unsubscribed), then leaves herself
+    assert session.send(alice, {"action": "leave", "channel": "ops", "user": "bob"})["membership"] is True
+    assert (
+        session.send(alice, {"action": "leave", "channel": "ops", "membership": True})["membership"] is True
+    )
     assert session.send(alice, {"action": "dance"})["code"] == "unknown_action"
     # A connection whose token expired is closed by whichever route it talks to.
     expired = {**session.auth[dave], "tokenExp": int(time.time()) - 60}

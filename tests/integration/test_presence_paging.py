@@ -20,7 +20,12 @@ CROWD = [f"u{i:03d}" for i in range(150)]  # ids sort as the numbers do
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[Any]:
-    with shared_parley() as harness:
+    # one viewer pages through crowds as fast as the tests run: the limits are not what is tested here
+    limits = {
+        "ACTION_RATE_LIMITS": "presence=100000/1000,join=100000/1000",
+        "MAX_CONNECTIONS_PER_USER": "1000",
+    }
+    with shared_parley(limits) as harness:
         for user in CROWD:
             client = harness.connect(user, "big", name=user.upper())
             assert client.send({"action": "join", "channel": "general"})["type"] == "joined"

@@ -65,17 +65,20 @@ def assert_error_frame(
 
 
 @contextmanager
-def shared_parley() -> Iterator[Any]:
+def shared_parley(env: dict[str, str] | None = None) -> Iterator[Any]:
     """The `parley` fixture's world, built once for a whole module (for long matrices of refusals).
 
     The same world as conftest's lambda_env + moto_aws + parley, with a MonkeyPatch of its own so the
-    module's environment and the patched `deps.services` are undone when the module ends.
+    module's environment and the patched `deps.services` are undone when the module ends. `env`
+    overrides the functions' environment (a module that pages a crowd lifts the rate limits).
     """
     from parley import deps
     from tests.integration.harness import Harness
 
     with pytest.MonkeyPatch.context() as mp, ThreadPoolExecutor(max_workers=8) as pool:
         set_lambda_env(mp)
+        for key, value in (env or {}).items():
+            mp.setenv(key, value)
         try:
             with moto_world(mp) as world:
                 clear_cached_clients()  # built with the queue URL moto_world set

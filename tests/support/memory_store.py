@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from parley.errors import Conflict
+from parley.errors import Conflict, QuotaExceeded
 from parley.ids import message_id_ms, next_message_id
 from parley.models import (
     Caller,
@@ -60,13 +60,17 @@ class MemoryStore:
         self.subscriptions: dict[ChannelKey, dict[str, _Subscription]] = {}
         self.presence: dict[ChannelKey, dict[str, _Presence]] = {}
         self.typing: dict[tuple[str, str, str], int] = {}  # (workspace, channel, user) -> at (ms)
-        self.rates: dict[tuple[str, str], int] = {}
+        self.rates: dict[tuple[str, str, str], int] = {}
         self.workspaces: set[str] = set()
         self.channels: dict[ChannelKey, Channel] = {}
         self.members: dict[tuple[str, str], set[str]] = {}  # (workspace, user) -> channels
         self.messages: dict[ChannelKey, dict[str, Message]] = {}
         self.heads: dict[ChannelKey, str] = {}
         self.connection_writes = 0  # heartbeats that rewrote a connection's expiry
+        # (workspace, user) -> slot -> (connection id, expires at s)
+        self.slots: dict[tuple[str, str], dict[int, tuple[str, int]]] = {}
+        self.channel_counts: dict[tuple[str, str], int] = {}  # (workspace, creator or "") -> count
+        self.invite_counts: dict[tuple[str, str, int], int] = {}  # (workspace, inviter, hour) -> count
         self._lock = threading.Lock()
 
     # ---- connections ---------------------------------------------------------------------------
@@ -93,13 +97,39 @@ class MemoryStore:
     def delete_connection(self, connection_id: str) -> None:
         self.connections.pop(connection_id, None)
 
+    def claim_connection_slot(self, caller: Caller, max_slots: int, now_s: int, expires_at_s: int) -> bool:
+        with self._lock:
+            held = self.slots.setdefault((caller.workspace, caller.user.id), {})
+            if any(c == caller.connection_id for c, _ in held.values()):
+                return True
+            for slot in range(max_slots):
+                if slot not in held or held[slot][1] <= now_s:
+                    held[slot] = (caller.connection_id, expires_at_s)
+                    return True
+            return False
+
+    def release_connection_slot(self, workspace: str, user_id: str, connection_id: str) -> None:
+        with self._lock:
+            held = self.slots.get((workspace, user_id), {})
+            for slot in [n for n, (c, _) in held.items() if c == connection_id]:
+                del held[slot]
+
+    def user_connections(self, workspace: str, user_id: str, now_s: int) -> list[str]:
+        held = self.slots.get((workspace, user_id), {})
+        return [c for _, (c, e) in sorted(held.items()) if e > now_s]
+
     # ---- subscriptions and presence ------------------------------------------------------------
 
-    def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> bool:
+    def subscribe(
+        self, caller: Caller, channel: str, expires_at_s: int, *, max_channels: int | None = None
+    ) -> bool:
         with self._lock:
             connection = self.connections.get(caller.connection_id)
             if connection is None:
                 return False
+            full = max_channels is not None and len(connection.channels) >= max_channels
+            if full and channel not in connection.channels:
+                raise QuotaExceeded(f"a connection may join at most {max_channels} channels; leave one first")
             key = (caller.workspace, channel)
             connection.channels.add(channel)
             subs = self.subscriptions.setdefault(key, {})
@@ -185,10 +215,26 @@ class MemoryStore:
     def get_channel(self, workspace: str, channel: str) -> Channel | None:
         return self.channels.get((workspace, channel))
 
-    def create_channel(self, channel: Channel, now_ms: int) -> None:
-        if (channel.workspace, channel.id) in self.channels:
-            raise Conflict(f"channel '{channel.id}' already exists")
-        self.channels[(channel.workspace, channel.id)] = channel
+    def create_channel(
+        self,
+        channel: Channel,
+        now_ms: int,
+        *,
+        max_per_workspace: int | None = None,
+        max_per_creator: int | None = None,
+    ) -> None:
+        with self._lock:
+            if (channel.workspace, channel.id) in self.channels:
+                raise Conflict(f"channel '{channel.id}' already exists")
+            counted = [((channel.workspace, ""), max_per_workspace, "the workspace")]
+            counted.append(((channel.workspace, channel.created_by), max_per_creator, "you"))
+            for key, limit, who in counted:
+                if limit is not None and self.channel_counts.get(key, 0) >= limit:
+                    raise QuotaExceeded(f"{who} may create at most {limit} channels")
+            for key, limit, _ in counted:
+                if limit is not None:
+                    self.channel_counts[key] = self.channel_counts.get(key, 0) + 1
+            self.channels[(channel.workspace, channel.id)] = channel
         self.add_member(channel.workspace, channel.created_by, channel.id, now_ms)
 
     def is_member(self, workspace: str, user_id: str, channel: str) -> bool:
@@ -196,6 +242,25 @@ class MemoryStore:
 
     def add_member(self, workspace: str, user_id: str, channel: str, now_ms: int) -> None:
         self.members.setdefault((workspace, user_id), set()).add(channel)
+
+    def invite_member(
+        self, workspace: str, inviter: str, user_id: str, channel: str, now_ms: int, *, max_per_hour: int
+    ) -> None:
+        with self._lock:
+            key = (workspace, inviter, now_ms // 3_600_000)
+            if self.invite_counts.get(key, 0) >= max_per_hour:
+                raise QuotaExceeded(
+                    f"you may send at most {max_per_hour} invites an hour; try again next hour"
+                )
+            self.invite_counts[key] = self.invite_counts.get(key, 0) + 1
+        self.add_member(workspace, user_id, channel, now_ms)
+
+    def remove_member(self, workspace: str, user_id: str, channel: str) -> bool:
+        channels = self.members.get((workspace, user_id), set())
+        if channel not in channels:
+            return False
+        channels.discard(channel)
+        return True
 
     def list_channels(self, workspace: str) -> list[Channel]:
         return [c for (w, _), c in sorted(self.channels.items()) if w == workspace]
@@ -237,25 +302,39 @@ class MemoryStore:
     # ---- rate state ----------------------------------------------------------------------------
 
     def claim_rate_if_idle(
-        self, workspace: str, user_id: str, now_ms: int, new: int, expires_at_s: int
+        self,
+        workspace: str,
+        user_id: str,
+        now_ms: int,
+        new: int,
+        expires_at_s: int,
+        *,
+        bucket: str = "message",
     ) -> int | None:
         with self._lock:
-            stored = self.rates.get((workspace, user_id))
+            stored = self.rates.get((workspace, user_id, bucket))
             if stored is not None and stored > now_ms:
                 return stored
-            self.rates[(workspace, user_id)] = new
+            self.rates[(workspace, user_id, bucket)] = new
             return None
 
-    def rate_state(self, workspace: str, user_id: str) -> int | None:
-        return self.rates.get((workspace, user_id))
+    def rate_state(self, workspace: str, user_id: str, *, bucket: str = "message") -> int | None:
+        return self.rates.get((workspace, user_id, bucket))
 
     def save_rate_state(
-        self, workspace: str, user_id: str, old: int | None, new: int, expires_at_s: int
+        self,
+        workspace: str,
+        user_id: str,
+        old: int | None,
+        new: int,
+        expires_at_s: int,
+        *,
+        bucket: str = "message",
     ) -> bool:
         with self._lock:
-            if self.rates.get((workspace, user_id)) != old:
+            if self.rates.get((workspace, user_id, bucket)) != old:
                 return False
-            self.rates[(workspace, user_id)] = new
+            self.rates[(workspace, user_id, bucket)] = new
             return True
 
     # ---- the sweeper's work --------------------------------------------------------------------

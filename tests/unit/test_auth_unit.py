@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from parley.auth import LEEWAY_SECONDS, MAX_TOKEN_BYTES, Identity, SharedSecret, TokenVerifier
 from parley.config import Settings
-from parley.errors import InvalidToken
+from parley.errors import BadRequest, InvalidToken
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 
@@ -24,6 +24,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "workspace": "acme",
         "name": "Alice",
         "exp": int(time.time()) + 600,
+        "iat": int(time.time()),
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -33,7 +34,7 @@ def token(secret: str = SECRET, algorithm: str = "HS256", **overrides: Any) -> s
     return jwt.encode(claims(**overrides), secret, algorithm=algorithm)
 
 
-def verifier(**kwargs: str) -> TokenVerifier:
+def verifier(**kwargs: Any) -> TokenVerifier:
     return TokenVerifier(SharedSecret(lambda: SECRET), **kwargs)
 
 
@@ -146,7 +147,7 @@ def test_a_token_not_yet_valid_is_refused():
     assert reason(token(nbf=int(time.time()) + LEEWAY_SECONDS + 60)) == "not yet valid"
 
 
-@pytest.mark.parametrize("claim", ["sub", "workspace", "exp"])
+@pytest.mark.parametrize("claim", ["sub", "workspace", "exp", "iat"])
 def test_a_token_without_a_required_claim_is_refused(claim):
     missing: dict[str, Any] = {claim: None}
     assert reason(token(**missing)) == "MissingRequiredClaimError"
@@ -174,6 +175,108 @@ def test_a_bad_workspace_is_refused(workspace):
 @pytest.mark.parametrize("name", ["", "n" * 101, 5, {"first": "Al"}])
 def test_a_bad_name_is_refused(name):
     assert reason(token(name=name)) == "bad name claim"
+
+
+# Python's `$` matches before a trailing newline; a `match` with `^...$` let these through.
+INVISIBLE = {
+    "a trailing newline": "\n",
+    "a bidi override (U+202E)": "\u202e",
+    "a right-to-left mark (U+200F)": "\u200f",
+    "a zero-width space (U+200B)": "\u200b",
+    "a byte-order mark (U+FEFF)": "\ufeff",
+    "a line separator (U+2028)": "\u2028",
+    "a paragraph separator (U+2029)": "\u2029",
+    "a NUL": "\x00",
+    "a C1 control (U+0085)": "\x85",
+}
+
+
+@pytest.mark.parametrize("char", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_a_subject_with_a_control_format_or_separator_character_is_refused(char):
+    assert reason(token(sub=f"alice{char}")) == "bad sub claim"
+
+
+@pytest.mark.parametrize("char", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_a_name_with_a_control_format_or_separator_character_is_refused(char):
+    assert reason(token(name=f"Alice{char}")) == "bad name claim"
+
+
+def test_a_workspace_with_a_trailing_newline_is_refused():
+    assert reason(token(workspace="acme\n")) == "bad workspace claim"
+
+
+def test_a_name_of_only_spaces_is_refused():
+    assert reason(token(name="   ")) == "bad name claim"
+
+
+def test_a_name_with_spaces_and_accents_is_accepted():
+    assert verifier().verify(token(name="Zoë van Dijk")).name == "Zoë van Dijk"
+
+
+def test_the_protocol_refuses_exactly_the_user_ids_the_authorizer_refuses():
+    # the same rule (parley.names) on both sides: a frame may name any user a token can be
+    from parley.protocol import InviteFrame, parse_frame
+
+    for sub in ["alice", "auth0|123", *(f"alice{c}" for c in INVISIBLE.values()), "bob smith", "b#1"]:
+        try:
+            verifier().verify(token(sub=sub))
+            token_ok = True
+        except InvalidToken:
+            token_ok = False
+        try:
+            parse_frame(json.dumps({"action": "invite", "channel": "general", "user": sub}), InviteFrame)
+            frame_ok = True
+        except BadRequest:
+            frame_ok = False
+        assert token_ok == frame_ok, sub
+
+
+# ---- token lifetime ------------------------------------------------------------------------------
+
+
+def test_a_token_living_longer_than_24_hours_is_refused():
+    now = int(time.time())
+    assert reason(token(iat=now, exp=now + 24 * 3600 + 1)) == "token lifetime (exp - iat) above the maximum"
+
+
+def test_a_token_living_exactly_24_hours_is_accepted():
+    now = int(time.time())
+    assert verifier().verify(token(iat=now, exp=now + 24 * 3600)).expires_at == now + 24 * 3600
+
+
+def test_the_maximum_lifetime_is_configurable():
+    now = int(time.time())
+    short = TokenVerifier(SharedSecret(lambda: SECRET), max_lifetime_s=600)
+    with pytest.raises(InvalidToken):
+        short.verify(token(iat=now, exp=now + 601))
+    assert short.verify(token(iat=now, exp=now + 600)).user_id == "alice"
+
+
+def test_an_iat_in_the_past_does_not_stretch_the_lifetime():
+    # a token minted a year ago with an exp still ahead is refused: its lifetime counts from iat
+    now = int(time.time())
+    assert (
+        reason(token(iat=now - 365 * 86400, exp=now + 600)) == "token lifetime (exp - iat) above the maximum"
+    )
+
+
+@pytest.mark.parametrize("iat", ["1790000000", True])
+def test_a_non_numeric_iat_is_refused(iat):
+    assert reason(token(iat=iat)) in ("bad iat claim", "InvalidIssuedAtError")
+
+
+def test_the_settings_give_the_verifier_its_maximum_lifetime():
+    from parley.deps import build_verifier
+
+    settings = Settings(
+        state_table="s",
+        messages_table="m",
+        idempotency_table="i",
+        connections_endpoint="https://x",
+        jwt_secret_param="/p",
+        max_token_lifetime_seconds=3600,
+    )
+    assert build_verifier(settings)._max_lifetime_s == 3600
 
 
 def test_a_wrong_issuer_is_refused_when_one_is_configured():

@@ -412,7 +412,10 @@ def test_heartbeat():
 
 def test_channel_created():
     frame = protocol.channel_created(Channel("acme", "dev", True, "alice"))
-    assert frame == {"type": "channel_created", "channel": {"id": "dev", "name": "dev", "private": True}}
+    assert frame == {
+        "type": "channel_created",
+        "channel": {"id": "dev", "name": "dev", "private": True, "invite": "members"},
+    }
 
 
 def test_invited():
@@ -428,9 +431,9 @@ def test_channels():
     assert protocol.channels(listings) == {
         "type": "channels",
         "channels": [
-            {"id": "general", "name": "general", "private": False, "member": True},
-            {"id": "dev", "name": "dev", "private": True, "member": True},
-            {"id": "random", "name": "random", "private": False, "member": False},
+            {"id": "general", "name": "general", "private": False, "invite": "members", "member": True},
+            {"id": "dev", "name": "dev", "private": True, "invite": "members", "member": True},
+            {"id": "random", "name": "random", "private": False, "invite": "members", "member": False},
         ],
         "next": None,
     }

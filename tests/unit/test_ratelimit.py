@@ -159,3 +159,46 @@ def test_a_refused_request_retried_after_retry_after_ms_is_allowed(times):
             tat = d.new_tat_ms
         else:
             assert decide(tat, now + d.retry_after_ms, rate_per_s=RATE, burst=BURST).allowed
+
+
+# ---- per-action limits from the environment ------------------------------------------------------
+
+ENV = {
+    "STATE_TABLE": "s",
+    "MESSAGES_TABLE": "m",
+    "IDEMPOTENCY_TABLE": "i",
+    "CONNECTIONS_ENDPOINT": "https://x",
+}
+
+
+def test_every_action_but_message_has_a_default_limit():
+    from parley.config import Settings
+    from parley.protocol import FRAMES
+    from parley.ratelimit import ACTION_LIMITS
+
+    settings = Settings.from_env(ENV)
+    assert set(ACTION_LIMITS) == set(FRAMES) - {"message"}
+    assert settings.rate_limit("message") == (20, 5.0)
+    assert all(settings.rate_limit(a) == ACTION_LIMITS[a] for a in ACTION_LIMITS)
+
+
+def test_action_rate_limits_override_only_the_actions_they_name():
+    from parley.config import Settings
+    from parley.ratelimit import ACTION_LIMITS
+
+    settings = Settings.from_env(ENV | {"ACTION_RATE_LIMITS": "create_channel=5/0.05, invite=10/0.2"})
+    assert settings.rate_limit("create_channel") == (5, 0.05)
+    assert settings.rate_limit("invite") == (10, 0.2)
+    assert settings.rate_limit("join") == ACTION_LIMITS["join"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["dance=5/1", "join=5", "join=0/1", "join=5/0", "join=x/1", "join=5/nan", "message=5/1"],
+    ids=["unknown action", "no rate", "zero burst", "zero rate", "not a number", "nan", "message"],
+)
+def test_a_bad_action_rate_limit_refuses_to_start_and_names_the_entry(spec):
+    from parley.config import Settings
+
+    with pytest.raises(RuntimeError, match="ACTION_RATE_LIMITS entry"):
+        Settings.from_env(ENV | {"ACTION_RATE_LIMITS": spec})

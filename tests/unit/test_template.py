@@ -209,7 +209,7 @@ def test_globals_set_the_environment_of_the_design(template):
     section = DESIGN.read_text().split("## Environment", 1)[1].split("\n## ", 1)[0]
     first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
     documented = {name for cell in first_cells for name in re.findall(r"`([A-Z][A-Z_]+)`", cell)}
-    assert len(documented) == 17
+    assert len(documented) == 24
     assert documented == set(env)
     assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
     assert env["CONNECTIONS_ENDPOINT"] == {

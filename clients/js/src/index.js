@@ -76,8 +76,20 @@ export function channelNameProblem(name) {
     : 'Channel names are 1–80 characters of a–z, 0–9, _ and -.';
 }
 
+// Control, format (bidi) and separator characters: the server refuses them in ids and names (parley/names.py).
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
 export function userIdProblem(user) {
-  return USER_ID.test(user) ? null : 'A user id is 1–128 characters, without spaces or #.';
+  if (!USER_ID.test(user)) return 'A user id is 1–128 characters, without spaces or #.';
+  return INVISIBLE.test(user) ? 'A user id has no control, format or bidi characters.' : null;
+}
+
+// Who wrote a message, as shown: the display name and, when it is not the id itself, the user id beside it.
+// `name` is whatever the token's minter chose and is not unique, so "Alice" cannot pass for @alice.
+export function authorParts(user) {
+  const id = user?.id || '?';
+  const name = user?.name || id;
+  return { name, id: name === id ? null : `@${id}` };
 }
 
 export function encode(frame) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  DEFAULTS, ParleyClient, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
+  DEFAULTS, ParleyClient, authorParts, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
   textBytes, textProblem, typingText, userFromToken,
 } from '../src/index.js';
 import { FakeClock, fakeSockets, flush, mid, msg, token } from './fakes.js';
@@ -595,5 +595,17 @@ describe('client: presence in a large channel', () => {
     ws.push({ type: 'presence', channel: 'general', users: users(100, 200), next: 'u199' });
     assert.deepEqual(ids(client), []);
     assert.equal(ws.frames('presence').length, 1);
+  });
+});
+
+describe('authorParts', () => {
+  test('shows the user id beside a display name, so a name cannot impersonate another user', () => {
+    assert.deepEqual(authorParts({ id: 'mallory', name: 'alice' }), { name: 'alice', id: '@mallory' });
+  });
+  test('shows the id once when the name is the id', () => {
+    assert.deepEqual(authorParts({ id: 'alice', name: 'alice' }), { name: 'alice', id: null });
+  });
+  test('falls back to the id when there is no name', () => {
+    assert.deepEqual(authorParts({ id: 'bob' }), { name: 'bob', id: null });
   });
 });

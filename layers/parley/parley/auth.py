@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -11,6 +10,7 @@ import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
 
 from parley.errors import InvalidToken, KeysUnavailable
+from parley.names import name_problem, user_id_problem, workspace_problem
 
 LEEWAY_SECONDS = 30
 MAX_TOKEN_BYTES = 4096  # far above any sane JWT; bigger ones are refused before any parsing
@@ -20,8 +20,9 @@ JWKS_LIFESPAN_SECONDS = 300  # a key removed from the JWKS is refused at most th
 JWKS_REFRESH_COOLDOWN_SECONDS = 30  # an unknown kid refetches the set at most this often
 # Cognito marks its tokens: only an ID token carries `aud` (an access token has `client_id`)
 ACCEPTED_TOKEN_USE = "id"
-_WORKSPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_USER_ID = re.compile(r"^[^\s#]{1,128}$")
+# A token may live at most this long from `iat` to `exp` unless configured otherwise
+# (MAX_TOKEN_LIFETIME_SECONDS): a stolen long-lived token is a long-lived door.
+MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +111,18 @@ class Jwks:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySource, *, issuer: str = "", audience: str = "") -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str = "",
+        audience: str = "",
+        max_lifetime_s: int = MAX_TOKEN_LIFETIME_SECONDS,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer or None
         self._audience = audience or None
+        self._max_lifetime_s = max_lifetime_s
 
     def verify(self, token: str | None) -> Identity:
         if not token:
@@ -138,7 +147,8 @@ class TokenVerifier:
                 audience=self._audience,
                 leeway=LEEWAY_SECONDS,
                 options={
-                    "require": ["exp", "sub", "workspace"],
+                    # `iat` too: without it a token's lifetime cannot be bounded (see _identity)
+                    "require": ["exp", "iat", "sub", "workspace"],
                     "verify_aud": self._audience is not None,
                     "verify_iss": self._issuer is not None,
                 },
@@ -152,10 +162,10 @@ class TokenVerifier:
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             # cryptography's, when a key cannot serve the token's algorithm: still the token's fault
             raise InvalidToken(f"key does not fit the token: {type(exc).__name__}") from None
-        return _identity(claims)
+        return _identity(claims, self._max_lifetime_s)
 
 
-def _identity(claims: dict[str, Any]) -> Identity:
+def _identity(claims: dict[str, Any], max_lifetime_s: int = MAX_TOKEN_LIFETIME_SECONDS) -> Identity:
     if "token_use" in claims and claims["token_use"] != ACCEPTED_TOKEN_USE:
         raise InvalidToken("bad token_use claim")
     sub, workspace, name, exp = (
@@ -164,14 +174,19 @@ def _identity(claims: dict[str, Any]) -> Identity:
         claims.get("name"),
         claims["exp"],
     )
-    if not isinstance(sub, str) or not _USER_ID.match(sub):
+    if not isinstance(sub, str) or user_id_problem(sub):
         raise InvalidToken("bad sub claim")
-    if not isinstance(workspace, str) or not _WORKSPACE.match(workspace):
+    if not isinstance(workspace, str) or workspace_problem(workspace):
         raise InvalidToken("bad workspace claim")
     if name is None:
         name = sub
-    if not isinstance(name, str) or not 0 < len(name) <= 100:
+    if not isinstance(name, str) or name_problem(name):
         raise InvalidToken("bad name claim")
-    if not isinstance(exp, int | float):
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
         raise InvalidToken("bad exp claim")
+    iat = claims["iat"]  # PyJWT has checked it is not in the future (int() of it: "1" passes)
+    if not isinstance(iat, int | float) or isinstance(iat, bool):
+        raise InvalidToken("bad iat claim")
+    if exp - iat > max_lifetime_s:
+        raise InvalidToken("token lifetime (exp - iat) above the maximum")
     return Identity(user_id=sub, name=name, workspace=workspace, expires_at=int(exp))

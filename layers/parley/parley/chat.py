@@ -12,7 +12,17 @@ from aws_lambda_powertools import Logger
 from parley import protocol
 from parley.clock import Clock, iso_ms
 from parley.config import Settings
-from parley.errors import NotFound, NotJoined, RateLimited, StoreError, TokenExpired
+from parley.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    NotJoined,
+    QuotaExceeded,
+    RateLimited,
+    StoreError,
+    TokenExpired,
+)
 from parley.idempotency import Once, PostCommand, Posted
 from parley.ids import message_id_for, message_id_ms
 from parley.models import Caller, Channel, ChannelListing, DueItem, Message, User
@@ -101,6 +111,11 @@ class Chat:
         now = self.clock.now_ms()
         if not self.store.workspace_exists(caller.workspace):
             self.store.create_workspace(caller.workspace, DEFAULT_CHANNELS, now)
+        limit = self.settings.max_connections_per_user
+        # a slot outlives no connection: none lasts longer than max_connection_seconds (2 h on AWS)
+        slot_expiry = now // 1000 + self.settings.max_connection_seconds
+        if not self.store.claim_connection_slot(caller, limit, now // 1000, slot_expiry):
+            raise QuotaExceeded(f"at most {limit} connections per user; close one first")
         self.store.put_connection(caller, connected_at_ms, self._connection_expiry_s(now))
 
     def disconnect(self, connection_id: str) -> None:
@@ -110,6 +125,7 @@ class Chat:
             return
         for channel in sorted(connection.channels):
             self._unsubscribe(connection_id, connection.workspace, connection.user.id, channel)
+        self.store.release_connection_slot(connection.workspace, connection.user.id, connection_id)
         self.store.delete_connection(connection_id)
 
     def forget_gone(self, connection_id: str, subscriptions: list[tuple[str, str, str]]) -> None:
@@ -129,6 +145,7 @@ class Chat:
             raise TokenExpired("your token has expired; reconnect with a new one")
 
     def heartbeat(self, caller: Caller) -> Reply:
+        self._take_rate(caller.workspace, caller.user.id, "heartbeat")
         now = self.clock.now_ms()
         self.store.touch_connection(
             caller.connection_id, self._connection_expiry_s(now), min_step_s=HEARTBEAT_WRITE_STEP_S
@@ -138,12 +155,22 @@ class Chat:
     # ---- channels ------------------------------------------------------------------------------
 
     def create_channel(self, caller: Caller, frame: protocol.CreateChannelFrame) -> Reply:
-        channel = Channel(caller.workspace, frame.name, frame.private, caller.user.id)
-        self.store.create_channel(channel, self.clock.now_ms())
+        channel = Channel(caller.workspace, frame.name, frame.private, caller.user.id, frame.invite)
+        if self.store.get_channel(caller.workspace, channel.id) is not None:
+            # read first, so that a name taken writes nothing (not even the rate limiter's state)
+            raise Conflict(f"channel '{channel.id}' already exists")
+        self._take_rate(caller.workspace, caller.user.id, "create_channel")
+        self.store.create_channel(
+            channel,
+            self.clock.now_ms(),
+            max_per_workspace=self.settings.max_channels_per_workspace,
+            max_per_creator=self.settings.max_channels_per_creator,
+        )
         return Reply(protocol.channel_created(channel))
 
     def list_channels(self, caller: Caller, frame: protocol.ChannelsFrame) -> Reply:
         """The visible channels after `after`, in name order; the reply is one page of them."""
+        self._take_rate(caller.workspace, caller.user.id, "channels")
         memberships = self.store.member_channels(caller.workspace, caller.user.id)
         listings = [
             ChannelListing(channel, channel.id in memberships)
@@ -154,23 +181,39 @@ class Chat:
         return Reply(protocol.channels(listings))
 
     def invite(self, caller: Caller, frame: protocol.InviteFrame) -> Reply:
-        self._visible_channel(caller, frame.channel)
-        self.store.add_member(caller.workspace, frame.user, frame.channel, self.clock.now_ms())
+        """Make `frame.user` a member: the inviter must be a member, and the creator when the channel's
+        policy is `creator`; counted against the inviter's invites of the hour."""
+        channel = self._visible_channel(caller, frame.channel)
+        if channel.invite_policy == "creator" and caller.user.id != channel.created_by:
+            raise Forbidden(f"only the creator of '{channel.id}' may invite to it")
+        if not channel.private and not self.store.is_member(caller.workspace, caller.user.id, channel.id):
+            raise Forbidden(f"join '{channel.id}' before inviting to it")
+        self._take_rate(caller.workspace, caller.user.id, "invite")
+        self.store.invite_member(
+            caller.workspace,
+            caller.user.id,
+            frame.user,
+            channel.id,
+            self.clock.now_ms(),
+            max_per_hour=self.settings.max_invites_per_hour,
+        )
         return Reply(protocol.invited(frame.channel, frame.user))
 
     def join(self, caller: Caller, frame: protocol.JoinFrame) -> Reply:
         channel = self._visible_channel(caller, frame.channel)
+        self._take_rate(caller.workspace, caller.user.id, "join")
         now = self.clock.now_ms()
-        if not channel.private and not self.store.is_member(caller.workspace, caller.user.id, channel.id):
-            self.store.add_member(caller.workspace, caller.user.id, channel.id, now)
         # Subscriptions and presence are cleaned up by leave/disconnect/sweeper; their TTL is only the
         # backstop, so it must outlast any connection (2 h on AWS), not just one heartbeat period.
         backstop = now // 1000 + self.settings.max_connection_seconds + 600
-        if not self.store.subscribe(caller, channel.id, backstop):
+        most = self.settings.max_channels_per_connection
+        if not self.store.subscribe(caller, channel.id, backstop, max_channels=most):
             # We had forgotten this connection (a 410 or a missed heartbeat), yet it is talking to us:
             # it is alive after all, so register it again rather than fail the join.
             self.store.put_connection(caller, now, self._connection_expiry_s(now))
-            self.store.subscribe(caller, channel.id, backstop)
+            self.store.subscribe(caller, channel.id, backstop, max_channels=most)
+        if not channel.private and not self.store.is_member(caller.workspace, caller.user.id, channel.id):
+            self.store.add_member(caller.workspace, caller.user.id, channel.id, now)
         if frame.since is not None:
             page = self.store.messages_after(caller.workspace, channel.id, frame.since, protocol.RECOVER_MAX)
             recovered = not page.has_more
@@ -211,8 +254,42 @@ class Chat:
         return [m for m in page.messages if message_id_ms(m.id) >= floor_ms]
 
     def leave(self, caller: Caller, frame: protocol.LeaveFrame) -> Reply:
+        """Unsubscribe this connection; with `membership`, end the caller's membership too (every one of
+        the caller's connections is unsubscribed); with `user`, the creator removes that member."""
+        if frame.user is not None:
+            return self._remove_member(caller, frame.channel, frame.user)
+        if not frame.membership and not self.store.is_subscribed(
+            caller.connection_id, caller.workspace, frame.channel, self.clock.now_ms() // 1000
+        ):
+            return Reply(protocol.left(frame.channel))  # nothing to undo, so nothing is written
+        self._take_rate(caller.workspace, caller.user.id, "leave")
         self._unsubscribe(caller.connection_id, caller.workspace, caller.user.id, frame.channel)
-        return Reply(protocol.left(frame.channel))
+        if not frame.membership:
+            return Reply(protocol.left(frame.channel))
+        self.store.remove_member(caller.workspace, caller.user.id, frame.channel)
+        self._unsubscribe_user(caller.workspace, caller.user.id, frame.channel)
+        return Reply(protocol.left(frame.channel, membership=True))
+
+    def _remove_member(self, caller: Caller, channel_id: str, user_id: str) -> Reply:
+        channel = self._visible_channel(caller, channel_id)
+        if caller.user.id != channel.created_by:
+            raise Forbidden(f"only the creator of '{channel.id}' may remove its members")
+        if user_id == caller.user.id:
+            raise BadRequest("user: to leave a channel yourself, send membership: true instead")
+        if not self.store.is_member(caller.workspace, user_id, channel.id):
+            raise NotFound(f"'{user_id}' is not a member of '{channel.id}'")
+        self._take_rate(caller.workspace, caller.user.id, "leave")
+        self.store.remove_member(caller.workspace, user_id, channel.id)
+        self._unsubscribe_user(caller.workspace, user_id, channel.id)
+        return Reply(protocol.left(channel.id, membership=True, user=user_id))
+
+    def _unsubscribe_user(self, workspace: str, user_id: str, channel: str) -> None:
+        """Unsubscribe every live connection of a user from a channel (found through the user's
+        connection slots, a Query): a membership that ended must stop the messages too."""
+        now_s = self.clock.now_ms() // 1000
+        for connection_id in self.store.user_connections(workspace, user_id, now_s):
+            if self.store.is_subscribed(connection_id, workspace, channel, now_s):
+                self._unsubscribe(connection_id, workspace, user_id, channel)
 
     # ---- messages ------------------------------------------------------------------------------
 
@@ -236,36 +313,45 @@ class Chat:
         workspace, channel, thread_id = command.workspace, command.channel, command.thread_id
         if thread_id is not None and self.store.get_message(workspace, channel, thread_id) is None:
             raise NotFound(f"thread '{thread_id}' is not a message of channel '{channel}'")
-        self._take_rate(workspace, command.user_id)
+        self._take_rate(workspace, command.user_id, "message")
         message_id = message_id_for(self.clock.now_ms())
         draft = _message_of(command, message_id, iso_ms(message_id_ms(message_id)))
         stored = self.store.append_message(draft)
         return Posted(id=stored.id, ts=stored.ts)
 
-    def _take_rate(self, workspace: str, user_id: str) -> None:
-        rate, burst = self.settings.rate_per_second, self.settings.rate_burst
+    def _take_rate(self, workspace: str, user_id: str, action: str) -> None:
+        """Spend one of the user's `action` tokens or raise RateLimited (nothing written then). Called
+        after a use case's checks and before its writes, so a refused frame writes nothing at all."""
+        burst, rate = self.settings.rate_limit(action)
+        what = "messages" if action == "message" else f"'{action}' requests"
         now = self.clock.now_ms()
         idle = decide(None, now, rate_per_s=rate, burst=burst)
         tat = self.store.claim_rate_if_idle(
-            workspace, user_id, now, idle.new_tat_ms, _rate_expiry(idle.new_tat_ms)
+            workspace, user_id, now, idle.new_tat_ms, _rate_expiry(idle.new_tat_ms), bucket=action
         )
         if tat is None:
             return  # within the rate: one conditional write, no read
         for _ in range(RATE_ATTEMPTS):
             decision = decide(tat, now, rate_per_s=rate, burst=burst)
             if not decision.allowed:
-                raise RateLimited(decision.retry_after_ms)
+                raise RateLimited(decision.retry_after_ms, what)
             if self.store.save_rate_state(
-                workspace, user_id, tat, decision.new_tat_ms, _rate_expiry(decision.new_tat_ms)
+                workspace,
+                user_id,
+                tat,
+                decision.new_tat_ms,
+                _rate_expiry(decision.new_tat_ms),
+                bucket=action,
             ):
                 return
             now = self.clock.now_ms()
-            tat = self.store.rate_state(workspace, user_id)
+            tat = self.store.rate_state(workspace, user_id, bucket=action)
         # lost the compare-and-set every time: the user's other connections are sending right now
-        raise RateLimited(int(1000 / rate))
+        raise RateLimited(max(1, int(1000 / rate)), what)
 
     def history(self, caller: Caller, frame: protocol.HistoryFrame) -> Reply:
         self._require_joined(caller, frame.channel)
+        self._take_rate(caller.workspace, caller.user.id, "history")
         if frame.before is None:
             page = self.store.recent_messages(caller.workspace, frame.channel, frame.limit)
         else:
@@ -274,6 +360,7 @@ class Chat:
 
     def presence(self, caller: Caller, frame: protocol.PresenceFrame) -> Reply:
         self._require_joined(caller, frame.channel)
+        self._take_rate(caller.workspace, caller.user.id, "presence")
         page = self.store.present_users(
             caller.workspace,
             frame.channel,
@@ -285,6 +372,7 @@ class Chat:
 
     def typing(self, caller: Caller, frame: protocol.TypingFrame) -> Reply:
         self._require_joined(caller, frame.channel)
+        self._take_rate(caller.workspace, caller.user.id, "typing")
         # inside the window the store refuses the write; the frame is still accepted, silently
         self.store.touch_typing(caller, frame.channel, self.clock.now_ms(), TYPING_WINDOW_MS)
         return Reply(None)

@@ -20,6 +20,17 @@ class Settings(BaseModel):
     presence_grace_seconds: int = Field(default=5, ge=0, le=900)
     rate_burst: int = Field(default=20, ge=1)
     rate_per_second: float = Field(default=5.0, gt=0)
+    # Every other action's limiter, `action=burst/per_second` comma-separated, over the defaults of
+    # parley.ratelimit.ACTION_LIMITS (e.g. "create_channel=5/0.05,invite=10/0.2").
+    action_rate_limits: str = ""
+    # Quotas (docs/protocol.md, "Limits and quotas"): over one answers `quota_exceeded`.
+    max_channels_per_workspace: int = Field(default=1000, ge=0)
+    max_channels_per_creator: int = Field(default=100, ge=0)
+    max_invites_per_hour: int = Field(default=200, ge=0)
+    max_connections_per_user: int = Field(default=20, ge=1, le=1000)
+    max_channels_per_connection: int = Field(default=200, ge=1)
+    # The authorizer refuses tokens whose `exp` is more than this after their `iat`.
+    max_token_lifetime_seconds: int = Field(default=86_400, ge=60)
     jwt_secret_param: str = ""
     jwks_url: str = ""
     jwt_issuer: str = ""
@@ -41,6 +52,21 @@ class Settings(BaseModel):
             if missing:
                 raise ValueError(f"JWKS_URL is set, so {' and '.join(missing)} must be set too")
         return self
+
+    @model_validator(mode="after")
+    def _action_rate_limits_parse(self) -> Settings:
+        from parley.ratelimit import parse_limits
+
+        parse_limits(self.action_rate_limits)  # a ValueError names the bad entry
+        return self
+
+    def rate_limit(self, action: str) -> tuple[int, float]:
+        """(burst, per second) of `action`'s limiter: `message` from RATE_BURST and RATE_PER_SECOND."""
+        from parley.ratelimit import ACTION_LIMITS, parse_limits
+
+        if action == "message":
+            return self.rate_burst, self.rate_per_second
+        return parse_limits(self.action_rate_limits).get(action, ACTION_LIMITS[action])
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:

@@ -81,7 +81,12 @@ def build_verifier(config: Settings) -> TokenVerifier:
         keys = SharedSecret(lambda: str(provider.get(name, decrypt=True, max_age=SECRET_CACHE_SECONDS)))
     else:
         raise RuntimeError("Parley is misconfigured: set JWKS_URL or JWT_SECRET_PARAM")
-    return TokenVerifier(keys, issuer=config.jwt_issuer, audience=config.jwt_audience)
+    return TokenVerifier(
+        keys,
+        issuer=config.jwt_issuer,
+        audience=config.jwt_audience,
+        max_lifetime_s=config.max_token_lifetime_seconds,
+    )
 
 
 @cache

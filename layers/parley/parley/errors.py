@@ -13,6 +13,7 @@ class ErrorCode(StrEnum):
     NOT_JOINED = "not_joined"
     RATE_LIMITED = "rate_limited"
     CONFLICT = "conflict"
+    QUOTA_EXCEEDED = "quota_exceeded"
     TOKEN_EXPIRED = "token_expired"
     INTERNAL = "internal"
 
@@ -51,6 +52,12 @@ class Conflict(ParleyError):
     code = ErrorCode.CONFLICT
 
 
+class QuotaExceeded(ParleyError):
+    """A quota (channels, invites, connections, joined channels) is used up: nothing was written."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
+
+
 class TokenExpired(ParleyError):
     code = ErrorCode.TOKEN_EXPIRED
 
@@ -58,8 +65,8 @@ class TokenExpired(ParleyError):
 class RateLimited(ParleyError):
     code = ErrorCode.RATE_LIMITED
 
-    def __init__(self, retry_after_ms: int) -> None:
-        super().__init__(f"too many messages; retry after {retry_after_ms} ms")
+    def __init__(self, retry_after_ms: int, what: str = "messages") -> None:
+        super().__init__(f"too many {what}; retry after {retry_after_ms} ms")
         self.retry_after_ms = retry_after_ms
 
 

@@ -32,6 +32,8 @@ class Channel:
     id: str
     private: bool
     created_by: str
+    # who may invite: "members" (any member, the default) or "creator" (the creator only)
+    invite_policy: str = "members"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,17 @@ class Connections(Subscribers, Protocol):
 
     def delete_connection(self, connection_id: str) -> None: ...
 
-    def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> bool: ...
+    def claim_connection_slot(
+        self, caller: Caller, max_slots: int, now_s: int, expires_at_s: int
+    ) -> bool: ...
+
+    def release_connection_slot(self, workspace: str, user_id: str, connection_id: str) -> None: ...
+
+    def user_connections(self, workspace: str, user_id: str, now_s: int) -> list[str]: ...
+
+    def subscribe(
+        self, caller: Caller, channel: str, expires_at_s: int, *, max_channels: int | None = None
+    ) -> bool: ...
 
     def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool: ...
 
@@ -66,11 +76,24 @@ class Channels(Protocol):
 
     def get_channel(self, workspace: str, channel: str) -> Channel | None: ...
 
-    def create_channel(self, channel: Channel, now_ms: int) -> None: ...
+    def create_channel(
+        self,
+        channel: Channel,
+        now_ms: int,
+        *,
+        max_per_workspace: int | None = None,
+        max_per_creator: int | None = None,
+    ) -> None: ...
 
     def is_member(self, workspace: str, user_id: str, channel: str) -> bool: ...
 
     def add_member(self, workspace: str, user_id: str, channel: str, now_ms: int) -> None: ...
+
+    def invite_member(
+        self, workspace: str, inviter: str, user_id: str, channel: str, now_ms: int, *, max_per_hour: int
+    ) -> None: ...
+
+    def remove_member(self, workspace: str, user_id: str, channel: str) -> bool: ...
 
     def list_channels(self, workspace: str) -> list[Channel]: ...
 
@@ -92,16 +115,30 @@ class Messages(Protocol):
 
 
 class RateStates(Protocol):
-    """The rate limiter's per-user state, compare-and-set."""
+    """The rate limiter's per-user, per-action state, compare-and-set."""
 
     def claim_rate_if_idle(
-        self, workspace: str, user_id: str, now_ms: int, new: int, expires_at_s: int
+        self,
+        workspace: str,
+        user_id: str,
+        now_ms: int,
+        new: int,
+        expires_at_s: int,
+        *,
+        bucket: str = "message",
     ) -> int | None: ...
 
-    def rate_state(self, workspace: str, user_id: str) -> int | None: ...
+    def rate_state(self, workspace: str, user_id: str, *, bucket: str = "message") -> int | None: ...
 
     def save_rate_state(
-        self, workspace: str, user_id: str, old: int | None, new: int, expires_at_s: int
+        self,
+        workspace: str,
+        user_id: str,
+        old: int | None,
+        new: int,
+        expires_at_s: int,
+        *,
+        bucket: str = "message",
     ) -> bool: ...
 
 

@@ -23,6 +23,7 @@ from pydantic import (
 
 from parley.errors import BadRequest, ErrorCode
 from parley.models import Channel, ChannelListing, Message, User
+from parley.names import user_id_problem
 
 MAX_TEXT = 4000
 # A text's UTF-8 bytes as Parley sends it, inside a JSON string (a quote or a newline counts 2 bytes,
@@ -60,6 +61,14 @@ def _no_lone_surrogates(value: Any) -> Any:
     return value
 
 
+def _user_id(value: str) -> str:
+    # the authorizer's rule for `sub` (parley.names), so any user id a token carries is one a frame may name
+    problem = user_id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def text_bytes(value: str) -> int:
     """A text's bytes as sent: its UTF-8 inside a JSON string, escapes included, quotes excluded."""
     return len(json.dumps(value, ensure_ascii=False).encode("utf-8")) - 2
@@ -75,7 +84,13 @@ def _within_text_bytes(value: str) -> str:
 _Unicode = BeforeValidator(_no_lone_surrogates)
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,80}$")]
 MessageId = Annotated[str, StringConstraints(pattern=r"^[0-9]{17}$")]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s#]+$"), _Unicode]
+# The pattern is web/protocol.js's USER_ID; _user_id adds the rest of parley.names' rule.
+UserId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s#]+$"),
+    _Unicode,
+    AfterValidator(_user_id),
+]
 Text = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_TEXT),
@@ -99,8 +114,13 @@ class JoinFrame(Frame):
 
 
 class LeaveFrame(Frame):
+    """Unsubscribe this connection; with `membership`, also stop being a member (a private channel then
+    needs a new invite); with `user`, the channel's creator removes that member (implies membership)."""
+
     action: Literal["leave"]
     channel: ChannelName
+    membership: bool = False
+    user: UserId | None = None
 
 
 class MessageFrame(Frame):
@@ -138,6 +158,8 @@ class CreateChannelFrame(Frame):
     action: Literal["create_channel"]
     name: ChannelName
     private: bool = False
+    # who may invite to it: any member (the default) or its creator only
+    invite: Literal["members", "creator"] = "members"
 
 
 class InviteFrame(Frame):
@@ -223,7 +245,7 @@ def message_wire(message: Message) -> dict[str, Any]:
 
 
 def channel_wire(channel: Channel) -> dict[str, Any]:
-    return {"id": channel.id, "name": channel.id, "private": channel.private}
+    return {"id": channel.id, "name": channel.id, "private": channel.private, "invite": channel.invite_policy}
 
 
 def joined(
@@ -262,8 +284,14 @@ def joined(
     return fit_frame(lambda n: build(shown_users, n), wires, keep="last", budget=budget)
 
 
-def left(channel: str) -> dict[str, Any]:
-    return {"type": "left", "channel": channel}
+def left(channel: str, *, membership: bool = False, user: str | None = None) -> dict[str, Any]:
+    """`left`; `membership` when the membership ended too, `user` when the creator removed that member."""
+    frame: dict[str, Any] = {"type": "left", "channel": channel}
+    if membership:
+        frame["membership"] = True
+    if user is not None:
+        frame["user"] = user
+    return frame
 
 
 def ack(message: Message) -> dict[str, Any]:

@@ -1,9 +1,47 @@
-"""Per-user message rate limiting with GCRA: one number of state (the theoretical arrival time) per user."""
+"""Per-user, per-action rate limiting with GCRA: one number of state (the theoretical arrival time) per
+user and action."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+# (burst, per second) of each action but `message` (RATE_BURST, RATE_PER_SECOND), per user across all of
+# the user's connections. Far above what a person or the web client does (it joins each channel once
+# per reconnect, heartbeats every 4 to 5 minutes, types at most every 2 s per channel), far below
+# what a script can send. ACTION_RATE_LIMITS overrides them.
+ACTION_LIMITS: dict[str, tuple[int, float]] = {
+    "create_channel": (10, 0.1),
+    "invite": (30, 0.5),
+    "join": (100, 10.0),
+    "leave": (100, 10.0),
+    "typing": (30, 3.0),
+    "history": (60, 5.0),
+    "presence": (60, 5.0),
+    "channels": (30, 2.0),
+    "heartbeat": (10, 0.5),
+}
+
+
+def parse_limits(spec: str) -> dict[str, tuple[int, float]]:
+    """`action=burst/per_second,...` as a mapping; ValueError naming the first bad entry."""
+    limits: dict[str, tuple[int, float]] = {}
+    for entry in (part.strip() for part in spec.split(",")):
+        if not entry:
+            continue
+        action, _, value = entry.partition("=")
+        burst, _, rate = value.partition("/")
+        try:
+            parsed = (int(burst), float(rate))
+        except ValueError:
+            parsed = (0, 0.0)
+        if action.strip() not in ACTION_LIMITS or parsed[0] < 1 or not parsed[1] > 0:
+            raise ValueError(
+                f"ACTION_RATE_LIMITS entry {entry!r}: want action=burst/per_second with an action of "
+                f"{', '.join(ACTION_LIMITS)}, burst >= 1 and per_second > 0"
+            )
+        limits[action.strip()] = parsed
+    return limits
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
+from parley.errors import QuotaExceeded
 from parley.models import Caller, Connection, PresencePage, Subscriber
 from parley.store import items, keys
 from parley.store.calls import ConditionFailed, attempt, call, transact, unwrap, written
@@ -52,25 +53,97 @@ class ConnectionStore(TableAccess):
     def delete_connection(self, connection_id: str) -> None:
         call(self._state.delete_item, Key=keys.connection_key(connection_id))
 
+    # ---- a user's connection slots (the connections-per-user quota) -----------------------------
+
+    def _slots(self, workspace: str, user_id: str) -> list[dict[str, Any]]:
+        return query_all(
+            self._state,
+            Key("PK").eq(keys.connection_slots_pk(workspace, user_id))
+            & Key("SK").begins_with(keys.SLOT_PREFIX),
+        )
+
+    def claim_connection_slot(self, caller: Caller, max_slots: int, now_s: int, expires_at_s: int) -> bool:
+        """Take one of the user's `max_slots` connection slots for this connection; False when every
+        one is held by a live connection.
+
+        One Query of the user's slots, then a conditional put of a free one (absent, or held by a
+        connection past its expiry): two connections racing for the same slot cannot both win, so the
+        quota holds under concurrency. Safe to run twice for one connection (it finds its own slot).
+        """
+        held = {
+            items.as_int(str(i["SK"])[len(keys.SLOT_PREFIX) :]): i
+            for i in self._slots(caller.workspace, caller.user.id)
+        }
+        if any(i.get("connectionId") == caller.connection_id for i in held.values()):
+            return True
+        live = {n for n, i in held.items() if items.as_int(i.get("expiresAt", 0)) > now_s}
+        for slot in (n for n in range(max_slots) if n not in live):
+            item = {
+                **keys.connection_slot_key(caller.workspace, caller.user.id, slot),
+                "kind": "slot",
+                "connectionId": caller.connection_id,
+                "expiresAt": expires_at_s,
+            }
+            if written(
+                self._state.put_item,
+                Item=item,
+                ConditionExpression="attribute_not_exists(PK) OR expiresAt <= :now",
+                ExpressionAttributeValues={":now": now_s},
+            ):
+                return True
+        return False
+
+    def release_connection_slot(self, workspace: str, user_id: str, connection_id: str) -> None:
+        """Give back the slot this connection holds, if any (safe to run twice)."""
+        for item in self._slots(workspace, user_id):
+            if item.get("connectionId") == connection_id:
+                written(
+                    self._state.delete_item,
+                    Key={"PK": item["PK"], "SK": item["SK"]},
+                    ConditionExpression="connectionId = :c",
+                    ExpressionAttributeValues={":c": connection_id},
+                )
+
+    def user_connections(self, workspace: str, user_id: str, now_s: int) -> list[str]:
+        """The ids of the user's live connections, from their slots (a Query, never a Scan)."""
+        return [
+            str(i["connectionId"])
+            for i in self._slots(workspace, user_id)
+            if items.as_int(i.get("expiresAt", 0)) > now_s
+        ]
+
     # ---- subscriptions -------------------------------------------------------------------------
 
-    def subscribe(self, caller: Caller, channel: str, expires_at_s: int) -> bool:
+    def subscribe(
+        self, caller: Caller, channel: str, expires_at_s: int, *, max_channels: int | None = None
+    ) -> bool:
         """Subscribe this connection and count it in the channel's presence, in one transaction (a
         user's first connection creates the presence item: an INSERT, `joins`).
 
         False, and nothing written, when the connection item is gone (forgotten as stale), so no orphan
         subscription is left. Two connections of one user joining at once conflict on the presence
         item; the loser tries again.
+
+        With `max_channels`, QuotaExceeded (and nothing written) when the connection is already
+        subscribed to that many other channels: the condition is on the connection item itself, so
+        concurrent joins on one connection cannot overrun it.
         """
         state = self._tables.state_name
+        condition = "attribute_exists(PK)"
+        values: dict[str, Any] = {":c": {channel}}
+        if max_channels is not None:
+            condition += (
+                " AND (attribute_not_exists(channels) OR size(channels) < :max OR contains(channels, :ch))"
+            )
+            values |= {":max": max_channels, ":ch": channel}
         transaction: list[TransactWriteItemTypeDef] = [
             {
                 "Update": {
                     "TableName": state,
                     "Key": keys.connection_key(caller.connection_id),
                     "UpdateExpression": "ADD channels :c",
-                    "ConditionExpression": "attribute_exists(PK)",
-                    "ExpressionAttributeValues": {":c": {channel}},
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": values,
                 }
             },
             {"Put": {"TableName": state, "Item": items.subscription_item(caller, channel, expires_at_s)}},
@@ -94,8 +167,12 @@ class ConnectionStore(TableAccess):
                 }
             },
         ]
-        # the one condition is the connection item's: False when it is gone
-        return transact(self._client, transaction) is None
+        # the one condition is the connection item's: False when it is gone, else the quota refused
+        if transact(self._client, transaction) is None:
+            return True
+        if max_channels is not None and self.get_connection(caller.connection_id) is not None:
+            raise QuotaExceeded(f"a connection may join at most {max_channels} channels; leave one first")
+        return False
 
     def unsubscribe(self, connection_id: str, workspace: str, channel: str) -> bool:
         """Remove one subscription; True if it existed. The connection item may already be gone."""

@@ -78,8 +78,9 @@ def typing_item(caller: Caller, channel: str, now_ms: int, window_ms: int) -> It
     }
 
 
-def rate_item(workspace: str, user_id: str, tat: int, expires_at_s: int) -> Item:
-    return {**keys.rate_key(workspace, user_id), "kind": "rate", "tat": tat, "expiresAt": expires_at_s}
+def rate_item(workspace: str, user_id: str, tat: int, expires_at_s: int, bucket: str = "message") -> Item:
+    key = keys.rate_key(workspace, user_id, bucket)
+    return {**key, "kind": "rate", "tat": tat, "expiresAt": expires_at_s}
 
 
 def tat_from_item(item: Item) -> int:
@@ -113,12 +114,17 @@ def channel_item(channel: Channel, now_ms: int) -> Item:
         "private": channel.private,
         "createdBy": channel.created_by,
         "createdAt": now_ms,
+        "invitePolicy": channel.invite_policy,
     }
 
 
 def channel_from_item(workspace: str, item: Item) -> Channel:
     return Channel(
-        workspace, str(item["name"]), bool(item.get("private", False)), str(item.get("createdBy", ""))
+        workspace,
+        str(item["name"]),
+        bool(item.get("private", False)),
+        str(item.get("createdBy", "")),
+        str(item.get("invitePolicy", "members")),
     )
 
 

@@ -22,6 +22,7 @@ SUBSCRIPTION_PREFIX = "SUB#"
 PRESENCE_PREFIX = "PRES#"
 CHANNEL_PREFIX = "CHAN#"
 MESSAGE_PREFIX = "MSG#"
+SLOT_PREFIX = "SLOT#"
 
 # ---- StateTable -------------------------------------------------------------------------------------
 
@@ -47,8 +48,23 @@ def typing_key(workspace: str, channel: str, user_id: str) -> Key:
     return {"PK": channel_state_pk(workspace, channel), "SK": f"TYPING#{user_id}"}
 
 
-def rate_key(workspace: str, user_id: str) -> Key:
-    return {"PK": f"RATE#{workspace}#{user_id}", "SK": "RATE"}
+def rate_key(workspace: str, user_id: str, bucket: str = "message") -> Key:
+    """A user's limiter state for one action (`bucket`); `message` keeps the key it always had."""
+    return {"PK": f"RATE#{workspace}#{user_id}", "SK": "RATE" if bucket == "message" else f"RATE#{bucket}"}
+
+
+def connection_slots_pk(workspace: str, user_id: str) -> str:
+    """The partition of a user's connection slots: one item per open connection, at most the quota."""
+    return f"USER#{workspace}#{user_id}"
+
+
+def connection_slot_key(workspace: str, user_id: str, slot: int) -> Key:
+    return {"PK": connection_slots_pk(workspace, user_id), "SK": f"{SLOT_PREFIX}{slot:04d}"}
+
+
+def invite_count_key(workspace: str, user_id: str, hour: int) -> Key:
+    """How many invites a user sent in one clock hour (epoch seconds // 3600)."""
+    return {"PK": f"QUOTA#{workspace}#{user_id}", "SK": f"INVITES#{hour}"}
 
 
 # ---- the sweeper's sparse `Due` index ---------------------------------------------------------------
@@ -104,6 +120,11 @@ def member_pk(workspace: str, user_id: str) -> str:
 
 def member_key(workspace: str, user_id: str, channel: str) -> Key:
     return {"PK": member_pk(workspace, user_id), "SK": f"{CHANNEL_PREFIX}{channel}"}
+
+
+def creator_count_key(workspace: str, user_id: str) -> Key:
+    """How many channels a user created in a workspace (the workspace's own count is on its item)."""
+    return {"PK": member_pk(workspace, user_id), "SK": "QUOTA"}
 
 
 def channel_messages_pk(workspace: str, channel: str) -> str:
