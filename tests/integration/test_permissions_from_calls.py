@@ -26,6 +26,7 @@ import boto3
 import pytest
 from botocore import handlers as botocore_handlers
 
+from parley import aws as parley_aws
 from parley.store import keys
 from tests.support import events
 from tests.support.handlers import LambdaContext, load
@@ -129,6 +130,9 @@ def recorder(moto_aws: MotoAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     ]
     monkeypatch.setattr(botocore_handlers, "BUILTIN_HANDLERS", [*botocore_handlers.BUILTIN_HANDLERS, *hooks])
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # the next boto3.client() starts one with the hooks
+    # The fast @connections client signs with botocore but sends over its own connection, out of the
+    # hooks' sight; boto3's client, its fallback, makes the same ManageConnections calls where they see it.
+    monkeypatch.setattr(parley_aws, "connections_client", parley_aws.management_api)
     clear_cached_clients()
     providers.clear()
     yield recorder

@@ -72,7 +72,7 @@ def management_api(endpoint_url: str, pool_size: int) -> ApiGatewayManagementApi
 
 @cache
 def connections_client(endpoint_url: str, pool_size: int) -> ConnectionsClient:
-    """The fast `@connections` client (signed by botocore, sent over urllib3), else boto3's.
+    """The fast `@connections` client (signed by botocore, sent over `http.client`), else boto3's.
 
     boto3's client is kept where the fast path cannot sign or send like it: no credentials or region
     resolved from the environment, or an endpoint URL that is not a plain http(s) base URL.
