@@ -19,6 +19,7 @@ from ws_emulator.gateway.devtokens import mint_token
 from ws_emulator.gateway.events import ApiInfo
 from ws_emulator.gateway.management import ManagementApi
 from ws_emulator.gateway.model import AuthorizerDef, GatewayApi, GatewaySettings, RouteDef
+from ws_emulator.gateway.origins import AccessPolicy
 from ws_emulator.gateway.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
 from ws_emulator.gateway.server import Gateway
 from ws_emulator.gateway.static_site import Site
@@ -75,6 +76,14 @@ def _bind(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port))
     except OSError as exc:
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def _access_policy(config: Config, ws_port: int) -> AccessPolicy:
+    """origins.py's rules for both ports; a wildcard bind is also reached by this machine's names."""
+    names: list[str] = []
+    if config.host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+        names = [socket.gethostname(), socket.getfqdn()]
+    return AccessPolicy.build(config.host, ws_port, config.allowed_origins, names)
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,8 @@ class Emulator:
             management_url=f"http://{host}:{mg_port}/{stage}",
         )
 
+        access = _access_policy(config, ws_port)
+
         # One Faults object for the @connections API and the local AWS; /_emulator/faults changes it.
         faults = Faults(
             config.fault_post_gone_rate,
@@ -225,6 +236,7 @@ class Emulator:
             log=logging.getLogger("ws_emulator.gateway"),
             event_log=logging.getLogger(EVENT_LOGGER),
             site=Site(config.static_dir, self._token_minter()),
+            access=access,
         )
         management = ManagementApi(
             gateway,
@@ -235,6 +247,7 @@ class Emulator:
             faults=faults,
             info=self._health,
             message_limit_bytes=config.message_limit_bytes,
+            access=access,
         )
         # The management API outlives the gateway: `$disconnect` handlers and draining fan-out post to it.
         await management.start(mg_sock)

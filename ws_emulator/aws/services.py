@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from ws_emulator.aws import moto_fixes
+from ws_emulator.aws import browser_guard, moto_fixes
 from ws_emulator.aws.dynamodb_locks import OWN_USER_AGENT, DynamoDBLocks
 from ws_emulator.faults import Faults
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, QueueSpec, Template
@@ -90,6 +90,7 @@ class LocalAws:
         from moto.server import ThreadedMotoServer
 
         moto_fixes.apply()
+        browser_guard.disable_global_cors()
 
         # werkzeug logs every request at INFO; the emulator's log is for the app, not for moto.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -99,6 +100,8 @@ class LocalAws:
         if wsgi is not None:
             # The shared Faults object changes in place when /_emulator/faults is PUT.
             wsgi.app = _serialize_dynamodb(wsgi.app, self.faults, per_table=self.per_table_locks)
+            # Outermost: a browser page's request (or a rebinding Host) never reaches moto.
+            wsgi.app = browser_guard.refuse_browsers(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)
