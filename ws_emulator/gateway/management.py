@@ -132,7 +132,12 @@ class ManagementApi:
         misdirected = self.access.host_refusal(headers.get("host"), self.port)
         if misdirected is not None:
             # Before the body is read: a rebinding page gets nothing, not even a 100 Continue.
-            self.log.warning("refused %s (%d): Host %r", target[:80], misdirected.status, headers.get("host"))
+            self.log.warning(
+                "refused %s (%d): Host %r",
+                target.partition("?")[0][:80],
+                misdirected.status,
+                headers.get("host"),
+            )
             await self._write(writer, _refusal_response(misdirected), keep_alive=False)
             return False
         if headers.get("expect", "").lower() == "100-continue":

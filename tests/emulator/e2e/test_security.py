@@ -15,6 +15,7 @@ import pytest_asyncio
 from botocore.config import Config as BotoConfig
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from tests.emulator.e2e.test_gateway_cli import FIXTURE, start_cli
 from ws_emulator.app import run_emulator
@@ -95,7 +96,7 @@ async def test_a_handshake_from_a_foreign_page_is_refused_with_403(emu):
     # Given a page on another site that opens a WebSocket to the emulator (the browser adds Origin)
     # When it connects with a valid development token
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(emu.ws_url + "?token=user:alice", origin=EVIL):
+        async with connect(emu.ws_url + "?token=user:alice", origin=Origin(EVIL)):
             pass
     # Then the handshake is refused before any function runs
     assert refused.value.response.status_code == 403
@@ -105,7 +106,7 @@ async def test_a_handshake_from_a_foreign_page_is_refused_with_403(emu):
 @pytest.mark.parametrize("origin", ["http://evil.example:{port}", "null", "http://127.0.0.1:1"])
 async def test_look_alike_origins_are_refused_too(emu, origin):
     with pytest.raises(InvalidStatus) as refused:
-        async with connect(emu.ws_url + "?token=user:alice", origin=origin.format(port=ws_port(emu))):
+        async with connect(emu.ws_url + "?token=user:alice", origin=Origin(origin.format(port=ws_port(emu)))):
             pass
     assert refused.value.response.status_code == 403
 
@@ -115,7 +116,7 @@ async def test_look_alike_origins_are_refused_too(emu, origin):
 )
 async def test_cli_clients_and_the_emulators_own_pages_connect(emu, origin):
     # Given no Origin (wscat, Python websockets) or the origin of the emulator's own page
-    given = origin.format(port=ws_port(emu)) if origin else None
+    given = Origin(origin.format(port=ws_port(emu))) if origin else None
     # When it connects, then it is let in and served
     async with connect(emu.ws_url + "?token=user:alice", origin=given) as ws:
         await ws.send(json.dumps({"action": "echo", "data": "hi"}))
@@ -126,12 +127,12 @@ async def test_allow_origin_adds_an_origin_for_handshakes_only():
     config = Config(template=FIXTURE, port=0, quiet=True, allowed_origins=("http://localhost:5173/",))
     async with run_emulator(config) as emu:
         # Given --allow-origin http://localhost:5173 (a dev server of the developer's own)
-        async with connect(emu.ws_url + "?token=user:bob", origin="http://localhost:5173") as ws:
+        async with connect(emu.ws_url + "?token=user:bob", origin=Origin("http://localhost:5173")) as ws:
             await ws.send(json.dumps({"action": "echo", "data": "vite"}))
             assert json.loads(await ws.recv())["echo"] == "vite"
         # Then other origins are still refused, and the admin endpoints do not open to it
         with pytest.raises(InvalidStatus):
-            async with connect(emu.ws_url + "?token=user:bob", origin="http://localhost:5174"):
+            async with connect(emu.ws_url + "?token=user:bob", origin=Origin("http://localhost:5174")):
                 pass
         status, _, _ = await request(
             mg_port(emu), "GET", "/_emulator/connections", {"Origin": "http://localhost:5173"}
@@ -320,7 +321,7 @@ async def test_allow_remote_binds_and_warns_that_admin_and_token_endpoints_are_r
         "--template",
         str(FIXTURE),
         "--host",
-        "0.0.0.0",  # noqa: S104 - the point of the test
+        "0.0.0.0",
         "--allow-remote",
         "--port",
         "0",

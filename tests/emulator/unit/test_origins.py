@@ -20,7 +20,7 @@ LOCAL = AccessPolicy.build("127.0.0.1", 3001)
         ("[::1]", True),
         ("localhost.evil.example", False),
         ("127.0.0.1.nip.io", False),
-        ("0.0.0.0", False),  # noqa: S104
+        ("0.0.0.0", False),
         ("10.0.0.1", False),
     ],
 )
@@ -59,7 +59,7 @@ def test_the_host_must_be_loopback_with_this_port():
 
 
 def test_a_wildcard_bind_accepts_ip_literals_and_the_machine_name_but_no_other_name():
-    policy = AccessPolicy.build("0.0.0.0", 3001, machine_names=["devbox"])  # noqa: S104
+    policy = AccessPolicy.build("0.0.0.0", 3001, machine_names=["devbox"])
     assert policy.host_refusal("192.168.1.20:3001", 3001) is None
     assert policy.host_refusal("DevBox:3001", 3001) is None
     assert policy.host_refusal("0.0.0.0:3001", 3001) is None
