@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import urlsplit
 
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - names, not a bind
@@ -123,16 +124,25 @@ class AccessPolicy:
     def wildcard(self) -> bool:
         return _bare(self.bind_host) in {_bare(h) for h in WILDCARD_HOSTS}
 
-    def own_origins(self) -> frozenset[str]:
-        """The origins of pages the emulator serves itself (static site, dashboard)."""
+    @cached_property
+    def _own(self) -> frozenset[str]:
         names = list(LOOPBACK_NAMES)
         bare = _bare(self.bind_host)
         if not self.wildcard and not is_loopback_host(bare):
             names.append(f"[{bare}]" if ":" in bare else bare)
         return frozenset(f"http://{name}:{self.page_port}" for name in names)
 
+    def own_origins(self) -> frozenset[str]:
+        """The origins of pages the emulator serves itself (static site, dashboard)."""
+        return self._own
+
+    @cached_property
+    def _handshake(self) -> frozenset[str]:
+        return self._own | self.extra_origins
+
     def handshake_origins(self) -> frozenset[str]:
-        return self.own_origins() | self.extra_origins
+        """Origins whose pages may open WebSockets: the emulator's own and `--allow-origin`'s."""
+        return self._handshake
 
     # ---- the checks ------------------------------------------------------------------------------
 
