@@ -463,11 +463,30 @@ function autoGrow() {
   text.style.height = `${Math.min(text.scrollHeight, 200)}px`;
 }
 
+// A link can carry any server's URL (and a token of its choosing): before the page connects to a host
+// other than its own, the person says whether they meant to. Declining leaves them on the sign-in form.
+function linkedServerConfirmed(url) {
+  let host;
+  try {
+    host = new URL(url).host;
+  } catch {
+    return true; // not a URL at all: signInToken says what is wrong with it
+  }
+  if (host === location.host) return true;
+  return window.confirm(
+    `This link asks Parley to connect to the chat server at\n\n    ${host}\n\n`
+    + 'Only continue if you trust it: it will see everything you send. Connect?',
+  );
+}
+
 function startFromUrlOrSession() {
   const params = pageParams();
   if (params.get('token') && params.get('url')) {
     // Out of the address bar, so the token is not bookmarked or shared by accident.
     history.replaceState(null, '', location.pathname);
+    if (!linkedServerConfirmed(params.get('url'))) {
+      return signInError('Not connected: you declined the server the link named.');
+    }
     return signInToken(params.get('url'), params.get('token'));
   }
   if (params.get('user')) return signInDemo(params.get('user'), params.get('name') || '');

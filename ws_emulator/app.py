@@ -20,6 +20,7 @@ from ws_emulator.gateway.devtokens import mint_token
 from ws_emulator.gateway.events import ApiInfo
 from ws_emulator.gateway.management import ManagementApi
 from ws_emulator.gateway.model import AuthorizerDef, GatewayApi, GatewaySettings, RouteDef
+from ws_emulator.gateway.origins import AccessPolicy
 from ws_emulator.gateway.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
 from ws_emulator.gateway.server import Gateway
 from ws_emulator.gateway.static_site import Site
@@ -85,6 +86,14 @@ def _bind(host: str, port: int) -> socket.socket:
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
+def _access_policy(config: Config, ws_port: int) -> AccessPolicy:
+    """origins.py's rules for both ports; a wildcard bind is also reached by this machine's names."""
+    names: list[str] = []
+    if config.host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+        names = [socket.gethostname(), socket.getfqdn()]
+    return AccessPolicy.build(config.host, ws_port, config.allowed_origins, names)
+
+
 @dataclass(frozen=True)
 class _Endpoints:
     ws_root: str
@@ -146,7 +155,8 @@ class Emulator:
             await self._stack.aclose()
             raise
 
-    async def _startup(self) -> None:
+    def _read_template(self) -> tuple[Template, Iam, str, GatewayApi]:
+        """The template, its IAM roles, the stage and the API to serve; refuses what AWS would refuse."""
         config = self.config
         template, env_notes = self._load_template()
         self.template = template
@@ -168,6 +178,11 @@ class Emulator:
         stage = config.stage or spec.stage
         api, notes = build_gateway_api(template, spec, stage)
         self.notes += notes + list(template.warnings)
+        return template, iam, stage, api
+
+    async def _startup(self) -> None:
+        config = self.config
+        template, iam, stage, api = self._read_template()
 
         # Bind both ports first: functions get the local URLs in their environment before anything runs.
         ws_sock = _bind(config.host, config.port)
@@ -181,6 +196,8 @@ class Emulator:
             ws_url=f"ws://{host}:{ws_port}/{stage}",
             management_url=f"http://{host}:{mg_port}/{stage}",
         )
+
+        access = _access_policy(config, ws_port)
 
         # One Faults object for the @connections API and the local AWS; /_emulator/faults changes it.
         faults = Faults(
@@ -244,6 +261,7 @@ class Emulator:
             log=logging.getLogger("ws_emulator.gateway"),
             event_log=logging.getLogger(EVENT_LOGGER),
             site=Site(config.static_dir, self._token_minter()),
+            access=access,
         )
         management = ManagementApi(
             gateway,
@@ -255,6 +273,7 @@ class Emulator:
             info=self._health,
             message_limit_bytes=config.message_limit_bytes,
             authorize=self._connections_authorizer(iam, api.info),
+            access=access,
         )
         # The management API outlives the gateway: `$disconnect` handlers and draining fan-out post to it.
         await management.start(mg_sock)

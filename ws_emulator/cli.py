@@ -139,6 +139,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="deliver stream records of different items interleaved, as DynamoDB may (tests recovery)",
     )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also accept WebSocket handshakes from pages of this origin, e.g. http://localhost:5173 "
+        "(repeatable; the emulator's own page origins are always accepted)",
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host (exposes the admin and token endpoints to the network)",
+    )
     serve.add_argument("--quiet", "-q", action="store_true", help="no per-event log lines")
     serve.add_argument(
         "--no-iam",
@@ -204,6 +217,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         quiet=args.quiet,
         log_level=args.log_level,
         iam=args.iam,
+        allowed_origins=tuple(args.allow_origin),
+        allow_remote=args.allow_remote,
     )
 
 
@@ -353,6 +368,8 @@ def template_error_message(exc: TemplateError, template_path: str) -> str:
 
 async def serve_until_signalled(config: Config, *, out: TextIO = sys.stdout) -> int:
     """Run until SIGINT/SIGTERM, then shut down like uvicorn; returns the exit status."""
+    if config.remote_warning:
+        print(config.remote_warning, file=sys.stderr, flush=True)
     emulator = Emulator(config)
     try:
         await emulator.startup()

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from ws_emulator.errors import ConfigError
 from ws_emulator.gateway import limits
 from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
+from ws_emulator.gateway.origins import is_loopback_host, normalize_origin
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
@@ -74,6 +75,10 @@ class Config:
     log_level: str = "INFO"
     # Each function's AWS and @connections calls are checked against its role (--no-iam: not).
     iam: bool = True
+    # Browser origins whose pages may open WebSockets, beside the emulator's own (--allow-origin).
+    allowed_origins: tuple[str, ...] = ()
+    # Listening on a non-loopback --host exposes the admin and token endpoints: only when asked for.
+    allow_remote: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "template", Path(self.template))
@@ -85,6 +90,7 @@ class Config:
         object.__setattr__(self, "dev_users", tuple(self.dev_users))
         object.__setattr__(self, "env_vars", _frozen({k: _frozen(v) for k, v in self.env_vars.items()}))
         object.__setattr__(self, "log_level", self.log_level.upper())
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
         self._validate()
 
     def _validate(self) -> None:
@@ -116,6 +122,35 @@ class Config:
             raise ConfigError(f"--stage: {self.stage!r} is not a stage name")
         if not isinstance(logging.getLevelName(self.log_level), int):
             raise ConfigError(f"--log-level: unknown level {self.log_level!r}")
+        self._validate_exposure()
+
+    def _validate_exposure(self) -> None:
+        for origin in self.allowed_origins:
+            if normalize_origin(origin) is None:
+                raise ConfigError(
+                    f"--allow-origin: {origin!r} is not an origin (scheme://host[:port], no path), "
+                    "e.g. http://localhost:5173"
+                )
+        if not is_loopback_host(self.host) and not self.allow_remote:
+            raise ConfigError(
+                f"--host {self.host!r} is not a loopback address: other machines could then reach the "
+                "admin endpoints (connections, fault injection, development tokens) and the embedded "
+                "services' URLs; pass --allow-remote as well if that is what you want"
+            )
+
+    @property
+    def remote_warning(self) -> str | None:
+        """What to tell the developer when the emulator listens beyond this machine."""
+        if is_loopback_host(self.host):
+            return None
+        tokens = (
+            " and the development token endpoint (anyone can mint tokens)" if self.dev_token_secret else ""
+        )
+        return (
+            f"WARNING: listening on {self.host} (--allow-remote): every machine that can reach it can "
+            f"use the WebSocket API, the @connections API, the admin endpoints /_emulator/*{tokens}. "
+            "There is no authentication on any of them; use it on trusted networks only."
+        )
 
     def _validate_ports(self) -> None:
         for option, port in (("--port", self.port), ("--management-port", self.management_port)):

@@ -82,7 +82,10 @@ class Faulty:
             "seed": seed,
         }
         request = urllib.request.Request(
-            f"{self.running.admin_url}/faults", data=json.dumps(settings).encode(), method="PUT"
+            f"{self.running.admin_url}/faults",
+            data=json.dumps(settings).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200

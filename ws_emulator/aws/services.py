@@ -12,7 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from ws_emulator.aws import moto_fixes
+from ws_emulator.aws import browser_guard, moto_fixes
 from ws_emulator.aws.dynamodb_locks import OWN_USER_AGENT, DynamoDBLocks
 from ws_emulator.aws.iam import Iam, iam_gate
 from ws_emulator.aws.writes import WRITE_OPERATIONS, TableWrites, written_tables
@@ -98,6 +98,7 @@ class LocalAws:
         from moto.server import ThreadedMotoServer
 
         moto_fixes.apply()
+        browser_guard.disable_global_cors()
 
         # werkzeug logs every request at INFO; the emulator's log is for the app, not for moto.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -110,6 +111,8 @@ class LocalAws:
             if self.iam is not None:
                 wsgi.app = iam_gate(wsgi.app, self.iam)
             wsgi.app = _notify_writes(wsgi.app, self.writes)
+            # Outermost: a browser page's request (or a rebinding Host) never reaches moto.
+            wsgi.app = browser_guard.refuse_browsers(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)

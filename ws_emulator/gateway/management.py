@@ -24,6 +24,7 @@ from ws_emulator.gateway.http11 import (
     body_length,
     parse_head,
 )
+from ws_emulator.gateway.origins import AccessPolicy, Refusal
 
 KEEP_ALIVE_TIMEOUT_S = 75.0
 CONNECTIONS_SEGMENT = "/@connections/"
@@ -68,6 +69,7 @@ class ManagementApi:
         info: Callable[[], Mapping[str, Any]] | None = None,
         message_limit_bytes: int = limits.MESSAGE_LIMIT_BYTES,
         authorize: Callable[[str | None, str, str], str | None] | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
         self.backend = backend
         self.stage = stage
@@ -79,12 +81,16 @@ class ManagementApi:
         self.message_limit_bytes = message_limit_bytes
         # (Authorization header, method, connection id) -> why IAM refuses the call, or None.
         self.authorize = authorize
+        # None: the strictest policy for the socket it is given (see start()).
+        self.access = access
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     async def start(self, sock: socket.socket) -> None:
-        self.port = sock.getsockname()[1]
+        host, self.port = sock.getsockname()[:2]
+        if self.access is None:
+            self.access = AccessPolicy.build(str(host), int(self.port))
         self._server = await asyncio.start_server(self._serve_client, sock=sock, limit=MAX_HEAD_BYTES)
 
     async def stop(self) -> None:
@@ -125,6 +131,18 @@ class ManagementApi:
         except BadRequest as exc:
             await self._write(writer, json_response(exc.status, {"message": str(exc)}), keep_alive=False)
             return False
+        assert self.access is not None
+        misdirected = self.access.host_refusal(headers.get("host"), self.port)
+        if misdirected is not None:
+            # Before the body is read: a rebinding page gets nothing, not even a 100 Continue.
+            self.log.warning(
+                "refused %s (%d): Host %r",
+                target.partition("?")[0][:80],
+                misdirected.status,
+                headers.get("host"),
+            )
+            await self._write(writer, _refusal_response(misdirected), keep_alive=False)
+            return False
         if headers.get("expect", "").lower() == "100-continue":
             writer.write(CONTINUE)
         body = await reader.readexactly(length) if length else b""
@@ -147,8 +165,14 @@ class ManagementApi:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Dispatch one parsed request."""
+        refused = self._browser_refusal(request)
+        if refused is not None:
+            return refused
         if request.path.startswith("/_emulator/"):
             return await self._admin(request)
+        return await self._connections(request)
+
+    async def _connections(self, request: HttpRequest) -> HttpResponse:
         prefix, sep, raw_id = request.path.partition(CONNECTIONS_SEGMENT)
         if not sep or not raw_id or "/" in raw_id:
             return aws_error(403, "ForbiddenException", "Forbidden")
@@ -169,6 +193,24 @@ class ManagementApi:
         if operation is None:
             return aws_error(403, "ForbiddenException", f"Forbidden: {request.method} is not supported")
         return operation(connection_id)
+
+    def _browser_refusal(self, request: HttpRequest) -> HttpResponse | None:
+        """origins.py's rules: admin endpoints for the emulator's own pages, @connections for SDKs."""
+        access = self.access or AccessPolicy.build("127.0.0.1", self.port)
+        origin = request.headers.get("origin")
+        if request.path.startswith("/_emulator/"):
+            refusal = access.admin_refusal(
+                request.method, origin, request.headers.get("content-type"), has_body=bool(request.body)
+            )
+            response = _refusal_response(refusal) if refusal is not None else None
+        else:
+            refusal = access.connections_refusal(origin)
+            response = aws_error(403, "ForbiddenException", refusal.message) if refusal is not None else None
+        if refusal is not None:
+            self.log.warning(
+                "refused %s %s (%d): Origin %r", request.method, request.path[:80], refusal.status, origin
+            )
+        return response
 
     async def _post(self, connection_id: str, data: bytes) -> HttpResponse:
         if len(data) > self.message_limit_bytes:
@@ -237,6 +279,10 @@ class ManagementApi:
             )
         status, document = token_reply(self.token_minter, query)
         return json_response(status, document)
+
+
+def _refusal_response(refusal: Refusal) -> HttpResponse:
+    return json_response(refusal.status, {"message": refusal.message})
 
 
 def _gone_message(connection_id: str) -> str:

@@ -37,6 +37,7 @@ from ws_emulator.gateway.handshake import Rejection
 from ws_emulator.gateway.http11 import closing_headers, reason_phrase
 from ws_emulator.gateway.integration import InvocationResult, Invoker, route_response_body, status_of
 from ws_emulator.gateway.model import AuthorizerDef, Connection, GatewayApi, GatewaySettings
+from ws_emulator.gateway.origins import AccessPolicy, Refusal
 from ws_emulator.gateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, select_route
 from ws_emulator.gateway.static_site import PlainReply, Site
 
@@ -60,6 +61,25 @@ def _rejected(rejection: Rejection) -> Response:
     return Response(rejection.status, reason_phrase(rejection.status), headers, data)
 
 
+def _single(headers: Headers, name: str) -> str | None:
+    """A header's value; None when absent, "" (which no check accepts) when repeated."""
+    values = headers.get_all(name)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ""
+
+
+def _refused(refusal: Refusal) -> Response:
+    return _plain_response(
+        PlainReply(
+            refusal.status,
+            json.dumps({"message": refusal.message}).encode(),
+            "application/json",
+            (("X-Content-Type-Options", "nosniff"),),
+        )
+    )
+
+
 def _plain_response(reply: PlainReply) -> Response:
     headers = Headers([*closing_headers(reply.content_type, len(reply.body)), *reply.headers])
     return Response(reply.status, reason_phrase(reply.status), headers, reply.body)
@@ -78,6 +98,7 @@ class Gateway:
         event_log: logging.Logger,
         function_names: Mapping[str, str] | None = None,
         site: Site | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
         self.api = api
         self.invoker = invoker
@@ -86,6 +107,8 @@ class Gateway:
         self.event_log = event_log
         self.function_names = dict(function_names or {})
         self.site = site
+        # None: the strictest policy for the socket it is given (loopback origins of its own port).
+        self.access = access
         self.connections: dict[str, Connection] = {}
         self.disconnects_running = 0
         self._pending: dict[ServerConnection, Connection] = {}
@@ -100,6 +123,8 @@ class Gateway:
     async def start(self, sock: socket.socket) -> None:
         """Serve on an already bound socket, so ports are known before functions get their environment."""
         self.host, self.port = sock.getsockname()[:2]
+        if self.access is None:
+            self.access = AccessPolicy.build(str(self.host), int(self.port))
         self._server = await serve(
             self._handle,
             sock=sock,
@@ -139,6 +164,9 @@ class Gateway:
 
     async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
         path, _, query_string = request.path.partition("?")
+        refusal = self._access_refusal(path, request)
+        if refusal is not None:
+            return _refused(refusal)
         if self.site is not None and not handshake.is_upgrade(request.headers.get_all("Upgrade")):
             # A page and its token on the same origin as the socket; they count against no WebSocket limit.
             reply = await self.site.respond(path, query_string)
@@ -191,6 +219,22 @@ class Gateway:
             last_active_ms=now_ms,
         )
         return None
+
+    def _access_refusal(self, path: str, request: Request) -> Refusal | None:
+        """Host on every request (DNS rebinding), Origin on `/_emulator/*` and on handshakes."""
+        assert self.access is not None
+        headers = request.headers
+        host, origin = _single(headers, "Host"), _single(headers, "Origin")
+        refusal = self.access.host_refusal(host, self.port)
+        if refusal is None and path.startswith("/_emulator/"):
+            # Plain GETs only on this port (websockets refuses other methods), so no body to check.
+            refusal = self.access.admin_refusal("GET", origin, None, has_body=False)
+        if refusal is None and handshake.is_upgrade(headers.get_all("Upgrade")):
+            refusal = self.access.handshake_refusal(origin)
+        if refusal is not None:
+            # The Origin is the attacker's page, worth showing; nothing secret is in these headers.
+            self.log.warning("refused %s (%d): Host %r, Origin %r", path[:80], refusal.status, host, origin)
+        return refusal
 
     def _forget_pending(self, ws: ServerConnection) -> None:
         conn = self._pending.pop(ws, None)

@@ -18,6 +18,19 @@ from urllib.parse import parse_qsl, unquote
 from ws_emulator.gateway.devtokens import token_reply
 
 TOKEN_PATH = "/_emulator/token"
+# Sent with every answer of this port: a page of `--static-dir` loads only its own files and talks to
+# WebSockets, and no other site may frame it (clickjacking); a `<meta>` CSP cannot say frame-ancestors.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; object-src 'none'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
 INDEX = "index.html"
 # Explicit for what a web client is made of: mimetypes reads the host's tables, which differ between
 # machines (a `.js` served as text/plain would be refused as a module script).
@@ -79,7 +92,7 @@ class PlainReply:
 
 
 def _text(status: int, message: str) -> PlainReply:
-    return PlainReply(status, (message + "\n").encode(), "text/plain; charset=utf-8")
+    return PlainReply(status, (message + "\n").encode(), "text/plain; charset=utf-8", SECURITY_HEADERS)
 
 
 class Site:
@@ -96,7 +109,12 @@ class Site:
     async def respond(self, path: str, query: str) -> PlainReply | None:
         if path == TOKEN_PATH and self.token_minter is not None:
             status, document = token_reply(self.token_minter, dict(parse_qsl(query)))
-            return PlainReply(status, _json(document), "application/json", (("Cache-Control", "no-store"),))
+            return PlainReply(
+                status,
+                _json(document),
+                "application/json",
+                (("Cache-Control", "no-store"), *SECURITY_HEADERS),
+            )
         if self.static_root is None:
             return None
         return await self._static(path)
@@ -123,7 +141,7 @@ class Site:
             200,
             body,
             content_type(resolved.name),
-            (("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")),
+            (("Cache-Control", "no-cache"), *SECURITY_HEADERS),
         )
 
 

@@ -431,10 +431,11 @@ async def test_http_keep_alive_serves_pipelined_requests_in_order():
     invoker = make_invoker()
     async with running_gateway(api_with(ROUTES), invoker) as gw:
         reader, writer = await asyncio.open_connection("127.0.0.1", gw.management.port)
+        host = f"Host: 127.0.0.1:{gw.management.port}".encode()
         writer.write(
-            b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"POST /test/@connections/nope%3D HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
-            b"GET /_emulator/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            b"GET /_emulator/health HTTP/1.1\r\n" + host + b"\r\n\r\n"
+            b"POST /test/@connections/nope%3D HTTP/1.1\r\n" + host + b"\r\nContent-Length: 2\r\n\r\nhi"
+            b"GET /_emulator/nothing HTTP/1.1\r\n" + host + b"\r\nConnection: close\r\n\r\n"
         )
         await writer.drain()
         data = await asyncio.wait_for(reader.read(), 5)
@@ -448,11 +449,14 @@ async def test_http_expect_continue_and_chunked_uploads():
     async with running_gateway(api_with(ROUTES), invoker) as gw:
         port = gw.management.port
         head = (
-            b"POST /test/@connections/x%3D HTTP/1.1\r\nHost: x\r\n"
-            b"Expect: 100-continue\r\nContent-Length: 1\r\n\r\n"
+            f"POST /test/@connections/x%3D HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
+            + b"Expect: 100-continue\r\nContent-Length: 1\r\n\r\n"
         )
         assert (await raw_exchange(port, head + b"x")).startswith(b"HTTP/1.1 100 Continue")
-        chunked = b"POST /test/@connections/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        chunked = (
+            f"POST /test/@connections/x HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
+            + b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         assert (await raw_exchange(port, chunked, expect_close=True)).startswith(b"HTTP/1.1 501")
         assert (await raw_exchange(port, b"NONSENSE\r\n\r\n", expect_close=True)).startswith(b"HTTP/1.1 400")
 
@@ -461,14 +465,14 @@ async def test_admin_fault_endpoint_switches_faults_on_and_off():
     invoker = make_invoker()
     async with running_gateway(api_with(ROUTES), invoker) as gw:
         body = b'{"postGoneRate": 1.0}'
+        host = f"Host: 127.0.0.1:{gw.management.port}\r\n".encode()
         put = (
-            b"PUT /_emulator/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
+            b"PUT /_emulator/faults HTTP/1.1\r\n" + host + b"Connection: close\r\n"
+            b"Content-Type: application/json\r\n" + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
         )
         assert b'"postGoneRate": 1.0' in await raw_exchange(gw.management.port, put, expect_close=True)
         assert gw.management.faults.post_gone_rate == 1.0
-        delete = b"DELETE /_emulator/faults HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        delete = b"DELETE /_emulator/faults HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n"
         await raw_exchange(gw.management.port, delete, expect_close=True)
         assert gw.management.faults.pick() is None
 

@@ -44,7 +44,9 @@ async def test_one_faults_object_reaches_the_connections_api_and_the_local_aws()
     aws = LocalAws(faults=faults)  # not started: no server, no socket
     # WHEN the admin endpoint switches DynamoDB throttling and post faults on
     body = b'{"dynamodbThrottleRate": 1.0, "postGoneRate": 1.0}'
-    response = await api.handle(HttpRequest("PUT", "/_emulator/faults", (), "HTTP/1.1", {}, body))
+    response = await api.handle(
+        HttpRequest("PUT", "/_emulator/faults", (), "HTTP/1.1", {"content-type": "application/json"}, body)
+    )
     # THEN both holders see the new settings at once, and DELETE switches them off for both
     assert response.status == 200
     assert api.faults is faults and aws.faults is faults
