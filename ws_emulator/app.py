@@ -8,6 +8,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ws_emulator.aws.services import LocalAws
@@ -21,6 +22,8 @@ from ws_emulator.gateway.model import AuthorizerDef, GatewayApi, GatewaySettings
 from ws_emulator.gateway.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
 from ws_emulator.gateway.server import Gateway
 from ws_emulator.gateway.static_site import Site
+from ws_emulator.observe.dashboard import Dashboard
+from ws_emulator.observe.recorder import InvocationRecorder
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.supervisor import EventSources
 from ws_emulator.template.loader import load_template
@@ -28,6 +31,7 @@ from ws_emulator.template.specs import Template, WebSocketApiSpec
 
 DRAIN_TIMEOUT_S = 10.0
 EVENT_LOGGER = "ws_emulator.events"
+DASHBOARD_STATIC = Path(__file__).parent / "observe" / "static"
 
 
 def build_gateway_api(template: Template, spec: WebSocketApiSpec, stage: str) -> tuple[GatewayApi, list[str]]:
@@ -92,6 +96,7 @@ class Emulator:
         self.sources: EventSources | None = None
         self.gateway: Gateway | None = None
         self.management: ManagementApi | None = None
+        self.recorder: InvocationRecorder | None = None
         self.notes: list[str] = []
         self._endpoints: _Endpoints | None = None
         self._stack = contextlib.AsyncExitStack()
@@ -112,6 +117,11 @@ class Emulator:
     def page_url(self) -> str:
         """`http://host:port/`: the `--static-dir` page, same origin as the WebSocket endpoint."""
         return self._require_endpoints().ws_root.replace("ws://", "http://", 1) + "/"
+
+    @property
+    def dashboard_url(self) -> str:
+        """`http://host:port/_emulator/`: the live dashboard, on the WebSocket port."""
+        return self.page_url + "_emulator/"
 
     @property
     def admin_url(self) -> str:
@@ -182,8 +192,14 @@ class Emulator:
         self.aws = aws
         await asyncio.to_thread(aws.provision, template, dict(config.ssm_parameters))
 
+        recorder = InvocationRecorder(
+            event_log=logging.getLogger(EVENT_LOGGER),
+            function_names={fid: f.name for fid, f in template.functions.items()},
+        )
+        self.recorder = recorder
         runtime = FunctionRuntime(
             template,
+            observer=recorder.observe,
             env_overrides=aws.function_env(),
             url_rewrites=self._url_rewrites(api.info),
             log=logging.getLogger("ws_emulator.runtime"),
@@ -216,7 +232,16 @@ class Emulator:
             ),
             log=logging.getLogger("ws_emulator.gateway"),
             event_log=logging.getLogger(EVENT_LOGGER),
-            site=Site(config.static_dir, self._token_minter()),
+            site=Site(config.static_dir, self._token_minter(), dashboard_root=DASHBOARD_STATIC),
+            post_observer=recorder.count_post,
+        )
+        gateway.live = Dashboard(
+            recorder,
+            connections=gateway.live_connections,
+            close=gateway.delete,
+            dead_letters=sources.dead_letters,
+            dev_tokens=self._token_minter() is not None,
+            api_path=f"/{stage}",
         )
         management = ManagementApi(
             gateway,

@@ -21,6 +21,7 @@ from ws_emulator.errors import ConfigError, EmulatorError, TemplateError
 from ws_emulator.gateway import limits
 from ws_emulator.gateway.devtokens import DEFAULT_TTL_S, DEV_TOKEN_SECRET, mint_token, parse_claims
 from ws_emulator.gateway.routing import CONNECT_ROUTE
+from ws_emulator.observe.lines import event_formatter
 
 # ---- arguments --------------------------------------------------------------------------------------
 
@@ -111,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default: %(default)s)"
     )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        help="event lines as text, or json: one object a line on stdout, the banner on stderr "
+        "(default: %(default)s)",
+    )
 
     token = commands.add_parser("token", help="print a development token (HS256 JWT)")
     token.add_argument(
@@ -159,6 +166,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         fault_dynamodb_throttle_rate=args.fault_dynamodb_throttle_rate,
         quiet=args.quiet,
         log_level=args.log_level,
+        log_format=args.log_format,
     )
 
 
@@ -182,7 +190,7 @@ def configure_logging(config: Config) -> None:
     events.handlers.clear()
     events.propagate = False
     line = logging.StreamHandler(sys.stdout)
-    line.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S"))
+    line.setFormatter(event_formatter(config.log_format))
     events.addHandler(line)
     events.setLevel(logging.WARNING if config.quiet else logging.INFO)
 
@@ -212,6 +220,7 @@ def banner(emulator: Emulator) -> str:
         f"  WebSocket     {emulator.ws_url}  (also {emulator.ws_url.rsplit('/', 1)[0]}/)",
         f"  @connections  {emulator.management_url}  (stands in for https://{api.info.domain_name}/{api.info.stage})",
         f"  admin         {emulator.admin_url}/health, /connections, /dead-letters",
+        f"  dashboard     {emulator.dashboard_url}  (connections, invocations, latency, try it)",
     ]
     if config.static_dir is not None:
         lines.append(f"  web page      {emulator.page_url}  (files from {config.static_dir})")
@@ -369,7 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(config)
     try:
-        return asyncio.run(serve_until_signalled(config))
+        # With JSON event lines stdout stays parseable: the banner and shutdown lines go to stderr.
+        out = sys.stderr if config.log_format == "json" else sys.stdout
+        return asyncio.run(serve_until_signalled(config, out=out))
     except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it first
         return 130
 

@@ -59,6 +59,8 @@ class Config:
     fault_dynamodb_throttle_rate: float = 0.0
     quiet: bool = False
     log_level: str = "INFO"
+    # Event lines on stdout: "text" for people, "json" (one object a line) for tools.
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "template", Path(self.template))
@@ -100,6 +102,8 @@ class Config:
             raise ConfigError(f"--stage: {self.stage!r} is not a stage name")
         if not isinstance(logging.getLevelName(self.log_level), int):
             raise ConfigError(f"--log-level: unknown level {self.log_level!r}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"--log-format: expected text or json, got {self.log_format!r}")
 
     def _validate_ports(self) -> None:
         for option, port in (("--port", self.port), ("--management-port", self.management_port)):

@@ -9,7 +9,7 @@ import secrets
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -297,8 +297,11 @@ class FunctionRuntime:
         default_concurrency: int = DEFAULT_CONCURRENCY,
         idle_ttl_s: float = 120.0,
         keep_warm: int = 1,
+        observer: Callable[[str, dict[str, Any], InvokeResult], object] | None = None,
     ) -> None:
         self.template = template
+        # Every invocation (routes, authorizer, streams, queues, schedules) passes here: one place to observe.
+        self.observer = observer
         self._env_overrides = dict(env_overrides)
         self._url_rewrites = dict(url_rewrites)
         self._log = log or logging.getLogger("ws_emulator.runtime")
@@ -362,4 +365,7 @@ class FunctionRuntime:
         pool = self._pools.get(function_id)
         if pool is None:
             raise KeyError(f"unknown function {function_id!r}")
-        return await pool.invoke(event)
+        result = await pool.invoke(event)
+        if self.observer is not None:
+            self.observer(function_id, event, result)
+        return result
