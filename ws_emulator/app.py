@@ -70,6 +70,15 @@ def build_gateway_api(template: Template, spec: WebSocketApiSpec, stage: str) ->
     return api, notes
 
 
+def _token_query(api: GatewayApi) -> str | None:
+    """The query parameter through which the `$connect` authorizer reads its token, if it reads one."""
+    route = api.routes.get(CONNECT_ROUTE)
+    if route is None or route.authorizer is None:
+        return None
+    prefix = "route.request.querystring."
+    return next((s.removeprefix(prefix) for s in route.authorizer.identity_sources if s.startswith(prefix)), None)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port))
@@ -242,6 +251,7 @@ class Emulator:
             dead_letters=sources.dead_letters,
             dev_tokens=self._token_minter() is not None,
             api_path=f"/{stage}",
+            token_query=_token_query(api),
         )
         management = ManagementApi(
             gateway,

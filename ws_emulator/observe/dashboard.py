@@ -87,6 +87,7 @@ class Dashboard:
         dead_letters: Callable[[], Mapping[str, Any]] | None = None,
         dev_tokens: bool = False,
         api_path: str = "/",
+        token_query: str | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         self.recorder = recorder
@@ -95,6 +96,8 @@ class Dashboard:
         self._dead_letters = dead_letters
         self.dev_tokens = dev_tokens
         self.api_path = api_path
+        # The query parameter the `$connect` authorizer reads its token from (None: no token needed).
+        self.token_query = token_query
         self.log = log or logging.getLogger("ws_emulator.dashboard")
         self._letters: dict[str, list[dict[str, Any]]] = {}
         self._letters_at = 0.0
@@ -118,6 +121,7 @@ class Dashboard:
             "type": "hello",
             "devTokens": self.dev_tokens,
             "apiPath": self.api_path,
+            "tokenQuery": self.token_query,
             "invocations": [r.summary() for r in self.recorder.recent(SNAPSHOT_RECORDS)],
         }
         tasks: list[asyncio.Task[None]] = []
