@@ -70,13 +70,24 @@ def build_gateway_api(template: Template, spec: WebSocketApiSpec, stage: str) ->
     return api, notes
 
 
+def schedule_fallbacks(template: Template) -> dict[str, tuple[str, str]]:
+    """Functions a schedule invokes: an event of no known shape for them came from that schedule."""
+    return {
+        fid: ("schedule", ",".join(s.event_id for s in f.schedules if s.enabled) or "schedule")
+        for fid, f in template.functions.items()
+        if any(s.enabled for s in f.schedules)
+    }
+
+
 def _token_query(api: GatewayApi) -> str | None:
     """The query parameter through which the `$connect` authorizer reads its token, if it reads one."""
     route = api.routes.get(CONNECT_ROUTE)
     if route is None or route.authorizer is None:
         return None
     prefix = "route.request.querystring."
-    return next((s.removeprefix(prefix) for s in route.authorizer.identity_sources if s.startswith(prefix)), None)
+    return next(
+        (s.removeprefix(prefix) for s in route.authorizer.identity_sources if s.startswith(prefix)), None
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -204,6 +215,7 @@ class Emulator:
         recorder = InvocationRecorder(
             event_log=logging.getLogger(EVENT_LOGGER),
             function_names={fid: f.name for fid, f in template.functions.items()},
+            fallbacks=schedule_fallbacks(template),
         )
         self.recorder = recorder
         runtime = FunctionRuntime(

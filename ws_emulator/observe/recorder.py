@@ -72,9 +72,12 @@ class InvocationRecorder:
         function_names: Mapping[str, str] | None = None,
         capacity: int = RING_CAPACITY,
         clock: Callable[[], float] = time.time,
+        fallbacks: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.event_log = event_log
         self.function_names = dict(function_names or {})
+        # function id -> (trigger, source) for events of no known shape (a schedule's constant Input).
+        self.fallbacks = dict(fallbacks or {})
         self._ring: deque[InvocationRecord] = deque(maxlen=capacity)
         self._subscribers: list[Subscriber] = []
         self._seconds: dict[int, _Second] = {}
@@ -87,7 +90,15 @@ class InvocationRecorder:
         self._seq += 1
         now = self._clock()
         name = self.function_names.get(function_id, function_id)
-        record = build_record(self._seq, function_id, name, event, result, now_ms=int(now * 1000))
+        record = build_record(
+            self._seq,
+            function_id,
+            name,
+            event,
+            result,
+            now_ms=int(now * 1000),
+            fallback=self.fallbacks.get(function_id),
+        )
         self._ring.append(record)
         second = self._second(now)
         second.invocations += 1

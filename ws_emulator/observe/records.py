@@ -209,9 +209,16 @@ def build_record(
     result: ResultLike,
     *,
     now_ms: int,
+    fallback: tuple[str, str] | None = None,
 ) -> InvocationRecord:
-    """The record of one finished invocation."""
+    """The record of one finished invocation.
+
+    `fallback` is (trigger, source) for an event whose shape says nothing: a schedule with a constant
+    `Input` delivers that input as the whole event, so only the template knows it came from a schedule.
+    """
     trigger, source, connection_id = classify(event)
+    if trigger == TRIGGER_DIRECT and fallback is not None:
+        trigger, source = fallback
     batch_size = failures = None
     lag_ms = None
     if trigger in (TRIGGER_ROUTE, TRIGGER_AUTHORIZER):

@@ -1,4 +1,4 @@
-"""The live dashboard end to end: its page, its same-origin socket, the feed, the close button, event lines."""
+"""The live dashboard end to end: its page, its same-origin socket, the feed, closing, event lines."""
 
 from __future__ import annotations
 
