@@ -26,7 +26,8 @@ from ws_emulator.gateway.static_site import PlainReply
 from ws_emulator.observe.recorder import InvocationRecorder
 from ws_emulator.observe.records import InvocationRecord, redact, truncated_json
 
-STATE_INTERVAL_S = 1.0
+STATE_INTERVAL_S = 0.25  # connections are cheap to list: a new one shows within a quarter second
+SERIES_INTERVAL_S = 1.0  # the charts move in 10 s bins; once a second is plenty
 DEAD_LETTER_INTERVAL_S = 5.0
 SNAPSHOT_RECORDS = 200
 QUEUE_LIMIT = 500  # records waiting for a slow page; beyond it the page misses some and is told so
@@ -101,6 +102,8 @@ class Dashboard:
         self.log = log or logging.getLogger("ws_emulator.dashboard")
         self._letters: dict[str, list[dict[str, Any]]] = {}
         self._letters_at = 0.0
+        self._series: dict[str, Any] = {}
+        self._series_at = 0.0
 
     def refusal(self, headers: Headers, bound_host: str, port: int) -> PlainReply | None:
         return origin_refusal(headers.get("Origin"), bound_host, port)
@@ -165,11 +168,14 @@ class Dashboard:
                 self._letters = dead_letter_view(await asyncio.to_thread(self._dead_letters))
             except Exception as exc:  # the queues may be gone at shutdown; the page keeps the last view
                 self.log.debug("dead letters not readable: %s", exc)
+        if time.monotonic() - self._series_at >= SERIES_INTERVAL_S:
+            self._series_at = time.monotonic()
+            self._series = self.recorder.series()
         state = {
             "type": "state",
             "now": int(time.time() * 1000),
             "connections": redact(self._connections()),
-            "series": self.recorder.series(),
+            "series": self._series,
             "deadLetters": self._letters,
         }
         await ws.send(json.dumps(state))

@@ -204,7 +204,7 @@ function svgEl(tag, attrs, text) {
 function drawChart(svg, lines, start, step) {
   const W = 320, H = 140, L = 34, R = 6, T = 16, B = 16;
   const values = lines.flatMap((l) => l.values.filter((v) => v !== null));
-  const max = Math.max(1e-9, ...values);
+  const max = Math.max(1, ...values);
   const n = Math.max(1, ...lines.map((l) => l.values.length));
   const x = (i) => L + ((W - L - R) * i) / Math.max(1, n - 1);
   const y = (v) => H - B - ((H - T - B) * v) / max;
@@ -219,7 +219,10 @@ function drawChart(svg, lines, start, step) {
   lines.forEach((line, index) => {
     let d = "";
     line.values.forEach((v, i) => { if (v === null) return; d += `${d && line.values[i - 1] !== null ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`; });
-    parts.push(svgEl("path", { d, fill: "none", stroke: line.color || COLORS[index % COLORS.length], "stroke-width": 1.6, "data-series": line.name }));
+    const color = line.color || COLORS[index % COLORS.length];
+    parts.push(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.6, "data-series": line.name }));
+    // A dot per value, so a lone bin (one burst) is visible without a neighbour to draw a line to.
+    line.values.forEach((v, i) => { if (v !== null && v > 0) parts.push(svgEl("circle", { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 1.8, fill: color })); });
     parts.push(svgEl("text", { x: L + 6 + index * 70, y: 11, fill: line.color || COLORS[index % COLORS.length] }, line.name));
   });
   svg.replaceChildren(...parts);
