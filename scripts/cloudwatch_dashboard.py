@@ -82,7 +82,9 @@ class Widget:
 
 
 def _function(name: str, metric: str, stat: str = "Sum") -> Metric:
-    return aws("AWS/Lambda", metric, {"FunctionName": f"${{{name}}}"}, stat, label=name.removesuffix("Function"))
+    return aws(
+        "AWS/Lambda", metric, {"FunctionName": f"${{{name}}}"}, stat, label=name.removesuffix("Function")
+    )
 
 
 def widgets() -> list[Widget]:
@@ -124,7 +126,10 @@ def widgets() -> list[Widget]:
         ),
         Widget(
             "Posts that failed: Gone and throttled",
-            [parley("GoneConnections", label="Gone (stale connection cleaned up)"), parley("Throttles", label="throttled")],
+            [
+                parley("GoneConnections", label="Gone (stale connection cleaned up)"),
+                parley("Throttles", label="throttled"),
+            ],
             y_label="per minute",
         ),
         Widget(
@@ -149,7 +154,12 @@ def widgets() -> list[Widget]:
         Widget(
             "DynamoDB throttle events",
             [
-                aws("AWS/DynamoDB", kind, {"TableName": f"${{{table}}}"}, label=f"{table} {kind[:-14].lower()}")
+                aws(
+                    "AWS/DynamoDB",
+                    kind,
+                    {"TableName": f"${{{table}}}"},
+                    label=f"{table} {kind[:-14].lower()}",
+                )
                 for table in TABLES
                 for kind in ("ReadThrottleEvents", "WriteThrottleEvents")
             ],
@@ -197,7 +207,9 @@ def body() -> dict[str, Any]:
         }
         if widget.y_label:
             properties["yAxis"] = {"left": {"label": widget.y_label, "showUnits": False}}
-        out.append({"type": "metric", "x": x, "y": y, "width": widget.width, "height": 6, "properties": properties})
+        out.append(
+            {"type": "metric", "x": x, "y": y, "width": widget.width, "height": 6, "properties": properties}
+        )
         x += widget.width
     return {"widgets": out}
 
@@ -230,17 +242,18 @@ def mock_html() -> str:
             f"<span>{html.escape(m[0])} {html.escape(m[1])} · {html.escape(m[-1]['stat'])}</span></li>"
             for m in props["metrics"]
         )
-        style = (
-            f"grid-column:{widget['x'] + 1}/span {widget['width']};grid-row:{widget['y'] // 6 + 1};"
+        style = f"grid-column:{widget['x'] + 1}/span {widget['width']};grid-row:{widget['y'] // 6 + 1};"
+        boxes.append(
+            f'<section style="{style}"><h2>{html.escape(props["title"])}</h2><ul>{legend}</ul></section>'
         )
-        boxes.append(f'<section style="{style}"><h2>{html.escape(props["title"])}</h2><ul>{legend}</ul></section>')
     return (
         "<!doctype html><meta charset=utf-8><style>"
         "body{font:12px system-ui,sans-serif;margin:0;background:#f2f3f3;color:#16191f}"
         "header{background:#232f3e;color:#fff;padding:8px 14px;font-size:14px}"
         "header small{color:#ffb84d;margin-left:12px}"
         "main{display:grid;grid-template-columns:repeat(24,1fr);gap:8px;padding:10px}"
-        "section{background:#fff;border:1px solid #d5dbdb;border-radius:2px;padding:6px 10px;min-height:150px;"
+        "section{background:#fff;border:1px solid #d5dbdb;border-radius:2px;padding:6px 10px;"
+        "min-height:150px;"
         "background-image:linear-gradient(#eaeded 1px,transparent 1px);background-size:100% 24px;"
         "background-position:0 40px}"
         "h2{font-size:13px;margin:0 0 6px}ul{list-style:none;margin:0;padding:0;background:#fff}"

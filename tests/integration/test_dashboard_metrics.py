@@ -35,7 +35,9 @@ def test_a_refused_message_is_not_counted(parley: Any, capsys: pytest.CaptureFix
     assert all("MessagesSent" not in m for m in emitted(capsys))
 
 
-def test_disconnect_reports_how_long_the_connection_lived(parley: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_disconnect_reports_how_long_the_connection_lived(
+    parley: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given a connection whose $disconnect event says it was opened 90 s before
     alice = parley.connect("alice")
     event = events.disconnect_event(alice.connection_id, alice.auth, parley.clock.now_ms())

@@ -29,7 +29,7 @@ from ws_emulator.observe.records import (
 RING_CAPACITY = 1000
 HISTORY_S = 600  # per-second counters kept: the charts show the last few minutes of them
 
-Subscriber = Callable[[InvocationRecord], None]
+Subscriber = Callable[[InvocationRecord], object]
 
 
 @dataclass

@@ -167,7 +167,7 @@ def handle_disconnect(event: dict[str, Any]) -> Response:
     try:
         ctx = DisconnectEvent.model_validate(event).request_context
         logger.append_keys(connection_id=ctx.connection_id)
-        # How long connections live (connectedAt to this event); also counts closes ($disconnect is best effort).
+        # How long connections live; its sample count is the closes seen ($disconnect is best effort).
         lived_s = (ctx.request_time_epoch - ctx.connected_at).total_seconds()
         metrics.add_metric(name="ConnectionDuration", unit=MetricUnit.Seconds, value=max(0.0, lived_s))
         logger.info(

@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 from ws_emulator.app import EVENT_LOGGER, run_emulator
 from ws_emulator.config import Config
@@ -27,8 +28,8 @@ async def emu():
         yield emulator
 
 
-def origin(emu) -> str:
-    return emu.page_url.rstrip("/")
+def origin(emu) -> Origin:
+    return Origin(emu.page_url.rstrip("/"))
 
 
 def live_url(emu) -> str:
