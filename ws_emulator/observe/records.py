@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 BODY_LIMIT_CHARS = 2000
+SHOWN_RECORDS = 3  # a batch's event keeps its first records: the rest would be cut anyway, at a cost
 REDACTED = "***"
 # Keys whose values are credentials wherever they appear (headers, query strings, contexts).
 _SECRET_KEY = re.compile(r"token|authorization|secret|password|api[-_]?key|cookie|signature", re.IGNORECASE)
@@ -252,9 +253,20 @@ def build_record(
         lag_ms=round(lag_ms, 1) if lag_ms is not None else None,
         error_type=str(error["errorType"]) if error.get("errorType") else None,
         error_message=redact_text(str(error["errorMessage"]))[:500] if error.get("errorMessage") else None,
-        event=truncated_json(event),
+        event=truncated_json(_abridged(event)),
         response=truncated_json(result.payload if result.ok else result.error),
     )
+
+
+def _abridged(event: Any) -> Any:
+    """The event with a long batch cut to its first records (redacting 10,000 records is not free)."""
+    if not isinstance(event, Mapping):
+        return event
+    records = event.get("Records")
+    if not isinstance(records, list) or len(records) <= SHOWN_RECORDS:
+        return event
+    more = f"… {len(records) - SHOWN_RECORDS} more records"
+    return {**event, "Records": [*records[:SHOWN_RECORDS], more]}
 
 
 def text_line(record: InvocationRecord) -> str:

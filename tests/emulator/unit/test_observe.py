@@ -344,3 +344,14 @@ def test_dead_letters_are_listed_with_redacted_truncated_bodies():
     }
     (message,) = dead_letter_view(letters)["Dlq"]
     assert message["messageId"] == "m1" and message["receiveCount"] == "3" and JWT not in message["body"]
+
+
+def test_a_long_batch_shows_its_first_records_and_how_many_more():
+    record = build_record(
+        1, "F", "F", stream_event([float(i) for i in range(50)]), Result(payload={}), now_ms=0
+    )
+    shown = (
+        json.loads(record.event.split("… (")[0]) if record.event.endswith(")") else json.loads(record.event)
+    )
+    assert len(shown["Records"]) == 4 and shown["Records"][-1] == "… 47 more records"
+    assert record.batch_size == 50
