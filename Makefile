@@ -16,7 +16,7 @@ WORKSPACE ?= demo
 DEV_SECRET ?= ws-emulator-development-secret-not-for-production
 SECRET_PARAM ?= /parley/jwt-secret
 
-.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check deploy-check build unit integration e2e reliability reliability-full clean bench bench-quick bench-render bench-cost
+.PHONY: help install run token test test-fast test-web browser chromium lint typecheck template-check deploy-check build unit integration e2e reliability reliability-full clean bench bench-quick bench-render bench-cost asyncapi web-client
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -86,10 +86,17 @@ reliability-full: install  ## the full reliability variants (PARLEY_RELIABILITY_
 	  $(BIN)/pytest tests/reliability -q -p no:cacheprovider
 
 test-fast: install node_modules/.installed  ## the pytest suite alone (the browser suite is `make browser`)
-	$(BIN)/pytest -q --ignore=tests/browser
+	$(BIN)/pytest -q --ignore=tests/browser --durations=15
 
-test-web:  ## the web client's protocol module, with Node's built-in test runner
-	node --test web/test/
+test-web: node_modules/.installed  ## the JS client package (clients/js) and the AsyncAPI spec's validation, with Node's built-in test runner
+	node --test clients/js/test/ scripts/test/
+
+web-client:  ## copy the JS client package's module into web/ (the static site serves only web/)
+	cp clients/js/src/index.js web/parley-client.js
+
+asyncapi: install node_modules/.installed  ## regenerate docs/asyncapi.yaml from protocol.py and validate it
+	PYTHONPATH=layers/parley $(BIN)/python -m scripts.asyncapi
+	node scripts/validate_asyncapi.mjs docs/asyncapi.yaml
 
 chromium:  ## Debian's chromium for the browser tests (Playwright never downloads one)
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)

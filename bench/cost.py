@@ -33,7 +33,7 @@ SCANNED_ITEM_BYTES = 250  # a connection item; a Scan is charged for what it rea
 MINUTES_PER_MONTH = 730 * 60
 DAYS_PER_MONTH = 30
 
-# Heartbeats: the web client sends one every 4 to 5 minutes (web/protocol.js: 240 s + up to 60 s).
+# Heartbeats: the web client sends one every 4 to 5 minutes (clients/js/src/index.js: 240 s + up to 60 s).
 HEARTBEAT_INTERVAL_S = 270
 # parley.chat.HEARTBEAT_WRITE_STEP_S: a heartbeat writes only when it moves dueAt this much or more
 HEARTBEAT_WRITE_STEP_S = 120

@@ -1,6 +1,6 @@
-// The page: sign-in, then channels, messages, presence and typing as a ParleyClient (protocol.js) holds
+// The page: sign-in, then channels, messages, presence and typing as a ParleyClient (parley-client.js) holds
 // them. Every piece of user content goes through textContent, never innerHTML.
-import { ParleyClient, channelNameProblem, typingText, userFromToken, userIdProblem } from './protocol.js';
+import { ParleyClient, channelNameProblem, typingText, userFromToken, userIdProblem } from './parley-client.js';
 
 const $ = (id) => document.getElementById(id);
 // Tests (and curious developers) may shorten timers before the page loads: window.parleyOptions = {...}.

@@ -13,7 +13,7 @@ from typing import Any
 
 from ws_emulator.aws.services import LocalAws
 from ws_emulator.config import Config
-from ws_emulator.errors import TemplateError
+from ws_emulator.errors import EmulatorError, TemplateError
 from ws_emulator.faults import Faults
 from ws_emulator.gateway.devtokens import mint_token
 from ws_emulator.gateway.events import ApiInfo
@@ -24,7 +24,10 @@ from ws_emulator.gateway.server import Gateway
 from ws_emulator.gateway.static_site import Site
 from ws_emulator.observe.dashboard import Dashboard
 from ws_emulator.observe.recorder import InvocationRecorder
+from ws_emulator.runtime.envvars import apply_env_vars
 from ws_emulator.runtime.pool import FunctionRuntime
+from ws_emulator.runtime.reload import Watcher, affected_functions, describe_change
+from ws_emulator.sources.reorder import stream_reorder
 from ws_emulator.sources.supervisor import EventSources
 from ws_emulator.template.loader import load_template
 from ws_emulator.template.specs import Template, WebSocketApiSpec
@@ -119,6 +122,7 @@ class Emulator:
         self.recorder: InvocationRecorder | None = None
         self.notes: list[str] = []
         self._endpoints: _Endpoints | None = None
+        self.watcher: Watcher | None = None
         self._stack = contextlib.AsyncExitStack()
 
     # ---- addresses -------------------------------------------------------------------------------
@@ -164,10 +168,9 @@ class Emulator:
 
     async def _startup(self) -> None:
         config = self.config
-        template = load_template(
-            config.template, config.parameter_overrides, region=config.region, stack_name=config.stack_name
-        )
+        template, env_notes = self._load_template()
         self.template = template
+        self.notes += env_notes
         if not template.websocket_apis:
             raise TemplateError(
                 "<template>", "no AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET", template.path
@@ -199,6 +202,7 @@ class Emulator:
             config.fault_post_gone_rate,
             config.fault_post_throttle_rate,
             dynamodb_throttle_rate=config.fault_dynamodb_throttle_rate,
+            transaction_conflict_rate=config.fault_transaction_conflict_rate,
         )
         aws = LocalAws(
             dynamodb_endpoint=config.dynamodb_endpoint,
@@ -228,6 +232,8 @@ class Emulator:
         await runtime.start()
         self._stack.push_async_callback(runtime.stop)
         self.runtime = runtime
+        if config.warm:
+            await self._warm(runtime)
 
         sources = EventSources(
             template,
@@ -235,6 +241,7 @@ class Emulator:
             runtime,
             ttl_sweep_interval_s=config.ttl_sweep_interval_s,
             log=logging.getLogger("ws_emulator.sources"),
+            stream_order=stream_reorder(config.stream_reorder_seed) if config.stream_reorder else None,
         )
         await sources.start()
         self._stack.push_async_callback(sources.stop)
@@ -282,6 +289,80 @@ class Emulator:
         await gateway.start(ws_sock)
         self._stack.push_async_callback(self._stop_gateway_and_drain, gateway)
         self.gateway = gateway
+        if config.watch:
+            watcher = Watcher(
+                config.template,
+                template,
+                on_code_change=self._code_changed,
+                on_template_change=self.reload_template,
+                log=self.log,
+            )
+            await watcher.start()
+            self._stack.push_async_callback(watcher.stop)
+            self.watcher = watcher
+
+    def _load_template(self) -> tuple[Template, list[str]]:
+        config = self.config
+        template = load_template(
+            config.template, config.parameter_overrides, region=config.region, stack_name=config.stack_name
+        )
+        return apply_env_vars(template, config.env_vars)
+
+    async def _warm(self, runtime: FunctionRuntime) -> None:
+        errors = await runtime.warm()
+        for fid, error in sorted(errors.items()):
+            self.log.warning(
+                "--warm: %s failed to initialise: %s: %s",
+                fid,
+                error.get("errorType"),
+                error.get("errorMessage"),
+            )
+
+    # ---- hot reload ------------------------------------------------------------------------------
+
+    def _code_changed(self, paths: set[Path]) -> None:
+        if self.runtime is None or self.template is None:
+            return
+        functions = self.runtime.recycle(affected_functions(self.template, paths))
+        if functions:
+            self.log.info("%s", describe_change(paths, functions))
+
+    async def reload_template(self) -> None:
+        """The template file changed: take what can change in place, say what needs a restart.
+
+        Function specs (code folder, handler, environment, layers, timeout, memory) are replaced and
+        their warm workers recycled; routes and the authorizer are swapped in the gateway while open
+        connections stay, as long as the API id and stage are the same. Tables, queues, event sources
+        and the API's id or stage are provisioned at start-up only: a line names them.
+        """
+        old, runtime, gateway = self.template, self.runtime, self.gateway
+        if old is None or runtime is None or gateway is None:
+            return
+        try:
+            new, _ = await asyncio.to_thread(self._load_template)
+            api = None
+            if new.websocket_apis:
+                stage = self.config.stage or new.websocket_apis[0].stage
+                api, _ = build_gateway_api(new, new.websocket_apis[0], stage)
+        except (EmulatorError, OSError, ValueError) as exc:
+            self.log.error("reload: %s not taken, still serving the previous one: %s", old.path.name, exc)
+            return
+        restart = _needs_restart(old, new)
+        if api is None or api.info != gateway.api.info:
+            restart.append("the WebSocket API (its id or stage)")
+        elif api != gateway.api:
+            gateway.api = api  # the gateway reads its routes per message: open connections stay
+            self.log.info("reload: routes and authorizer updated; open connections stay")
+        self.template = new
+        changed = runtime.update_template(new)
+        if self.watcher is not None:
+            await self.watcher.retarget(new)
+        if changed:
+            self.log.info(
+                "reload: %s changed; %s get fresh workers", new.path.name, ", ".join(sorted(changed))
+            )
+        if restart:
+            self.log.warning("reload: restart the emulator to apply changes to %s", ", ".join(restart))
 
     def _url_rewrites(self, info: ApiInfo) -> dict[str, str]:
         endpoints = self._require_endpoints()
@@ -326,6 +407,22 @@ class Emulator:
         """Stop in reverse order of start-up; safe to call twice."""
         await self._stack.aclose()
         self.gateway = None
+
+
+def _needs_restart(old: Template, new: Template) -> list[str]:
+    """What a reloaded template changes that only a restart applies (provisioned at start-up)."""
+    parts = []
+    if old.tables != new.tables:
+        parts.append("tables")
+    if old.queues != new.queues:
+        parts.append("queues")
+    sources = [
+        {fid: (s.stream_sources, s.sqs_sources, s.schedules) for fid, s in t.functions.items()}
+        for t in (old, new)
+    ]
+    if sources[0] != sources[1]:
+        parts.append("event sources")
+    return parts
 
 
 @contextlib.asynccontextmanager

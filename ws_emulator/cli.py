@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from ws_emulator.gateway import limits
 from ws_emulator.gateway.devtokens import DEFAULT_TTL_S, DEV_TOKEN_SECRET, mint_token, parse_claims
 from ws_emulator.gateway.routing import CONNECT_ROUTE
 from ws_emulator.observe.lines import event_formatter
+from ws_emulator.runtime.envvars import load_env_vars
 
 # ---- arguments --------------------------------------------------------------------------------------
 
@@ -108,6 +110,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--fault-dynamodb-throttle-rate", type=float, default=0.0, metavar="P", help=argparse.SUPPRESS
     )
+    serve.add_argument(
+        "--fault-transaction-conflict-rate", type=float, default=0.0, metavar="P", help=argparse.SUPPRESS
+    )
+    serve.add_argument(
+        "--no-watch",
+        dest="watch",
+        action="store_false",
+        help="no hot reload (by default code, layer and template changes are picked up while running)",
+    )
+    serve.add_argument(
+        "--warm", action="store_true", help="initialise every function at start-up (no first cold start)"
+    )
+    serve.add_argument(
+        "--env-vars",
+        metavar="FILE",
+        help='override function environments, as sam local: {"Parameters": {...}, "FunctionId": {...}}',
+    )
+    serve.add_argument(
+        "--stream-reorder",
+        action="store_true",
+        help="deliver stream records of different items interleaved, as DynamoDB may (tests recovery)",
+    )
     serve.add_argument("--quiet", "-q", action="store_true", help="no per-event log lines")
     serve.add_argument(
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default: %(default)s)"
@@ -164,6 +188,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         fault_post_gone_rate=args.fault_post_gone_rate,
         fault_post_throttle_rate=args.fault_post_throttle_rate,
         fault_dynamodb_throttle_rate=args.fault_dynamodb_throttle_rate,
+        fault_transaction_conflict_rate=args.fault_transaction_conflict_rate,
+        watch=args.watch,
+        warm=args.warm,
+        env_vars=load_env_vars(args.env_vars) if args.env_vars else {},
+        stream_reorder=args.stream_reorder,
         quiet=args.quiet,
         log_level=args.log_level,
         log_format=args.log_format,
@@ -229,6 +258,14 @@ def banner(emulator: Emulator) -> str:
         + ("  (embedded moto)" if emulator.aws.embedded else ""),
         f"  routes ({api.selection_text}):",
     ]
+    if emulator.watcher is not None:
+        lines.insert(
+            -1,
+            f"  hot reload    {len(emulator.watcher.roots)} code/layer folder(s) and the template"
+            " (--no-watch: off)",
+        )
+    if config.warm:
+        lines.insert(-1, "  warm          every function initialised at start-up (--warm)")
     width = max((len(key) for key in api.routes), default=0)
     for key, route in sorted(api.routes.items(), key=lambda item: (not item[0].startswith("$"), item[0])):
         extras = []
@@ -364,8 +401,19 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 0
 
 
+def line_buffered(stream: TextIO) -> None:
+    """Write `stream` out at every newline, as on a terminal.
+
+    Redirected to a file or a pipe, Python block-buffers stdout: a line printed without flush (a
+    handler's print, any later output) would show up only kilobytes later in the log file.
+    """
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(line_buffering=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ws-emulator` console script."""
+    line_buffered(sys.stdout)
     args = _parser().parse_args(argv)
     if args.command == "token":
         return _token(args)

@@ -57,6 +57,17 @@ class Config:
     fault_post_throttle_rate: float = 0.0
     # Share (0..1) of the functions' DynamoDB data-plane requests answered with a throttling error.
     fault_dynamodb_throttle_rate: float = 0.0
+    # Share (0..1) of the functions' TransactWriteItems cancelled with a TransactionConflict reason.
+    fault_transaction_conflict_rate: float = 0.0
+    # Hot reload: watch CodeUri folders, layers and the template (off with --no-watch).
+    watch: bool = True
+    # Start one execution environment per function before serving (--warm).
+    warm: bool = False
+    # --env-vars env.json, parsed: {"Parameters" | function id or name: {VAR: value}}.
+    env_vars: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # Deliver a stream read's records of different items interleaved (--stream-reorder).
+    stream_reorder: bool = False
+    stream_reorder_seed: int | None = None
     quiet: bool = False
     log_level: str = "INFO"
     # Event lines on stdout: "text" for people, "json" (one object a line) for tools.
@@ -70,6 +81,7 @@ class Config:
         object.__setattr__(self, "ssm_parameters", _frozen(self.ssm_parameters))
         object.__setattr__(self, "dev_token_claims", _frozen(self.dev_token_claims))
         object.__setattr__(self, "dev_users", tuple(self.dev_users))
+        object.__setattr__(self, "env_vars", _frozen({k: _frozen(v) for k, v in self.env_vars.items()}))
         object.__setattr__(self, "log_level", self.log_level.upper())
         self._validate()
 
@@ -133,6 +145,7 @@ class Config:
             ("--fault-post-gone-rate", self.fault_post_gone_rate),
             ("--fault-post-throttle-rate", self.fault_post_throttle_rate),
             ("--fault-dynamodb-throttle-rate", self.fault_dynamodb_throttle_rate),
+            ("--fault-transaction-conflict-rate", self.fault_transaction_conflict_rate),
         ):
             if not 0.0 <= rate <= 1.0:
                 raise ConfigError(f"{option} must be between 0 and 1, got {rate}")

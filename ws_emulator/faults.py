@@ -11,22 +11,36 @@ from typing import Any
 @dataclass
 class Faults:
     """Fault injection: a share of @connections posts answered 410 or 429 although the socket is fine,
-    and a share of the functions' DynamoDB requests answered ProvisionedThroughputExceededException."""
+    a share of the functions' DynamoDB requests answered ProvisionedThroughputExceededException, and a
+    share of their TransactWriteItems cancelled with a TransactionConflict reason."""
 
     post_gone_rate: float = 0.0
     post_throttle_rate: float = 0.0
     seed: int | None = None
     dynamodb_throttle_rate: float = 0.0
     dynamodb_throttled: int = 0  # requests answered with the throttling error so far
+    transaction_conflict_rate: float = 0.0
+    transaction_conflicts: int = 0  # TransactWriteItems cancelled with TransactionConflict so far
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _dynamodb_rng: random.Random = field(default_factory=random.Random, repr=False)
+    _conflict_rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - test fault injection, not security
         self._dynamodb_rng = random.Random(self.seed)  # noqa: S311
+        self._conflict_rng = random.Random(self.seed)  # noqa: S311
+
+    def conflict_transaction(self, items: int) -> int | None:
+        """The index of the item to report in TransactionConflict for one transaction, or None."""
+        if items <= 0 or not self.transaction_conflict_rate:
+            return None
+        if self._conflict_rng.random() >= self.transaction_conflict_rate:
+            return None
+        self.transaction_conflicts += 1
+        return self._conflict_rng.randrange(items)
 
     def throttle_dynamodb(self) -> bool:
-        """Whether to throttle one DynamoDB request (called one request at a time)."""
+        """Whether to throttle one DynamoDB request."""
         if not self.dynamodb_throttle_rate or self._dynamodb_rng.random() >= self.dynamodb_throttle_rate:
             return False
         self.dynamodb_throttled += 1
@@ -64,6 +78,8 @@ class Faults:
             "postThrottleRate": self.post_throttle_rate,
             "dynamodbThrottleRate": self.dynamodb_throttle_rate,
             "dynamodbThrottled": self.dynamodb_throttled,
+            "transactionConflictRate": self.transaction_conflict_rate,
+            "transactionConflicts": self.transaction_conflicts,
             "seed": self.seed,
         }
 
@@ -76,5 +92,14 @@ class Faults:
             raise ValueError("rates must be between 0 and 1 and add up to at most 1")
         if not 0 <= dynamodb <= 1:
             raise ValueError("dynamodbThrottleRate must be between 0 and 1")
+        conflict = float(document.get("transactionConflictRate", 0.0))
+        if not 0 <= conflict <= 1:
+            raise ValueError("transactionConflictRate must be between 0 and 1")
         seed = document.get("seed")
-        return cls(gone, throttle, int(seed) if seed is not None else None, dynamodb)
+        return cls(
+            gone,
+            throttle,
+            int(seed) if seed is not None else None,
+            dynamodb,
+            transaction_conflict_rate=conflict,
+        )

@@ -88,6 +88,11 @@ def moto_world(mp: pytest.MonkeyPatch) -> Iterator[MotoAws]:
     (its URL set in the environment with `mp`) and the JWT secret in SSM."""
     from moto import mock_aws
 
+    from ws_emulator.aws import moto_fixes
+
+    # The emulator's fixes to moto: without them every transaction deep-copies whole tables, and a
+    # test that fills a table (presence paging: 150 members) spends most of its time copying.
+    moto_fixes.apply()
     with mock_aws():
         client = boto3.client("dynamodb")
         world = MotoAws(

@@ -1,4 +1,5 @@
-"""web/protocol.js cannot drift from protocol.py: its reply types, limits and id patterns are copies.
+"""The JS client (clients/js) cannot drift from protocol.py: its reply types, limits and id patterns are
+copies. Nor can the web app's copy of it (web/parley-client.js, which the static site serves) drift from it.
 
 The module is imported by Node itself (`node -e`), so what is checked is what the browser runs; the
 patterns it keeps to itself are read from its source.
@@ -15,13 +16,15 @@ from typing import Any, get_args
 import pytest
 
 from parley import protocol
+from parley.errors import ErrorCode
 from tests.support.template import ROOT
 from tests.support.ws_client import REPLY_TYPES
 from tests.unit.test_protocol_doc import ENCODERS
 
-WEB_PROTOCOL = ROOT / "web" / "protocol.js"
+WEB_PROTOCOL = ROOT / "clients" / "js" / "src" / "index.js"
+WEB_COPY = ROOT / "web" / "parley-client.js"
 SOURCE = WEB_PROTOCOL.read_text(encoding="utf-8")
-# web/protocol.js's LIMITS, each with the constant of protocol.py it copies.
+# The client's LIMITS, each with the constant of protocol.py it copies.
 LIMITS = {
     "textMax": protocol.MAX_TEXT,
     "textMaxBytes": protocol.MAX_TEXT_BYTES,
@@ -34,7 +37,7 @@ LIMITS = {
 @pytest.fixture(scope="module")
 def web() -> dict[str, Any]:
     node = shutil.which("node")
-    assert node, "Node is needed to import web/protocol.js"
+    assert node, "Node is needed to import the JS client"
     script = (
         f"import({json.dumps(WEB_PROTOCOL.as_uri())}).then((m) => console.log(JSON.stringify("
         "{limits: m.LIMITS, replyTypes: [...m.REPLY_TYPES]})))"
@@ -44,9 +47,9 @@ def web() -> dict[str, Any]:
 
 
 def js_regex(name: str) -> str:
-    """The source of `const NAME = /.../;` in web/protocol.js."""
+    """The source of `const NAME = /.../;` in the JS client."""
     match = re.search(rf"^const {name} = /(.+)/;$", SOURCE, flags=re.MULTILINE)
-    assert match, f"web/protocol.js has no regex constant {name}"
+    assert match, f"clients/js/src/index.js has no regex constant {name}"
     return match.group(1)
 
 
@@ -95,5 +98,27 @@ def test_the_web_client_counts_text_bytes_as_the_server_does():
         f"{json.dumps(samples)}.map(m.textBytes))))"
     )
     out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60, check=True)
-    # Then web/protocol.js's textBytes is protocol.py's text_bytes for each
+    # Then the JS client's textBytes is protocol.py's text_bytes for each
     assert json.loads(out.stdout) == [protocol.text_bytes(s) for s in samples]
+
+
+def test_the_web_app_serves_the_package_module_unchanged():
+    # The static site serves only web/, so the web app imports a copy: `make web-client` refreshes it
+    stale = "web/parley-client.js differs from clients/js/src/index.js: make web-client"
+    assert WEB_COPY.read_bytes() == WEB_PROTOCOL.read_bytes(), stale
+    app = (ROOT / "web" / "app.js").read_text(encoding="utf-8")
+    assert "from './parley-client.js';" in app
+
+
+def declared_union(name: str) -> set[str]:
+    """The string literals of `export type NAME = | 'a' | 'b' ...;` (or of its `action:` members)."""
+    text = (ROOT / "clients" / "js" / "index.d.ts").read_text(encoding="utf-8")
+    match = re.search(rf"^export type {name} =(.+?);$", text, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"clients/js/index.d.ts declares no type {name}"
+    body = match.group(1)
+    return set(re.findall(r"action: '([a-z_]+)'", body) or re.findall(r"'([a-z_]+)'", body))
+
+
+def test_the_declared_error_codes_and_actions_are_protocol_pys():
+    assert declared_union("ErrorCode") == {code.value for code in ErrorCode}
+    assert declared_union("ClientFrame") == set(protocol.FRAMES)

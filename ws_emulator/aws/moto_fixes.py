@@ -4,7 +4,7 @@ moto is written for unit tests, where tables hold a few items. The emulator runs
 it for minutes at a time, which showed three kinds of problem: races under concurrent requests, memory
 that is never freed, and costs that grow with the size of a table or the age of its stream. Each fix
 below is applied once per process to moto's classes and keeps moto's observable behaviour; the
-DynamoDB requests themselves are run one at a time by the emulator (see `aws.services._serialize_dynamodb`).
+DynamoDB requests of one table are run one at a time by the emulator (see `aws.dynamodb_locks`).
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ def _trim(shard: Any) -> None:
 
     Sequence numbers stay as they were: moto numbers a record by its position plus the shard's starting
     number, so the start moves up by as many records as are dropped. It runs inside GetRecords, which
-    the emulator serializes with every other DynamoDB request (never in the middle of a transaction).
+    holds the table's lock like every request on that table (never in the middle of a transaction).
     """
     excess = len(shard.items) - _KEPT_STREAM_RECORDS
     if excess >= max(1, _KEPT_STREAM_RECORDS // 10):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,6 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from ws_emulator.aws import moto_fixes
+from ws_emulator.aws.dynamodb_locks import OWN_USER_AGENT, DynamoDBLocks
 from ws_emulator.faults import Faults
 from ws_emulator.template.specs import DEFAULT_ACCOUNT_ID, QueueSpec, Template
 
@@ -23,32 +22,20 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 _LOCALSTACK = "localstack"
-# Marks the emulator's own AWS requests (never fault-injected).
-OWN_USER_AGENT = "ws-emulator-internal"
-THROTTLED_OPERATIONS = frozenset(
-    {
-        "GetItem",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "Query",
-        "Scan",
-        "BatchGetItem",
-        "BatchWriteItem",
-        "TransactGetItems",
-        "TransactWriteItems",
-    }
-)
 
 
-def localstack_endpoint(env: Mapping[str, str] | None = None) -> str:
-    """LocalStack's edge URL the way localstack-client finds it: LOCALSTACK_HOST, EDGE_PORT, USE_SSL."""
-    env = os.environ if env is None else env
-    host = env.get("LOCALSTACK_HOST", "localhost")
-    scheme = "https" if env.get("USE_SSL", "").lower() in ("1", "true", "yes") else "http"
-    if ":" in host:
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{env.get('EDGE_PORT', '4566')}"
+def localstack_endpoint() -> str:
+    """LocalStack's URL as localstack-client 2.x finds it from the environment.
+
+    `AWS_ENDPOINT_URL` if set, else `LOCALSTACK_HOST` as host[:port] (default localhost:4566), with
+    https when `USE_SSL` is 1/true. `EDGE_PORT` is no longer read (localstack-client 2.0 removed it).
+    """
+    from localstack_client.config import get_service_endpoint
+
+    endpoint = get_service_endpoint("edge")
+    if not endpoint:  # pragma: no cover - the library knows "edge" in every 2.x release
+        raise RuntimeError("localstack-client returned no endpoint")
+    return str(endpoint)
 
 
 class LocalAws:
@@ -86,6 +73,8 @@ class LocalAws:
         # Asked for each data-plane DynamoDB request of a function whether to answer it with a
         # throttling error (the embedded server only, never the emulator's own requests).
         self.faults = faults or Faults()
+        # One lock per table for the embedded DynamoDB (False: one lock for all, as before; benchmarks).
+        self.per_table_locks = True
 
     @property
     def embedded(self) -> bool:
@@ -109,7 +98,7 @@ class LocalAws:
         wsgi = self._server._server  # the only way to reach moto's WSGI app
         if wsgi is not None:
             # The shared Faults object changes in place when /_emulator/faults is PUT.
-            wsgi.app = _serialize_dynamodb(wsgi.app, self.faults.throttle_dynamodb)
+            wsgi.app = _serialize_dynamodb(wsgi.app, self.faults, per_table=self.per_table_locks)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self._log.info("embedded moto server on %s", self.endpoint_url)
@@ -229,48 +218,18 @@ class LocalAws:
         return str(arn)
 
 
-def _serialize_dynamodb(app: Any, throttle: Callable[[], bool]) -> Any:
-    """Run moto's DynamoDB and DynamoDB Streams requests one at a time.
+def _serialize_dynamodb(
+    app: Any, faults: Faults | Callable[[], bool], *, per_table: bool = True
+) -> DynamoDBLocks:
+    """moto's app with DynamoDB requests locked per table (`aws.dynamodb_locks`) and faults injected.
 
-    moto's backends are not thread-safe and its threaded server runs requests concurrently: under
-    concurrent writes `TransactWriteItems` deep-copies a table while another request changes it and
-    fails with a 500 ("dictionary changed size during iteration"). Other services (SQS long polls)
-    stay concurrent.
-
-    A data-plane request from a function is answered ProvisionedThroughputExceededException when
-    `throttle()` says so (fault injection); the emulator's own requests (TTL, streams) never are.
+    A plain callable instead of a Faults object only decides the throttling (as this function once took).
     """
-    lock = threading.Lock()
-
-    def serialized(environ: dict[str, Any], start_response: Any) -> Any:
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target.startswith("DynamoDB"):
-            with lock:
-                if (
-                    target.rpartition(".")[2] in THROTTLED_OPERATIONS
-                    and OWN_USER_AGENT not in environ.get("HTTP_USER_AGENT", "")
-                    and throttle()
-                ):
-                    return _throttled(start_response)
-                return list(app(environ, start_response))
-        return app(environ, start_response)
-
-    return serialized
-
-
-def _throttled(start_response: Any) -> list[bytes]:
-    body = json.dumps(
-        {
-            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-            "message": "The level of configured provisioned throughput for the table was exceeded "
-            "(injected by ws-emulator)",
-        }
-    ).encode()
-    start_response(
-        "400 Bad Request",
-        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
-    )
-    return [body]
+    if not isinstance(faults, Faults):
+        throttle = faults
+        faults = Faults()
+        faults.throttle_dynamodb = throttle  # type: ignore[method-assign]
+    return DynamoDBLocks(app, faults, per_table=per_table)
 
 
 def _dlqs_first(queues: Mapping[str, QueueSpec]) -> list[QueueSpec]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,8 @@ class _FunctionPool:
         self._log = log
         self.cold_starts = 0
         self.closed = False
+        # Bumped when the function's code, layers or spec change: older workers are not reused.
+        self.generation = 0
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -90,7 +93,7 @@ class _FunctionPool:
             env={"PATH": env["PATH"], "LANG": env["LANG"]},
             limit=PIPE_LIMIT,
         )
-        worker = Worker(proc, asyncio.create_task(self._pump(proc)))
+        worker = Worker(proc, asyncio.create_task(self._pump(proc)), generation=self.generation)
         if self.closed:
             await worker.kill()
             return None, STOPPED_ERROR
@@ -159,6 +162,7 @@ class _FunctionPool:
                     _Call(request_id, False, 0.0, time.perf_counter()), False, None, STOPPED_ERROR
                 )
             started = time.perf_counter()
+            await self._drop_stale_idle()
             cold = not self._idle
             if self._idle:
                 worker: Worker | None = self._idle.pop()
@@ -180,8 +184,9 @@ class _FunctionPool:
                 call.max_memory_mb = worker.peak_rss_mb()
                 worker.invocations += 1
                 worker.last_used = time.monotonic()
-                if self.closed:
-                    await worker.kill()  # stop() ran during the invoke: nobody will reuse it
+                if self.closed or worker.generation != self.generation:
+                    # stop() ran during the invoke, or the code changed: nobody will reuse it
+                    await worker.kill()
                 else:
                     self._idle.append(worker)
                 if reply.get("ok"):
@@ -254,6 +259,33 @@ class _FunctionPool:
             max_memory_mb=call.max_memory_mb,
         )
 
+    def recycle(self, spec: FunctionSpec | None = None) -> None:
+        """New code (or a new spec): the next invoke starts a fresh worker; busy ones finish first."""
+        if spec is not None:
+            self.spec = spec
+        self.generation += 1
+
+    async def _drop_stale_idle(self) -> None:
+        stale = [w for w in self._idle if w.generation != self.generation]
+        if not stale:
+            return
+        self._idle = [w for w in self._idle if w.generation == self.generation]
+        await asyncio.gather(*(w.kill() for w in stale), return_exceptions=True)
+
+    async def warm(self) -> dict[str, Any] | None:
+        """Start one execution environment now and keep it idle (its init error, if it has one)."""
+        async with self._sem:
+            if self.closed or self._idle:
+                return None
+            worker, error = await self._spawn()
+            if worker is None:
+                return error
+            if self.closed:
+                await worker.kill()
+            else:
+                self._idle.append(worker)
+            return None
+
     async def reap_idle(self, idle_ttl_s: float, keep_warm: int) -> int:
         """End environments idle for longer than `idle_ttl_s`, keeping the `keep_warm` most recent."""
         now = time.monotonic()
@@ -312,6 +344,7 @@ class FunctionRuntime:
         self.idle_ttl_s = idle_ttl_s
         self.keep_warm = keep_warm
         self._reaper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[None]] = set()
 
     def environment(self, function_id: str, log_stream_name: str = "local") -> dict[str, str]:
         """The environment a worker of `function_id` gets (for diagnostics and tests)."""
@@ -324,18 +357,74 @@ class FunctionRuntime:
         if self._pools:
             return
         for fid, spec in self.template.functions.items():
-            reserved = spec.reserved_concurrency
-            if reserved == 0:
-                self._log.warning(
-                    "%s has ReservedConcurrentExecutions 0: AWS would throttle every invoke", fid
-                )
-            cap = reserved if reserved else self._default_concurrency
-
-            def env_factory(s: FunctionSpec, stream: str) -> dict[str, str]:
-                return function_environment(s, self.template, self._env_overrides, self._url_rewrites, stream)
-
-            self._pools[fid] = _FunctionPool(spec, env_factory, cap, self._log)
+            self._pools[fid] = self._new_pool(spec)
         self._reaper = asyncio.create_task(self._reap_forever(), name="ws-emulator idle workers")
+
+    def _new_pool(self, spec: FunctionSpec) -> _FunctionPool:
+        reserved = spec.reserved_concurrency
+        if reserved == 0:
+            self._log.warning(
+                "%s has ReservedConcurrentExecutions 0: AWS would throttle every invoke", spec.logical_id
+            )
+        cap = reserved if reserved else self._default_concurrency
+
+        def env_factory(s: FunctionSpec, stream: str) -> dict[str, str]:
+            return function_environment(s, self.template, self._env_overrides, self._url_rewrites, stream)
+
+        return _FunctionPool(spec, env_factory, cap, self._log)
+
+    async def warm(self) -> dict[str, dict[str, Any]]:
+        """Initialise one environment per function now (`--warm`); returns the init errors by function.
+
+        Like `sam local --warm-containers EAGER`: the first invoke of each function then finds a warm
+        environment and reports no cold start. At most as many start at once as there are CPUs.
+        """
+        if not self._pools:
+            await self.start()
+        limit = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+
+        async def one(pool: _FunctionPool) -> tuple[str, dict[str, Any] | None]:
+            async with limit:
+                return pool.spec.logical_id, await pool.warm()
+
+        results = await asyncio.gather(*(one(pool) for pool in self._pools.values()))
+        return {fid: error for fid, error in results if error is not None}
+
+    def recycle(self, function_ids: Iterable[str]) -> list[str]:
+        """The code of these functions changed: each one's next invoke starts a fresh worker (lazily)."""
+        recycled = []
+        for fid in function_ids:
+            pool = self._pools.get(fid)
+            if pool is not None:
+                pool.recycle()
+                recycled.append(fid)
+        return recycled
+
+    def update_template(self, template: Template) -> list[str]:
+        """Take a reloaded template in place: changed functions are recycled, new ones get a pool.
+
+        Returns the functions whose spec changed or that are new. A removed function's warm workers
+        are ended; invoking it afterwards raises KeyError, as for any unknown function.
+        """
+        changed = []
+        old_specs = {fid: pool.spec for fid, pool in self._pools.items()}
+        self.template = template
+        if not self._pools:
+            return list(template.functions)
+        for fid, spec in template.functions.items():
+            pool = self._pools.get(fid)
+            if pool is None:
+                self._pools[fid] = self._new_pool(spec)
+                changed.append(fid)
+            elif old_specs[fid] != spec:
+                pool.recycle(spec)
+                changed.append(fid)
+        for fid in [fid for fid in self._pools if fid not in template.functions]:
+            pool = self._pools.pop(fid)
+            task = asyncio.ensure_future(pool.stop())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return changed
 
     async def _reap_forever(self) -> None:
         interval = max(0.05, min(10.0, self.idle_ttl_s / 2))

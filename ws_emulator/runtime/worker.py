@@ -42,9 +42,12 @@ class ResponseTooLarge(Exception):
 class Worker:
     """One execution environment: a child interpreter with the handler imported."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, pump: asyncio.Task[None]) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, pump: asyncio.Task[None], *, generation: int = 0
+    ) -> None:
         self.proc = proc
         self.pump = pump
+        self.generation = generation  # the pool's code generation it was started with
         self.invocations = 0
         self.last_used = time.monotonic()
 

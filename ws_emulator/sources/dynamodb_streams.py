@@ -25,6 +25,7 @@ from ws_emulator.sources.batching import (
     failure_record,
 )
 from ws_emulator.sources.poller import Poller
+from ws_emulator.sources.reorder import RecordOrder
 from ws_emulator.template.specs import FunctionSpec, StreamSourceSpec, Template
 
 _RECORD_KEYS = (
@@ -176,6 +177,8 @@ class ShardPoller(Poller[StreamRecord]):
         # Records matching no filter are dropped here, i.e. checkpointed past without an invoke.
         kept, dropped = self.filter_events(records)
         self.records_filtered_out += len(dropped)
+        if self.mapping.reorder is not None:
+            kept = self.mapping.reorder(kept)  # --stream-reorder (sources/reorder.py)
         self.batcher.add(kept, time.time())
 
     async def _deliver_ready(self, *, flush: bool = False) -> None:
@@ -241,6 +244,8 @@ class StreamMapping:
         self.shards: dict[str, ShardPoller] = {}
         self.flushing = False
         self.failures_sent = 0
+        # Applied to each read's records before batching (--stream-reorder); None keeps shard order.
+        self.reorder: RecordOrder | None = None
 
     async def prepare(self) -> None:
         """Resolve the real stream ARN and open iterators before anything can be written."""

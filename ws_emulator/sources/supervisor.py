@@ -18,6 +18,7 @@ from ws_emulator.aws.ttl import TtlMarks, TtlSweeper
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.sources.dead_letters import peek_messages
 from ws_emulator.sources.dynamodb_streams import ShardPoller, StreamMapping
+from ws_emulator.sources.reorder import RecordOrder
 from ws_emulator.sources.schedules import ScheduledTarget, Scheduler
 from ws_emulator.sources.sqs import SqsMapping
 from ws_emulator.template.specs import Template
@@ -60,6 +61,7 @@ class EventSources:
         enable_schedules: bool = True,
         enable_ttl: bool = True,
         shard_refresh_s: float = 10.0,
+        stream_order: RecordOrder | None = None,
     ) -> None:
         self.template = template
         self.aws = aws
@@ -74,6 +76,7 @@ class EventSources:
         self.enable_schedules = enable_schedules
         self.enable_ttl = enable_ttl
         self.shard_refresh_s = shard_refresh_s
+        self.stream_order = stream_order
         self.ttl_marks = TtlMarks()
         self.stream_mappings: list[StreamMapping] = []
         self.sqs_mappings: list[SqsMapping] = []
@@ -109,6 +112,7 @@ class EventSources:
                         log=self.log,
                     )
                 )
+                self.stream_mappings[-1].reorder = self.stream_order
             for sqs_source in function.sqs_sources:
                 queue = self.template.queues[sqs_source.queue_id]
                 self.sqs_mappings.append(
@@ -219,10 +223,13 @@ class EventSources:
         confirming = False
         for mapping in self.stream_mappings:
             mapping.flushing = True
+        read = self._records_read()
         try:
             while time.monotonic() < deadline:
                 if not await self._quiet(since):
-                    confirming = False
+                    # While confirming, "not quiet" may only mean that a shard has not polled again
+                    # yet: start over unless every source is idle and nothing was read meanwhile.
+                    confirming = confirming and self._records_read() == read and await self._idle()
                 elif confirming:
                     return
                 else:
@@ -230,11 +237,21 @@ class EventSources:
                     # written meanwhile by functions triggered from another source.
                     confirming = True
                     since = time.time()
+                    read = self._records_read()
                 await asyncio.sleep(min(0.05, self.poll_interval_s))
             self.log.warning("drain: gave up after %.1f s with work still pending", timeout_s)
         finally:
             for mapping in self.stream_mappings:
                 mapping.flushing = False
+
+    async def _idle(self) -> bool:
+        shards = [p for m in self.stream_mappings for p in m.shards.values()]
+        if not all(p.finished or p.batcher.idle for p in shards):
+            return False
+        return all([await m.quiet() for m in self.sqs_mappings])
+
+    def _records_read(self) -> int:
+        return sum(p.records_read for m in self.stream_mappings for p in m.shards.values())
 
     async def _quiet(self, since: float) -> bool:
         for mapping in self.stream_mappings:

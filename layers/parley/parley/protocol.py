@@ -1,6 +1,6 @@
 """Wire protocol v1: the client frames Parley accepts and the frames it sends. Defined once, here.
 
-docs/protocol.md is checked against this module by tests/unit/test_protocol_doc.py, and web/protocol.js
+docs/protocol.md is checked against this module by tests/unit/test_protocol_doc.py, and the JS client
 by tests/unit/test_web_protocol_sync.py. It is over 400 lines on purpose: every frame, limit and the
 frame budget in one module is what lets those checks read one source of truth.
 """

@@ -15,7 +15,7 @@ import jwt
 from websockets.asyncio.client import connect
 
 from ws_emulator.app import EVENT_LOGGER
-from ws_emulator.cli import configure_logging, main
+from ws_emulator.cli import configure_logging, line_buffered, main
 from ws_emulator.config import Config
 from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
 from ws_emulator.observe.lines import JsonEventFormatter
@@ -222,3 +222,62 @@ def test_quiet_silences_event_lines_in_both_formats():
         events.handlers[:] = saved[1]
         events.propagate = saved[2]
         logging.getLogger().handlers[:] = saved[3]
+
+
+async def test_the_banner_reaches_a_log_file_at_once_when_stdout_is_redirected(tmp_path):
+    # GIVEN stdout redirected to a file and no PYTHONUNBUFFERED (a plain `ws-emulator serve > log`)
+    log = tmp_path / "emulator.log"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ws_emulator",
+            "serve",
+            "--template",
+            str(FIXTURE),
+            "--port",
+            "0",
+            "--no-watch",
+            stdout=out,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+        )
+    try:
+        # WHEN it has started (and is still running)
+        text = ""
+        for _ in range(600):
+            text = log.read_text()
+            if "Ctrl-C stops" in text or proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        # THEN the whole banner is already in the file
+        assert proc.returncode is None, (await proc.stderr.read()).decode()
+        assert "ws-emulator serving" in text and "Ctrl-C stops" in text
+        # AND lines written later, such as the shutdown notice, follow one at a time
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        assert log.read_text().rstrip().endswith("stopped")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def test_a_bad_env_vars_file_exits_2_naming_it(capsys, tmp_path):
+    env_file = tmp_path / "env.json"
+    env_file.write_text('{"EchoFunction": "not an object"}')
+    assert main(["serve", "--template", str(FIXTURE), "--env-vars", str(env_file)]) == 2
+    assert f"--env-vars {env_file}" in capsys.readouterr().err
+
+
+def test_stdout_redirected_to_a_file_is_written_line_by_line(tmp_path):
+    # GIVEN a text stream over a file, block-buffered as Python makes a redirected stdout
+    with (tmp_path / "out.log").open("w", encoding="utf-8") as stream:
+        assert not stream.line_buffering
+        # WHEN the CLI sets it up, and a line is printed without flush
+        line_buffered(stream)
+        print("one line", file=stream)
+        # THEN the line is in the file already
+        assert (tmp_path / "out.log").read_text() == "one line\n"

@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -102,13 +103,23 @@ def test_external_dynamodb_endpoint_only(template: Template, external_server: st
     ("env", "expected"),
     [
         ({}, "http://localhost:4566"),
-        ({"LOCALSTACK_HOST": "ls", "EDGE_PORT": "4577"}, "http://ls:4577"),
+        # localstack-client 2.x: AWS_ENDPOINT_URL wins over everything else
+        ({"AWS_ENDPOINT_URL": "http://moto:5000", "LOCALSTACK_HOST": "ls:4510"}, "http://moto:5000"),
         ({"LOCALSTACK_HOST": "ls:4510"}, "http://ls:4510"),
+        ({"LOCALSTACK_HOST": "ls"}, "http://ls:4566"),
+        # EDGE_PORT was removed in 2.0: it no longer moves the port
+        ({"LOCALSTACK_HOST": "ls", "EDGE_PORT": "4577"}, "http://ls:4566"),
         ({"USE_SSL": "true"}, "https://localhost:4566"),
     ],
 )
-def test_localstack_endpoint_discovery(env: dict[str, str], expected: str) -> None:
-    assert localstack_endpoint(env) == expected
+def test_localstack_endpoint_discovery_follows_localstack_client_2(
+    env: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ENDPOINT_URL", "LOCALSTACK_HOST", "EDGE_PORT", "USE_SSL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert localstack_endpoint() == expected
 
 
 def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template: Template) -> None:
@@ -141,5 +152,55 @@ def test_embedded_dynamodb_throttles_functions_requests_but_not_its_own(template
         assert "Item" not in function_client.get_item(
             TableName=table, Key={"PK": {"S": "a"}, "SK": {"S": "b"}}
         )
+    finally:
+        aws.stop()
+
+
+def test_injected_transaction_conflicts_reach_boto3_with_dynamodbs_cancellation_reasons(
+    template: Template,
+) -> None:
+    faults = Faults()
+    aws = LocalAws(faults=faults)
+    aws.start()
+    try:
+        aws.provision(template)
+        table = template.tables["ItemsTable"].name
+        function_client = boto3.client(
+            "dynamodb",
+            endpoint_url=aws.endpoint_url,
+            region_name=aws.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"mode": "standard", "max_attempts": 1}),
+        )
+        items: list[Any] = [
+            {"Put": {"TableName": table, "Item": {"PK": {"S": f"t{i}"}, "SK": {"S": "A"}}}} for i in range(3)
+        ]
+        # GIVEN every TransactWriteItems of a function set to conflict
+        faults.configure({"transactionConflictRate": 1.0, "seed": 5})
+        # WHEN a function's client writes a transaction of three items
+        with pytest.raises(ClientError) as cancelled:
+            function_client.transact_write_items(TransactItems=items)
+        # THEN boto3 sees DynamoDB's TransactionCanceledException with one reason per item, in order
+        response = cancelled.value.response
+        assert response["Error"]["Code"] == "TransactionCanceledException"
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        reasons = response["CancellationReasons"]
+        assert len(reasons) == 3
+        conflicted = [r for r in reasons if r["Code"] == "TransactionConflict"]
+        assert len(conflicted) == 1 and conflicted[0]["Message"]
+        assert [r for r in reasons if r["Code"] != "TransactionConflict"] == [{"Code": "None"}] * 2
+        codes = ", ".join(r["Code"] for r in reasons)
+        assert response["Error"]["Message"].endswith(f"specific reasons [{codes}]")
+        # AND nothing was written; the emulator's own transactions are never cancelled
+        assert (
+            "Items" not in function_client.scan(TableName=table)
+            or not function_client.scan(TableName=table)["Items"]
+        )
+        aws.client("dynamodb").transact_write_items(TransactItems=items)
+        assert faults.as_dict()["transactionConflicts"] == 1
+        # AND with the rate back at 0 a function's transaction goes through
+        faults.clear()
+        function_client.transact_write_items(TransactItems=items)
     finally:
         aws.stop()

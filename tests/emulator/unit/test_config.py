@@ -36,6 +36,7 @@ def test_port_zero_lets_the_os_choose_both_ports(template):
         ({"dynamodb_endpoint": "localhost:8000"}, "--dynamodb-endpoint"),
         ({"log_level": "chatty"}, "--log-level"),
         ({"fault_post_gone_rate": 2}, "--fault-post-gone-rate"),
+        ({"fault_transaction_conflict_rate": -0.1}, "--fault-transaction-conflict-rate"),
         ({"stage": "a/b"}, "--stage"),
         ({"dev_token_secret": "a-real-looking-secret-of-32-bytes!!"}, "--dev-token-secret"),
         ({"static_dir": "/no/such/folder"}, "--static-dir"),

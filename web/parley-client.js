@@ -1,7 +1,10 @@
-// Parley's wire protocol for the browser: frames, batches, dedupe, ordering, reconnects, heartbeats.
+// parley-client: Parley's wire protocol v1 for browsers and Node: frames, batches, dedupe, ordering,
+// reconnects with recovery by `since`, heartbeats. No dependencies; types in ../index.d.ts.
 //
 // Everything here is free of the DOM so it runs under `node --test` with fake sockets and a fake clock;
-// app.js only renders what a ParleyClient holds and calls its methods. docs/protocol.md is the contract.
+// the web app (web/app.js) only renders what a ParleyClient holds and calls its methods, importing
+// web/parley-client.js, a copy of this file kept identical by tests/unit/test_web_protocol_sync.py
+// (`make web-client` refreshes it). docs/protocol.md and docs/asyncapi.yaml are the contract.
 
 export const LIMITS = Object.freeze({
   textMax: 4000, // code points, as the server counts them
@@ -330,7 +333,7 @@ const realEnv = () => ({
  *
  * status: 'idle' → 'connecting' → 'open' → (socket lost) → 'waiting' (backoff) → 'connecting' → ...;
  * stop() → 'stopped'. Listeners get `(kind, detail)` with kind in status, channels, channel, messages,
- * presence, typing, notice.
+ * presence, typing, notice, and frame (`detail.frame`: each reply or event as received).
  */
 export class ParleyClient {
   constructor({ url, token, options = {}, env = {} }) {
@@ -338,6 +341,9 @@ export class ParleyClient {
     this.tokenSource = typeof token === 'function' ? token : async () => token;
     this.options = { ...DEFAULTS, ...options };
     this.env = { ...realEnv(), ...env };
+    if (typeof this.env.WebSocket !== 'function') {
+      throw new TypeError('ParleyClient needs a WebSocket class: pass env.WebSocket (Node 20 has none built in)');
+    }
     this.status = 'idle';
     this.attempt = 0; // failed attempts since the last open socket
     this.retryAt = null;
@@ -670,6 +676,7 @@ export class ParleyClient {
     this.clearTimer('liveness');
     for (const frame of decode(raw)) {
       try {
+        this.emit('frame', { frame }); // every reply and event as sent, batches unpacked
         this.handle(frame);
       } catch (err) {
         this.emit('notice', { level: 'error', text: `Could not handle a ${frame.type} frame: ${err}` });

@@ -1,11 +1,11 @@
-// Unit tests of web/protocol.js: `node --test web/test/` (Node 20's built-in runner, no dependencies).
+// Unit tests of the client: `node --test clients/js/test/` (Node 20's built-in runner, no dependencies).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
   DEFAULTS, ParleyClient, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
   textBytes, textProblem, typingText, userFromToken,
-} from '../protocol.js';
+} from '../src/index.js';
 import { FakeClock, fakeSockets, flush, mid, msg, token } from './fakes.js';
 
 const ALICE = token({ sub: 'alice', name: 'Alice', workspace: 'demo', exp: 2e9 });
@@ -28,7 +28,8 @@ function setup(options = {}) {
     },
   });
   const events = [];
-  client.on((kind, detail) => events.push({ kind, ...detail }));
+  const frames = []; // every frame as the client received it ('frame' events), apart from the rest
+  client.on((kind, detail) => (kind === 'frame' ? frames.push(detail.frame) : events.push({ kind, ...detail })));
   const socket = () => sockets[sockets.length - 1];
   async function open() {
     await flush(); // the token source is async
@@ -38,7 +39,7 @@ function setup(options = {}) {
   async function joined(ws, channel, messages = [], presence = [], extra = {}) {
     ws.push({ type: 'joined', channel, messages, recovered: true, presence, ...extra });
   }
-  return { client, clock, sockets, socket, open, joined, events };
+  return { client, clock, sockets, socket, open, joined, events, frames };
 }
 
 describe('frames', () => {
@@ -155,6 +156,13 @@ describe('presence and typing', () => {
 });
 
 describe('client: connecting and joining', () => {
+  test('without a WebSocket class (Node 20 has none) the constructor says what to pass', () => {
+    assert.throws(
+      () => new ParleyClient({ url: 'ws://127.0.0.1:3001/', token: ALICE, env: { WebSocket: undefined } }),
+      { name: 'TypeError', message: /pass env\.WebSocket/ },
+    );
+  });
+
   test('on open it lists channels and joins what the user opened', async () => {
     const { client, open } = setup();
     client.join('general');
@@ -343,6 +351,15 @@ describe('client: events', () => {
     await s.joined(ws, 'general', [], [{ id: 'alice', name: 'Alice' }]);
     return { ...s, ws };
   }
+
+  test('every frame reaches "frame" listeners as received, a batch as its events in order', async () => {
+    const { ws, frames } = await ready();
+    const typing = { type: 'typing', id: 't9', channel: 'general', user: { id: 'bob', name: 'Bob' } };
+    ws.push({ type: 'batch', events: [msg(1), typing] });
+    ws.push({ type: 'heartbeat', ts: '2026-11-28T10:00:01.000Z' });
+    assert.deepEqual(frames.map((f) => f.type), ['joined', 'message', 'typing', 'heartbeat']);
+    assert.deepEqual(frames[2], typing);
+  });
 
   test('a typing event shows its user and the indicator clears itself about 3 s later', async () => {
     const { client, clock, ws, events } = await ready();

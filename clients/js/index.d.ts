@@ -1,0 +1,321 @@
+// Types of parley-client (src/index.js), written by hand from docs/asyncapi.yaml's schemas (protocol v1).
+// test/package.test.js type-checks typecheck/example.ts against them with `tsc --strict` (and typecheck/misuse.ts fails).
+
+// ---- the wire ---------------------------------------------------------------------------------------
+
+/** A 17-digit message id; ids sort by time as strings. */
+export type MessageId = string;
+
+export interface User {
+  id: string;
+  name: string;
+}
+
+/** A stored message, in `joined`, `history` and the `message` event. */
+export interface Message {
+  id: MessageId;
+  channel: string;
+  /** ISO-8601 UTC with milliseconds. */
+  ts: string;
+  user: User;
+  text: string;
+  clientMsgId?: string;
+  threadId?: MessageId;
+}
+
+export interface ChannelInfo {
+  id: string;
+  name: string;
+  private: boolean;
+}
+
+export interface ChannelListing extends ChannelInfo {
+  member: boolean;
+}
+
+/** A frame a client sends; `action` selects the route. */
+export type ClientFrame =
+  | { action: 'join'; channel: string; since?: MessageId }
+  | { action: 'leave'; channel: string }
+  | { action: 'message'; channel: string; text: string; clientMsgId?: string; threadId?: MessageId }
+  | { action: 'typing'; channel: string }
+  | { action: 'history'; channel: string; before?: MessageId; limit?: number }
+  | { action: 'presence'; channel: string; after?: string; limit?: number }
+  | { action: 'heartbeat' }
+  | { action: 'create_channel'; name: string; private?: boolean }
+  | { action: 'invite'; channel: string; user: string }
+  | { action: 'channels'; after?: string };
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'unknown_action'
+  | 'not_found'
+  | 'forbidden'
+  | 'not_joined'
+  | 'rate_limited'
+  | 'conflict'
+  | 'token_expired'
+  | 'internal';
+
+export interface JoinedReply {
+  type: 'joined';
+  channel: string;
+  messages: Message[];
+  recovered: boolean;
+  presence: User[];
+  presenceMore: boolean;
+}
+export interface LeftReply { type: 'left'; channel: string }
+export interface AckReply { type: 'ack'; clientMsgId: string | null; id: MessageId; ts: string }
+export interface HistoryReply { type: 'history'; channel: string; messages: Message[]; hasMore: boolean }
+export interface PresenceReply { type: 'presence'; channel: string; users: User[]; next: string | null }
+export interface HeartbeatReply { type: 'heartbeat'; ts: string }
+export interface ChannelCreatedReply { type: 'channel_created'; channel: ChannelInfo }
+export interface InvitedReply { type: 'invited'; channel: string; user: string }
+export interface ChannelsReply { type: 'channels'; channels: ChannelListing[]; next: string | null }
+export interface ErrorReply {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  action?: string;
+  retryAfterMs?: number;
+  requestId: string;
+}
+
+export type Reply =
+  | JoinedReply
+  | LeftReply
+  | AckReply
+  | HistoryReply
+  | PresenceReply
+  | HeartbeatReply
+  | ChannelCreatedReply
+  | InvitedReply
+  | ChannelsReply
+  | ErrorReply;
+
+export interface MessageEvent extends Message { type: 'message' }
+export interface TypingEvent { type: 'typing'; id: string; channel: string; user: User }
+export interface PresenceDiffEvent {
+  type: 'presence_diff';
+  id: string;
+  channel: string;
+  joins: User[];
+  leaves: User[];
+}
+/** A pushed event (a `batch` frame is unpacked into these before anyone sees it). */
+export type ServerEvent = MessageEvent | TypingEvent | PresenceDiffEvent;
+
+/** Anything that is not a Parley frame (API Gateway's own `{"message": "Forbidden"}`, non-JSON). */
+export interface GatewayFrame { type: 'gateway'; message?: string; [key: string]: unknown }
+
+/** What `decode` yields and "frame" listeners receive. */
+export type ServerFrame = Reply | ServerEvent | GatewayFrame;
+
+// ---- constants and helpers ----------------------------------------------------------------------------
+
+export const LIMITS: Readonly<{
+  textMax: number;
+  textMaxBytes: number;
+  clientMsgIdMax: number;
+  historyPage: number;
+  joinWithoutSince: number;
+}>;
+
+export const REPLY_TYPES: ReadonlySet<Reply['type']>;
+
+export interface ClientOptions {
+  heartbeatMs: number;
+  heartbeatJitterMs: number;
+  livenessTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  typingShowMs: number;
+  typingSendEveryMs: number;
+  ackTimeoutMs: number;
+  seenEventIds: number;
+}
+export const DEFAULTS: Readonly<ClientOptions>;
+
+/** Length as the server counts it: Unicode code points. */
+export function codePointLength(text: string): number;
+/** Bytes as the server counts them: UTF-8 inside a JSON string, escapes included. */
+export function textBytes(text: string): number;
+/** Why this text cannot be sent, or null. */
+export function textProblem(text: string): string | null;
+export function channelNameProblem(name: string): string | null;
+export function userIdProblem(user: string): string | null;
+export function encode(frame: ClientFrame): string;
+/** Every frame one WebSocket message holds, in order: a `batch` is unpacked into its events. */
+export function decode(raw: string): ServerFrame[];
+export function isReply(frame: { type: string }): frame is Reply;
+/** `crypto.getRandomValues`, as browsers and Node (globalThis.crypto) have it. */
+export interface RandomSource {
+  getRandomValues<T extends Uint8Array>(array: T): T;
+}
+export function newClientMsgId(cryptoImpl?: RandomSource): string;
+/** Delay before reconnect attempt `attempt` (1, 2, ...): exponential, capped, with equal jitter. */
+export function backoffDelay(
+  attempt: number,
+  options?: { baseMs?: number; capMs?: number; random?: () => number },
+): number;
+export function typingText(names: string[]): string;
+export function errorText(frame: Partial<ErrorReply>): string;
+/** `{id, name, workspace, exp}` from a JWT's payload (not verified: only for display), or null. */
+export function userFromToken(
+  token: string,
+): { id: string; name: string; workspace?: string; exp?: number } | null;
+
+// ---- state ---------------------------------------------------------------------------------------------
+
+export class SeenIds {
+  constructor(max?: number);
+  max: number;
+  /** True the first time an id is seen. */
+  add(id: string | null | undefined): boolean;
+}
+
+export interface PendingMessage {
+  channel: string;
+  text: string;
+  clientMsgId: string;
+  user: User | null;
+  state: 'pending' | 'failed';
+  error: string | null;
+}
+
+/** One channel's messages, unique and ordered by id, plus own messages waiting for their ack. */
+export class Timeline {
+  byId: Map<MessageId, Message>;
+  ids: MessageId[];
+  pending: Map<string, PendingMessage>;
+  hasMore: boolean;
+  add(message: Message): boolean;
+  addPending(entry: Omit<PendingMessage, 'state' | 'error'>): void;
+  ack(clientMsgId: string, id: MessageId, ts: string, channel: string): boolean;
+  fail(clientMsgId: string, error: string): void;
+  readonly lastId: MessageId | null;
+  readonly firstId: MessageId | null;
+  messages(): Message[];
+  pendingEntries(): PendingMessage[];
+}
+
+export class Presence {
+  users: Map<string, string>;
+  reset(list: User[]): void;
+  beginPaging(): void;
+  endPaging(): void;
+  merge(list: User[]): void;
+  apply(diff: Pick<PresenceDiffEvent, 'joins' | 'leaves'>): void;
+  list(): User[];
+}
+
+export class Typing {
+  constructor(showMs?: number);
+  saw(user: User, now: number): void;
+  stopped(userId: string): void;
+  names(now: number): string[];
+  nextExpiry(): number | null;
+}
+
+export class ChannelState {
+  constructor(name: string);
+  name: string;
+  timeline: Timeline;
+  presence: Presence;
+  typing: Typing;
+  /** The user wants this channel joined (kept across reconnects). */
+  subscribed: boolean;
+  /** `joined` arrived on the current socket. */
+  ready: boolean;
+  loadingOlder: boolean;
+  gap: { since: MessageId; before: MessageId } | null;
+  unread: number;
+}
+
+// ---- the client ----------------------------------------------------------------------------------------
+
+export type Status = 'idle' | 'connecting' | 'open' | 'waiting' | 'stopped';
+
+/** What each listener kind receives as `detail`. */
+export interface ClientEvents {
+  status: { status: Status; attempt: number; retryAt: number | null };
+  channels: { created?: string };
+  channel: { channel: string };
+  messages: { channel: string; message?: Message; older?: boolean };
+  presence: { channel: string };
+  typing: { channel: string };
+  notice: { level: 'info' | 'warn' | 'error'; text: string; code?: string | number; connection?: boolean };
+  /** Every reply and event as received, a batch's events one by one. */
+  frame: { frame: ServerFrame };
+}
+
+/** `(kind, detail)`: checking `kind` narrows `detail` (TypeScript's dependent parameters). */
+export type Listener = (
+  ...args: { [K in keyof ClientEvents]: [kind: K, detail: ClientEvents[K]] }[keyof ClientEvents]
+) => void;
+
+/** The parts of a WebSocket the client uses (the browser's, Node 22's, or the `ws` package's). */
+export interface WebSocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event?: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason?: string; wasClean?: boolean }) => void) | null;
+  onerror: ((event?: unknown) => void) | null;
+}
+
+export interface ClientEnv {
+  WebSocket: new (url: string) => WebSocketLike;
+  setTimeout: (fn: () => void, ms: number) => unknown;
+  clearTimeout: (timer: unknown) => void;
+  now: () => number;
+  random: () => number;
+  crypto: RandomSource;
+}
+
+export interface ClientInit {
+  /** `wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}`, or the emulator's `ws://` URL. */
+  url: string;
+  /** The JWT, or a function returning a fresh one for every (re)connect. */
+  token: string | (() => string | Promise<string>);
+  options?: Partial<ClientOptions>;
+  /** Replace the WebSocket class, timers, clock or randomness (tests; Node 20 has no WebSocket). */
+  env?: Partial<ClientEnv>;
+}
+
+/** One signed-in user's connection: reconnects with backoff, re-joins with `since`, heartbeats. */
+export class ParleyClient {
+  constructor(init: ClientInit);
+  url: string;
+  status: Status;
+  me: { id: string; name: string; workspace?: string; exp?: number } | null;
+  channels: Map<string, ChannelState>;
+  /** The last complete `channels` listing, in name order. */
+  directory: ChannelListing[];
+  options: ClientOptions;
+  connectionCount: number;
+
+  /** Listen to every kind; returns a function that stops listening. */
+  on(listener: Listener): () => boolean;
+  channel(name: string): ChannelState;
+  start(): void;
+  stop(): void;
+  reconnectNow(): void;
+  /** Close the socket as if the network dropped it. */
+  dropSocket(code?: number, reason?: string): void;
+  /** Send a raw frame on the open socket; false when there is none. */
+  send(frame: ClientFrame): boolean;
+  join(name: string): ChannelState;
+  leave(name: string): void;
+  refreshChannels(): boolean;
+  createChannel(name: string, isPrivate?: boolean): boolean;
+  invite(channel: string, user: string): boolean;
+  /** Queue a message: pending at once, sent (and re-sent with the same clientMsgId) until acked. */
+  sendMessage(channel: string, text: string): { ok: true; clientMsgId: string } | { ok: false; error: string };
+  retryMessage(channel: string, clientMsgId: string): void;
+  discardMessage(channel: string, clientMsgId: string): void;
+  typing(channel: string): void;
+  /** Ask for the page before the oldest message held; false when there is nothing to ask. */
+  loadOlder(channel: string): boolean;
+}
