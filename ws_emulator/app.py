@@ -24,6 +24,8 @@ from ws_emulator.gateway.origins import AccessPolicy
 from ws_emulator.gateway.routing import CONNECT_ROUTE, RouteSelectionError, parse_expression
 from ws_emulator.gateway.server import Gateway
 from ws_emulator.gateway.static_site import Site
+from ws_emulator.observe.dashboard import Dashboard
+from ws_emulator.observe.recorder import InvocationRecorder
 from ws_emulator.runtime.envvars import apply_env_vars
 from ws_emulator.runtime.pool import FunctionRuntime
 from ws_emulator.runtime.reload import Watcher, affected_functions, describe_change
@@ -34,6 +36,7 @@ from ws_emulator.template.specs import Template, WebSocketApiSpec
 
 DRAIN_TIMEOUT_S = 10.0
 EVENT_LOGGER = "ws_emulator.events"
+DASHBOARD_STATIC = Path(__file__).parent / "observe" / "static"
 
 
 def build_gateway_api(template: Template, spec: WebSocketApiSpec, stage: str) -> tuple[GatewayApi, list[str]]:
@@ -79,6 +82,26 @@ def _stream_polling(config: Config, aws: LocalAws) -> dict[str, Any]:
     return {"writes": aws.writes} if aws.embedded else {}
 
 
+def schedule_fallbacks(template: Template) -> dict[str, tuple[str, str]]:
+    """Functions a schedule invokes: an event of no known shape for them came from that schedule."""
+    return {
+        fid: ("schedule", ",".join(s.event_id for s in f.schedules if s.enabled) or "schedule")
+        for fid, f in template.functions.items()
+        if any(s.enabled for s in f.schedules)
+    }
+
+
+def _token_query(api: GatewayApi) -> str | None:
+    """The query parameter through which the `$connect` authorizer reads its token, if it reads one."""
+    route = api.routes.get(CONNECT_ROUTE)
+    if route is None or route.authorizer is None:
+        return None
+    prefix = "route.request.querystring."
+    return next(
+        (s.removeprefix(prefix) for s in route.authorizer.identity_sources if s.startswith(prefix)), None
+    )
+
+
 def _bind(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port))
@@ -114,6 +137,7 @@ class Emulator:
         self.gateway: Gateway | None = None
         self.management: ManagementApi | None = None
         self.iam: Iam | None = None
+        self.recorder: InvocationRecorder | None = None
         self.notes: list[str] = []
         self._endpoints: _Endpoints | None = None
         self.watcher: Watcher | None = None
@@ -135,6 +159,11 @@ class Emulator:
     def page_url(self) -> str:
         """`http://host:port/`: the `--static-dir` page, same origin as the WebSocket endpoint."""
         return self._require_endpoints().ws_root.replace("ws://", "http://", 1) + "/"
+
+    @property
+    def dashboard_url(self) -> str:
+        """`http://host:port/_emulator/`: the live dashboard, on the WebSocket port."""
+        return self.page_url + "_emulator/"
 
     @property
     def admin_url(self) -> str:
@@ -219,8 +248,15 @@ class Emulator:
         self.aws = aws
         await asyncio.to_thread(aws.provision, template, dict(config.ssm_parameters))
 
+        recorder = InvocationRecorder(
+            event_log=logging.getLogger(EVENT_LOGGER),
+            function_names={fid: f.name for fid, f in template.functions.items()},
+            fallbacks=schedule_fallbacks(template),
+        )
+        self.recorder = recorder
         runtime = FunctionRuntime(
             template,
+            observer=recorder.observe,
             env_overrides=aws.function_env(),
             url_rewrites=self._url_rewrites(api.info),
             log=logging.getLogger("ws_emulator.runtime"),
@@ -260,8 +296,18 @@ class Emulator:
             ),
             log=logging.getLogger("ws_emulator.gateway"),
             event_log=logging.getLogger(EVENT_LOGGER),
-            site=Site(config.static_dir, self._token_minter()),
+            site=Site(config.static_dir, self._token_minter(), dashboard_root=DASHBOARD_STATIC),
             access=access,
+            post_observer=recorder.count_post,
+        )
+        gateway.live = Dashboard(
+            recorder,
+            connections=gateway.live_connections,
+            close=gateway.delete,
+            dead_letters=sources.dead_letters,
+            dev_tokens=self._token_minter() is not None,
+            api_path=f"/{stage}",
+            token_query=_token_query(api),
         )
         management = ManagementApi(
             gateway,

@@ -22,6 +22,7 @@ from ws_emulator.errors import ConfigError, EmulatorError, TemplateError
 from ws_emulator.gateway import limits
 from ws_emulator.gateway.devtokens import DEFAULT_TTL_S, DEV_TOKEN_SECRET, mint_token, parse_claims
 from ws_emulator.gateway.routing import CONNECT_ROUTE
+from ws_emulator.observe.lines import event_formatter
 from ws_emulator.runtime.envvars import load_env_vars
 
 # ---- arguments --------------------------------------------------------------------------------------
@@ -162,6 +163,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR (default: %(default)s)"
     )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        help="event lines as text, or json: one object a line on stdout, the banner on stderr "
+        "(default: %(default)s)",
+    )
 
     token = commands.add_parser("token", help="print a development token (HS256 JWT)")
     token.add_argument(
@@ -219,6 +226,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         iam=args.iam,
         allowed_origins=tuple(args.allow_origin),
         allow_remote=args.allow_remote,
+        log_format=args.log_format,
     )
 
 
@@ -242,7 +250,7 @@ def configure_logging(config: Config) -> None:
     events.handlers.clear()
     events.propagate = False
     line = logging.StreamHandler(sys.stdout)
-    line.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", "%H:%M:%S"))
+    line.setFormatter(event_formatter(config.log_format))
     events.addHandler(line)
     events.setLevel(logging.WARNING if config.quiet else logging.INFO)
 
@@ -272,6 +280,7 @@ def banner(emulator: Emulator) -> str:
         f"  WebSocket     {emulator.ws_url}  (also {emulator.ws_url.rsplit('/', 1)[0]}/)",
         f"  @connections  {emulator.management_url}  (stands in for https://{api.info.domain_name}/{api.info.stage})",
         f"  admin         {emulator.admin_url}/health, /connections, /dead-letters",
+        f"  dashboard     {emulator.dashboard_url}  (connections, invocations, latency, try it)",
     ]
     if config.static_dir is not None:
         lines.append(f"  web page      {emulator.page_url}  (files from {config.static_dir})")
@@ -464,7 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(config)
     try:
-        return asyncio.run(serve_until_signalled(config))
+        # With JSON event lines stdout stays parseable: the banner and shutdown lines go to stderr.
+        out = sys.stderr if config.log_format == "json" else sys.stdout
+        return asyncio.run(serve_until_signalled(config, out=out))
     except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it first
         return 130
 

@@ -79,6 +79,8 @@ class Config:
     allowed_origins: tuple[str, ...] = ()
     # Listening on a non-loopback --host exposes the admin and token endpoints: only when asked for.
     allow_remote: bool = False
+    # Event lines on stdout: "text" for people, "json" (one object a line) for tools.
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "template", Path(self.template))
@@ -122,6 +124,8 @@ class Config:
             raise ConfigError(f"--stage: {self.stage!r} is not a stage name")
         if not isinstance(logging.getLevelName(self.log_level), int):
             raise ConfigError(f"--log-level: unknown level {self.log_level!r}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"--log-format: expected text or json, got {self.log_format!r}")
         self._validate_exposure()
 
     def _validate_exposure(self) -> None:

@@ -64,6 +64,8 @@ class Connection:
     last_active_ms: int
     close_cause: closing.CloseCause | None = None
     closing: bool = False
+    frames_in: int = 0
+    frames_out: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property

@@ -13,7 +13,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -35,7 +35,8 @@ from ws_emulator.gateway.events import (
 )
 from ws_emulator.gateway.handshake import Rejection
 from ws_emulator.gateway.http11 import closing_headers, reason_phrase
-from ws_emulator.gateway.integration import InvocationResult, Invoker, route_response_body, status_of
+from ws_emulator.gateway.integration import InvocationResult, Invoker, route_response_body
+from ws_emulator.gateway.live import LiveEndpoint
 from ws_emulator.gateway.model import AuthorizerDef, Connection, GatewayApi, GatewaySettings
 from ws_emulator.gateway.origins import AccessPolicy, Refusal
 from ws_emulator.gateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, select_route
@@ -99,6 +100,8 @@ class Gateway:
         function_names: Mapping[str, str] | None = None,
         site: Site | None = None,
         access: AccessPolicy | None = None,
+        post_observer: Callable[[str], None] | None = None,
+        live: LiveEndpoint | None = None,
     ) -> None:
         self.api = api
         self.invoker = invoker
@@ -109,6 +112,11 @@ class Gateway:
         self.site = site
         # None: the strictest policy for the socket it is given (loopback origins of its own port).
         self.access = access
+        # Counts `@connections` posts by outcome (ok, gone, throttled) for the dashboard.
+        self.post_observer = post_observer
+        # The dashboard's own WebSocket (`/_emulator/live`): no authorizer, no routes, same origin only.
+        self.live = live
+        self._live_sockets: set[ServerConnection] = set()
         self.connections: dict[str, Connection] = {}
         self.disconnects_running = 0
         self._pending: dict[ServerConnection, Connection] = {}
@@ -163,10 +171,26 @@ class Gateway:
     # ---- handshake -------------------------------------------------------------------------------
 
     async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
-        path, _, query_string = request.path.partition("?")
+        path = request.path.partition("?")[0]
+        # Host and Origin rules first, for the API, the pages and the dashboard's socket alike.
         refusal = self._access_refusal(path, request)
         if refusal is not None:
             return _refused(refusal)
+        if self.live is not None and path == self.live.path:
+            return self._live_handshake(ws, request)
+        return await self._api_handshake(ws, request)
+
+    def _live_handshake(self, ws: ServerConnection, request: Request) -> Response | None:
+        """The dashboard's socket: accepted for the emulator's own origin only, never seen by the API."""
+        assert self.live is not None
+        not_ours = self.live.refusal(request.headers, self.host, self.port)
+        if not_ours is not None:
+            return _plain_response(not_ours)
+        self._live_sockets.add(ws)
+        return None
+
+    async def _api_handshake(self, ws: ServerConnection, request: Request) -> Response | None:
+        path, _, query_string = request.path.partition("?")
         if self.site is not None and not handshake.is_upgrade(request.headers.get_all("Upgrade")):
             # A page and its token on the same origin as the socket; they count against no WebSocket limit.
             reply = await self.site.respond(path, query_string)
@@ -202,7 +226,6 @@ class Gateway:
                 self.api.info, client, request_id=new_id(), now_ms=_now_ms(), authorizer=authorizer_context
             )
             result = await self.invoker.invoke(route.function_id, event)
-            self._log_event(CONNECT_ROUTE, client.connection_id, route.function_id, status_of(result), result)
             refused = handshake.connect_rejection(result)
             if refused is not None:
                 self._log_error(CONNECT_ROUTE, client.connection_id, result)
@@ -256,8 +279,6 @@ class Gateway:
         event = authorizer_event(self.api.info, client, request_id=new_id(), now_ms=_now_ms())
         result = await self.invoker.invoke(spec.function_id, event)
         decision = authz.decide(result.ok, result.payload, result.error, self.api.info.connect_method_arn)
-        shown = "Allow" if decision.allowed else str(decision.status)
-        self._log_event("authorizer", client.connection_id, spec.function_id, shown, result)
         if decision.status == 500:
             self.log.error("authorizer %s: %s", spec.logical_id, decision.reason)
             self._log_error("authorizer", client.connection_id, result)
@@ -266,6 +287,12 @@ class Gateway:
     # ---- connection life -------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws in self._live_sockets and self.live is not None:
+            try:
+                await self.live.serve(ws)
+            finally:
+                self._live_sockets.discard(ws)
+            return
         conn = self._pending.pop(ws, None)
         if conn is None:
             # Only if the handshake outlived HANDSHAKE_GRACE_S: its $disconnect has already run.
@@ -278,6 +305,7 @@ class Gateway:
         watchdog = asyncio.create_task(self._watchdog(conn))
         try:
             async for message in ws:
+                conn.frames_in += 1
                 conn.last_active_mono = time.monotonic()
                 conn.last_active_ms = _now_ms()
                 await queue.put(message)
@@ -344,7 +372,6 @@ class Gateway:
             result = await self.invoker.invoke(route.function_id, event)
         finally:
             self.disconnects_running -= 1
-        self._log_event(DISCONNECT_ROUTE, cid, route.function_id, status_of(result), result)
         self._log_error(DISCONNECT_ROUTE, cid, result)
 
     # ---- messages --------------------------------------------------------------------------------
@@ -386,7 +413,10 @@ class Gateway:
         result = await self.invoker.invoke(route.function_id, event)
         reply = route_response_body(result.payload) if result.ok and route.has_route_response else None
         too_large = limits.oversized_reply(reply, self.settings.message_limit_bytes) if reply else None
-        self._log_event(route_key, cid, route.function_id, status_of(result), result, note=too_large or "")
+        if too_large:
+            # The invocation's own line comes from the recorder; this one says why its reply is missing.
+            name = self.function_names.get(route.function_id, route.function_id)
+            self.event_log.warning("%-12s %-8s %-24s %s", route_key, cid[:8], name, too_large)
         if not result.ok:
             self._log_error(route_key, cid, result)
             await self._send(
@@ -402,6 +432,7 @@ class Gateway:
     async def _send_raw(self, conn: Connection, data: str | bytes) -> None:
         with contextlib.suppress(ConnectionClosed):
             await conn.ws.send(data)
+            conn.frames_out += 1
 
     # ---- management API --------------------------------------------------------------------------
 
@@ -413,6 +444,21 @@ class Gateway:
 
     async def post(self, connection_id: str, data: bytes) -> None:
         """PostToConnection: a text frame when the data is UTF-8, else a binary frame."""
+        try:
+            await self._post(connection_id, data)
+        except ConnectionGoneError:
+            self._count_post("gone")
+            raise
+        except ClientThrottledError:
+            self._count_post("throttled")
+            raise
+        self._count_post("ok")
+
+    def _count_post(self, outcome: str) -> None:
+        if self.post_observer is not None:
+            self.post_observer(outcome)
+
+    async def _post(self, connection_id: str, data: bytes) -> None:
         conn = self._open(connection_id)
         transport = conn.ws.transport
         if transport is not None and transport.get_write_buffer_size() >= CLIENT_BUFFER_LIMIT:
@@ -425,6 +471,7 @@ class Gateway:
             await conn.ws.send(frame)
         except ConnectionClosed as exc:
             raise ConnectionGoneError(connection_id) from exc
+        conn.frames_out += 1
         conn.last_active_ms = _now_ms()
 
     def describe(self, connection_id: str) -> dict[str, Any]:
@@ -443,6 +490,28 @@ class Gateway:
             {"connectionId": cid, "authorizer": conn.authorizer, **conn.describe()}
             for cid, conn in self.connections.items()
         ]
+
+    def live_connections(self) -> list[dict[str, Any]]:
+        """Open connections as the dashboard lists them: identity, age, activity, frames each way."""
+        now_mono, now_ms = time.monotonic(), _now_ms()
+        rows = []
+        for cid, conn in self.connections.items():
+            authorizer = conn.authorizer or {}
+            rows.append(
+                {
+                    "connectionId": cid,
+                    "principalId": authorizer.get("principalId"),
+                    "context": {
+                        k: v for k, v in authorizer.items() if k not in ("principalId", "integrationLatency")
+                    },
+                    "sourceIp": conn.client.source_ip,
+                    "connectedForS": round(now_mono - conn.connected_mono, 1),
+                    "idleForS": round(max(0, now_ms - conn.last_active_ms) / 1000, 1),
+                    "framesIn": conn.frames_in,
+                    "framesOut": conn.frames_out,
+                }
+            )
+        return rows
 
     # ---- logging ---------------------------------------------------------------------------------
 

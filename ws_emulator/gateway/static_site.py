@@ -31,6 +31,7 @@ SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
 )
+DASHBOARD_PREFIX = "/_emulator/"
 INDEX = "index.html"
 # Explicit for what a web client is made of: mimetypes reads the host's tables, which differ between
 # machines (a `.js` served as text/plain would be refused as a module script).
@@ -102,9 +103,12 @@ class Site:
         self,
         static_root: Path | None,
         token_minter: Callable[[str, str | None], str] | None = None,
+        dashboard_root: Path | None = None,
     ) -> None:
         self.static_root = static_root.resolve() if static_root is not None else None
         self.token_minter = token_minter
+        # The emulator's own dashboard page, served under /_emulator/ whatever --static-dir holds.
+        self.dashboard_root = dashboard_root.resolve() if dashboard_root is not None else None
 
     async def respond(self, path: str, query: str) -> PlainReply | None:
         if path == TOKEN_PATH and self.token_minter is not None:
@@ -115,22 +119,25 @@ class Site:
                 "application/json",
                 (("Cache-Control", "no-store"), *SECURITY_HEADERS),
             )
+        if self.dashboard_root is not None and path in ("/_emulator", DASHBOARD_PREFIX.rstrip("/")):
+            return PlainReply(308, b"", "text/plain; charset=utf-8", (("Location", DASHBOARD_PREFIX),))
+        if self.dashboard_root is not None and path.startswith(DASHBOARD_PREFIX) and path != TOKEN_PATH:
+            return await self._static(path.removeprefix(DASHBOARD_PREFIX[:-1]), self.dashboard_root)
         if self.static_root is None:
             return None
-        return await self._static(path)
+        return await self._static(path, self.static_root)
 
-    async def _static(self, path: str) -> PlainReply:
-        assert self.static_root is not None
+    async def _static(self, path: str, root: Path) -> PlainReply:
         relative = static_file_path(path)
         if relative is None:
             return _text(404, "Not Found")
-        candidate = self.static_root.joinpath(relative)
+        candidate = root.joinpath(relative)
         try:
             # resolve() follows symlinks: one pointing out of the root must not expose its target.
             resolved = candidate.resolve(strict=True)
         except OSError:
             return _text(404, "Not Found")
-        if not resolved.is_relative_to(self.static_root) or not resolved.is_file():
+        if not resolved.is_relative_to(root) or not resolved.is_file():
             return _text(404, "Not Found")
         try:
             body = await asyncio.to_thread(resolved.read_bytes)

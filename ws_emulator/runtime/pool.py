@@ -330,8 +330,11 @@ class FunctionRuntime:
         idle_ttl_s: float = 120.0,
         keep_warm: int = 1,
         function_env: Callable[[FunctionSpec], Mapping[str, str]] | None = None,
+        observer: Callable[[str, dict[str, Any], InvokeResult], object] | None = None,
     ) -> None:
         self.template = template
+        # Every invocation (routes, authorizer, streams, queues, schedules) passes here: one place to observe.
+        self.observer = observer
         self._env_overrides = dict(env_overrides)
         # Per-function additions over env_overrides (each function's own credentials).
         self._function_env = function_env
@@ -458,4 +461,7 @@ class FunctionRuntime:
         pool = self._pools.get(function_id)
         if pool is None:
             raise KeyError(f"unknown function {function_id!r}")
-        return await pool.invoke(event)
+        result = await pool.invoke(event)
+        if self.observer is not None:
+            self.observer(function_id, event, result)
+        return result

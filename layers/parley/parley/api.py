@@ -102,9 +102,13 @@ def handle_route(
         chat.once.register(context)
         chat.check_token(caller)
         body = parsed.body if isinstance(parsed.body, str) else None
-        return respond(action(chat, caller, protocol.parse_frame(body, frame_model)).frame)
+        reply = action(chat, caller, protocol.parse_frame(body, frame_model))
     except Exception as exc:
         return _error_reply(request, exc)
+    if request.action == "message":
+        # Messages accepted per minute, for the dashboard (a retried send is counted again).
+        metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
+    return respond(reply.frame)
 
 
 def error_frame(exc: ParleyError, request_id: str, action: str | None) -> dict[str, Any]:
@@ -163,6 +167,9 @@ def handle_disconnect(event: dict[str, Any]) -> Response:
     try:
         ctx = DisconnectEvent.model_validate(event).request_context
         logger.append_keys(connection_id=ctx.connection_id)
+        # How long connections live; its sample count is the closes seen ($disconnect is best effort).
+        lived_s = (ctx.request_time_epoch - ctx.connected_at).total_seconds()
+        metrics.add_metric(name="ConnectionDuration", unit=MetricUnit.Seconds, value=max(0.0, lived_s))
         logger.info(
             "disconnect", extra={"status": ctx.disconnect_status_code, "reason": ctx.disconnect_reason}
         )

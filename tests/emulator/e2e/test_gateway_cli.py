@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
@@ -13,8 +14,11 @@ from pathlib import Path
 import jwt
 from websockets.asyncio.client import connect
 
-from ws_emulator.cli import line_buffered, main
+from ws_emulator.app import EVENT_LOGGER
+from ws_emulator.cli import configure_logging, line_buffered, main
+from ws_emulator.config import Config
 from ws_emulator.gateway.devtokens import DEV_TOKEN_SECRET
+from ws_emulator.observe.lines import JsonEventFormatter
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "gateway_app" / "template.yaml"
 SECRET = DEV_TOKEN_SECRET
@@ -152,6 +156,74 @@ async def test_dead_letters_command_reads_a_running_emulator(capsys):
     assert status == 0
     assert "no dead letters" in capsys.readouterr().out
     assert main(["dead-letters", "--url", "http://127.0.0.1:9"]) == 1
+
+
+async def test_log_format_json_writes_one_object_a_line_on_stdout_and_the_banner_on_stderr():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ws_emulator",
+        "serve",
+        "--template",
+        str(FIXTURE),
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        banner = ""
+        while "Ctrl-C stops" not in banner:
+            line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+            assert line, "emulator exited early"
+            banner += line
+        ws_url = re.search(r"WebSocket\s+(ws://\S+)", banner).group(1)
+        assert re.search(r"dashboard\s+http://127\.0\.0\.1:\d+/_emulator/", banner)
+        async with connect(ws_url + "?token=user:json") as ws:
+            await ws.send(json.dumps({"action": "echo", "data": "j"}))
+            await ws.recv()
+            lines = [json.loads(await asyncio.wait_for(proc.stdout.readline(), 10)) for _ in range(3)]
+        proc.send_signal(signal.SIGINT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert [(d["type"], d["trigger"], d["source"]) for d in lines] == [
+        ("invocation", "authorizer", "$connect"),
+        ("invocation", "route", "$connect"),
+        ("invocation", "route", "echo"),
+    ]
+    assert lines[2]["function"] == "EchoFunction" and lines[2]["status"] == "200"
+    assert "user:json" not in json.dumps(lines)
+    # Every stdout line, $disconnect's included, is JSON: the shutdown lines went to stderr.
+    rest = [json.loads(line) for line in out.decode().splitlines()]
+    assert [d["source"] for d in rest] == ["$disconnect"]
+
+
+def test_log_format_must_be_text_or_json(capsys):
+    assert main(["serve", "--template", str(FIXTURE), "--log-format", "yaml"]) == 2
+    assert "--log-format: expected text or json" in capsys.readouterr().err
+
+
+def test_quiet_silences_event_lines_in_both_formats():
+    events = logging.getLogger(EVENT_LOGGER)
+    saved = (events.level, list(events.handlers), events.propagate, logging.getLogger().handlers[:])
+    try:
+        for log_format in ("text", "json"):
+            configure_logging(Config(template=FIXTURE, quiet=True, log_format=log_format))
+            assert not events.isEnabledFor(logging.INFO)
+            configure_logging(Config(template=FIXTURE, log_format=log_format))
+            assert events.isEnabledFor(logging.INFO)
+            assert isinstance(events.handlers[0].formatter, JsonEventFormatter) == (log_format == "json")
+    finally:
+        events.setLevel(saved[0])
+        events.handlers[:] = saved[1]
+        events.propagate = saved[2]
+        logging.getLogger().handlers[:] = saved[3]
 
 
 async def test_the_banner_reaches_a_log_file_at_once_when_stdout_is_redirected(tmp_path):
