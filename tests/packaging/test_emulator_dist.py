@@ -13,6 +13,7 @@ import email.parser
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -43,8 +44,12 @@ def _run(*args: str | Path, cwd: Path) -> str:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy: setuptools builds in the source folder, and a build/ left there from an
+    # earlier build would carry files since deleted into the wheel.
+    source = tmp_path_factory.mktemp("source") / "emulator"
+    shutil.copytree(EMULATOR, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     out = tmp_path_factory.mktemp("dist")
-    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", out, EMULATOR, cwd=out)
+    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", out, source, cwd=out)
     (built,) = out.glob("ws_emulator-*.whl")
     return built
 
