@@ -109,8 +109,10 @@ def test_wheel_metadata_names_the_tool_its_command_and_only_the_emulators_depend
     assert (meta["Name"], meta["Version"], meta["Requires-Python"]) == ("ws-emulator", "0.1.0", ">=3.11")
     assert meta["License-Expression"] == "MIT"
     assert "WebSocket" in meta["Summary"] and "SAM" in meta["Summary"]
-    assert "Programming Language :: Python :: 3.11" in meta.get_all("Classifier")
-    required = {re.split(r"[\[<>=;! ]", r, maxsplit=1)[0].lower() for r in meta.get_all("Requires-Dist")}
+    assert "Programming Language :: Python :: 3.11" in (meta.get_all("Classifier") or [])
+    required = {
+        re.split(r"[\[<>=;! ]", r, maxsplit=1)[0].lower() for r in meta.get_all("Requires-Dist") or []
+    }
     assert required == {
         "moto",
         "boto3",
@@ -163,7 +165,7 @@ async def _serve_and_echo(command: Path, cwd: Path) -> tuple[str, object]:
     )
     assert proc.stdout and proc.stderr
     try:
-        lines = []
+        lines: list[str] = []
         while not (lines and lines[-1].startswith("Ctrl-C stops")):
             line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
             assert line, f"ws-emulator exited early: {(await proc.stderr.read()).decode()}"
