@@ -138,6 +138,22 @@ def test_readme_quick_start_is_the_quickstart_fixture():
     assert handler.group(1) == (QUICKSTART / "echo" / "app.py").read_text()
 
 
+IMPORT_ALL = """
+import importlib, pkgutil, ws_emulator
+names = [m.name for m in pkgutil.walk_packages(ws_emulator.__path__, "ws_emulator.")]
+for name in names:
+    if not name.endswith(("__main__", "bootstrap")):  # the command itself; an environment's script
+        importlib.import_module(name)
+import samtranslator.translator.translator, jwt, localstack_client.config, watchfiles  # imported lazily
+print(len(names))
+"""
+
+
+def test_every_module_imports_with_the_declared_dependencies_alone(venv, tmp_path):
+    count = _run(venv / "bin" / "python", "-c", IMPORT_ALL, cwd=tmp_path)
+    assert int(count) == len(list((EMULATOR / "ws_emulator").rglob("*.py"))) - 1  # less __init__.py
+
+
 def test_the_installed_command_runs_its_own_copy_and_serves_the_quick_start(venv, tmp_path):
     python = venv / "bin" / "python"
     where = _run(python, "-c", "import ws_emulator, moto; print(ws_emulator.__file__)", cwd=tmp_path)
