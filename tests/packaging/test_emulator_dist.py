@@ -89,6 +89,7 @@ def test_wheel_holds_the_emulator_its_dashboard_and_bootstrap_and_nothing_else(w
     } <= set(names)
     dist_info = {n for n in names if n.startswith("ws_emulator-")}
     assert all(n.startswith("ws_emulator-0.1.0.dist-info/") for n in dist_info)
+    assert "ws_emulator-0.1.0.dist-info/licenses/LICENSE" in dist_info
     # Every other file is the emulator's own package: no tests, fixtures, Parley layer or handlers.
     assert all(n.startswith("ws_emulator/") for n in set(names) - dist_info)
     assert not [n for n in names if "parley" in n.lower() or "/tests/" in n or "fixtures" in n]
