@@ -21,11 +21,11 @@ SECRET_PARAM ?= /parley/jwt-secret
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements-dev.txt pyproject.toml
+$(BIN)/.installed: requirements-dev.txt pyproject.toml emulator/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e ./emulator
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -54,7 +54,7 @@ lint: install  ## ruff
 	$(BIN)/ruff format --check .
 
 typecheck: install  ## mypy (strict) over the layer, the handlers, the emulator and scripts; tests and bench as pyproject relaxes
-	$(BIN)/mypy layers/parley/parley ws_emulator scripts
+	$(BIN)/mypy layers/parley/parley emulator/ws_emulator scripts
 	$(BIN)/mypy tests bench
 	@for f in functions/*/app.py; do echo "mypy $$f"; $(BIN)/mypy "$$f" || exit 1; done
 
