@@ -169,9 +169,7 @@ def test_non_member_cannot_join_or_invite_to_a_private_channel(
 
 
 @pytest.mark.parametrize("action", ["join", "invite"])
-def test_private_channel_refusal_reads_exactly_like_a_missing_channel(
-    hush: Party, action: str
-) -> None:
+def test_private_channel_refusal_reads_exactly_like_a_missing_channel(hush: Party, action: str) -> None:
     # Given the private channel hush exists and the channel zzzz does not
     _, bob = hush
     # When bob acts on each
@@ -546,9 +544,7 @@ def test_a_non_member_cannot_invite_to_a_public_channel(parley: Any) -> None:
     ],
     ids=["remove the creator", "remove a non-member"],
 )
-def test_only_the_creator_may_remove_a_member(
-    parley: Any, crew: Party, frame: dict[str, Any]
-) -> None:
+def test_only_the_creator_may_remove_a_member(parley: Any, crew: Party, frame: dict[str, Any]) -> None:
     # Given bob is a member of crew but not its creator
     _, bob, _ = crew
     # When he tries to remove someone
@@ -556,9 +552,7 @@ def test_only_the_creator_may_remove_a_member(
     refused(parley, bob, with_channel(frame, "crew", crew.id), "forbidden")
 
 
-def test_a_non_member_cannot_remove_from_a_private_channel_it_cannot_see(
-    parley: Any, crew: Party
-) -> None:
+def test_a_non_member_cannot_remove_from_a_private_channel_it_cannot_see(parley: Any, crew: Party) -> None:
     # Given carol is not a member of crew
     _, _, carol = crew
     # When she tries to remove bob

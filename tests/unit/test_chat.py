@@ -332,12 +332,15 @@ def _create(world: World, caller: Any, name: str, *, private: bool) -> dict[str,
 
 
 @pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
-def test_creating_a_private_channels_name_answers_exactly_as_a_fresh_name(world: World, private: bool) -> None:
+def test_creating_a_private_channels_name_answers_exactly_as_a_fresh_name(
+    world: World, private: bool
+) -> None:
     # Given alice's private channel `hush`, which bob cannot see
     alice, bob = world.connect("alice"), world.connect("bob")
     _create(world, alice, "hush", private=True)
     # When bob creates `hush`, and a fresh `fresh` the same way
     taken, fresh = _create(world, bob, "hush", private=private), _create(world, bob, "fresh", private=private)
+
     # Then both are created and the answers differ only by the name (and a private id's random suffix)
     def shape(reply: dict[str, Any], name: str) -> dict[str, Any]:
         channel = reply["channel"]

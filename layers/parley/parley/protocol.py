@@ -248,7 +248,12 @@ def message_wire(message: Message) -> dict[str, Any]:
 
 
 def channel_wire(channel: Channel) -> dict[str, Any]:
-    return {"id": channel.id, "name": channel.name, "private": channel.private, "invite": channel.invite_policy}
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "private": channel.private,
+        "invite": channel.invite_policy,
+    }
 
 
 def joined(
