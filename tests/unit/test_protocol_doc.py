@@ -245,7 +245,7 @@ def test_patterns_match_the_code():
     assert f"`{channel_pattern}`" in DOC
     channel_id_pattern = get_args(protocol.ChannelId)[1].pattern
     assert f"`{channel_id_pattern}`" in DOC
-    assert f"{ids.PRIVATE_ID_SUFFIX_LENGTH} characters of `a–z 0–9`" in DOC
+    assert f"{ids.PRIVATE_ID_SUFFIX_LENGTH} characters of `a{DASH}z 0{DASH}9`" in DOC
     id_pattern = get_args(protocol.MessageId)[1].pattern
     digits = re.fullmatch(r"\^\[0-9\]\{(\d+)\}\$", id_pattern)
     assert digits, id_pattern
