@@ -49,7 +49,7 @@ class MessageWire(Sent):
     """A stored message. Message lists are always oldest first."""
 
     id: Annotated[protocol.MessageId, Field(description="unique; later messages have greater ids")]
-    channel: protocol.ChannelName
+    channel: protocol.ChannelId
     ts: Annotated[str, Field(description="ISO-8601 UTC with milliseconds, e.g. 2026-09-21T14:13:20.000Z")]
     user: UserWire
     text: str
@@ -58,8 +58,13 @@ class MessageWire(Sent):
 
 
 class ChannelWire(Sent):
-    id: protocol.ChannelName
-    name: protocol.ChannelName
+    id: Annotated[
+        protocol.ChannelId,
+        Field(description="what frames address it by: its name, or name.<suffix> if private"),
+    ]
+    name: Annotated[
+        protocol.ChannelName, Field(description="what people see; a public and a private may share it")
+    ]
     private: bool
     invite: Annotated[
         Literal["members", "creator"], Field(description="who may invite: any member, or the creator only")
@@ -74,7 +79,7 @@ class JoinedReply(Sent):
     """The reply to `join`: recent messages (or those missed since `since`) and who is present."""
 
     type: Literal["joined"]
-    channel: protocol.ChannelName
+    channel: protocol.ChannelId
     messages: list[MessageWire]
     recovered: Annotated[bool, Field(description="false: with `since`, more were missed than sent")]
     presence: list[UserWire]
@@ -85,7 +90,7 @@ class LeftReply(Sent):
     """The reply to `leave`."""
 
     type: Literal["left"]
-    channel: protocol.ChannelName
+    channel: protocol.ChannelId
 
 
 class AckReply(Sent):
@@ -101,7 +106,7 @@ class HistoryReply(Sent):
     """The reply to `history`: a page of messages, oldest first."""
 
     type: Literal["history"]
-    channel: protocol.ChannelName
+    channel: protocol.ChannelId
     messages: list[MessageWire]
     hasMore: bool
 
@@ -110,7 +115,7 @@ class PresenceReply(Sent):
     """The reply to `presence`: a page of present users."""
 
     type: Literal["presence"]
-    channel: protocol.ChannelName
+    channel: protocol.ChannelId
     users: list[UserWire]
     next: Annotated[protocol.UserId | None, Field(description="send as `after` for the next page")]
 
@@ -133,16 +138,16 @@ class InvitedReply(Sent):
     """The reply to `invite`."""
 
     type: Literal["invited"]
-    channel: protocol.ChannelName
+    channel: protocol.ChannelId
     user: protocol.UserId
 
 
 class ChannelsReply(Sent):
-    """The reply to `channels`: a page of the workspace's channels in name order."""
+    """The reply to `channels`: a page of the workspace's channels in id order."""
 
     type: Literal["channels"]
     channels: list[ChannelListingWire]
-    next: Annotated[protocol.ChannelName | None, Field(description="send as `after` for the next page")]
+    next: Annotated[protocol.ChannelId | None, Field(description="send as `after` for the next page")]
 
 
 class ErrorReply(Sent):
@@ -167,7 +172,7 @@ class TypingEvent(Sent):
 
     type: Literal["typing"]
     id: Annotated[str, Field(description="event id: drop events already handled")]
-    channel: protocol.ChannelName
+    channel: protocol.ChannelId
     user: UserWire
 
 
@@ -176,7 +181,7 @@ class PresenceDiffEvent(Sent):
 
     type: Literal["presence_diff"]
     id: Annotated[str, Field(description="event id: drop events already handled")]
-    channel: protocol.ChannelName
+    channel: protocol.ChannelId
     joins: list[UserWire]
     leaves: list[UserWire]
 

@@ -208,41 +208,45 @@ function renderStatus() {
   if (node.textContent !== text) node.textContent = text;
 }
 
+// Channels are addressed by id (a private channel's is `name.<suffix>`) and shown by name.
 function channelEntries() {
-  const entries = new Map(client.directory.map((c) => [c.name, { ...c }]));
+  const entries = new Map(client.directory.map((c) => [c.id, { ...c }]));
   // Channels joined before the list arrived (or just created) show too.
   for (const state of client.channels.values()) {
-    if (!entries.has(state.name) && state.subscribed) entries.set(state.name, { name: state.name, member: true });
+    if (!entries.has(state.name) && state.subscribed) {
+      entries.set(state.name, { id: state.name, name: state.name, member: true });
+    }
   }
-  return [...entries.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return [...entries.values()].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
 }
 
 function renderChannels() {
   if (!client) return;
   const list = $('channel-list');
   list.replaceChildren(...channelEntries().map((entry) => {
-    const state = client.channels.get(entry.name);
-    const unread = state && entry.name !== active ? state.unread : 0;
+    const state = client.channels.get(entry.id);
+    const unread = state && entry.id !== active ? state.unread : 0;
     const button = el('button', {
       type: 'button',
       class: 'channel-button',
-      'data-channel': entry.name,
+      'data-channel': entry.id,
+      'data-name': entry.name,
       'aria-label': `${entry.private ? 'private ' : ''}channel ${entry.name}${unread ? `, ${unread} unread` : ''}`,
     },
     el('span', { class: 'channel-mark', text: entry.private ? '🔒' : '#', 'aria-hidden': 'true' }),
     el('span', { class: 'channel-name', text: entry.name }),
     unread ? el('span', { class: 'badge', text: String(unread), 'aria-hidden': 'true' }) : null);
-    if (entry.name === active) button.setAttribute('aria-current', 'true');
+    if (entry.id === active) button.setAttribute('aria-current', 'true');
     if (!state?.subscribed) button.classList.add('not-joined');
-    button.addEventListener('click', () => select(entry.name));
+    button.addEventListener('click', () => select(entry.id));
     return el('li', {}, button);
   }));
 }
 
 function renderHead() {
   const state = active && client.channel(active);
-  $('channel-title').textContent = active ? `#${active}` : 'Pick a channel';
-  const entry = client.directory.find((c) => c.name === active);
+  $('channel-title').textContent = active ? `#${client.channelName(active)}` : 'Pick a channel';
+  const entry = client.directory.find((c) => c.id === active);
   $('channel-kind').textContent = entry?.private ? 'private' : '';
   const subscribed = Boolean(state?.subscribed);
   $('join-button').hidden = subscribed || !active;
@@ -259,13 +263,13 @@ function renderOlder() {
   const node = $('older');
   if (!state || !state.subscribed) {
     node.hidden = false;
-    node.textContent = active ? `You are not in #${active}. Join to read and write.` : '';
+    node.textContent = active ? `You are not in #${client.channelName(active)}. Join to read and write.` : '';
     return;
   }
   node.hidden = false;
   if (state.loadingOlder) node.textContent = 'Loading older messages…';
   else if (state.timeline.hasMore) node.textContent = 'Scroll up for older messages';
-  else if (state.ready) node.textContent = `This is the beginning of #${state.name}.`;
+  else if (state.ready) node.textContent = `This is the beginning of #${client.channelName(state.name)}.`;
   else node.textContent = 'Loading…';
 }
 
@@ -390,7 +394,7 @@ function wire() {
   $('leave-button').addEventListener('click', () => {
     if (!active) return;
     client.leave(active);
-    showNotice(`You left #${active}. You stay a member and can join again.`);
+    showNotice(`You left #${client.channelName(active)}. You stay a member and can join again.`);
   });
   $('create-form').addEventListener('submit', (event) => {
     event.preventDefault();

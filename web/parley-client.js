@@ -309,7 +309,14 @@ export function typingText(names) {
   return 'Several people are typing…';
 }
 
-/** Per-channel state the UI shows. */
+/** The channel listing's order: by name, then id (a public and a private channel may share a name). */
+function byNameThenId(a, b) {
+  const [x, y] = [`${a.name}\u0000${a.id}`, `${b.name}\u0000${b.id}`];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Per-channel state the UI shows. `name` is the channel's id, what frames address it by: a public
+ * channel's name, or `name.<suffix>` for a private one (its display name: `client.channelName(id)`). */
 export class ChannelState {
   constructor(name) {
     this.name = name;
@@ -581,18 +588,25 @@ export class ParleyClient {
   }
 
   /** A page of the channel list: a long list comes in pages, `next` naming where the following one
-   * starts. Pages are merged by name (a refresh while paging may repeat some) and shown once complete. */
+   * starts. Pages are merged by id (a refresh while paging may repeat some; a public and a private
+   * channel may share a name, never an id) and shown once complete. */
   onChannels(frame) {
     const pages = this.directoryPages || new Map();
-    for (const channel of frame.channels || []) pages.set(channel.name, channel);
+    for (const channel of frame.channels || []) pages.set(channel.id, channel);
     if (frame.next) {
       this.directoryPages = pages;
       this.send({ action: 'channels', after: frame.next });
       return undefined;
     }
     this.directoryPages = null;
-    this.directory = [...pages.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.directory = [...pages.values()].sort(byNameThenId);
     return this.emit('channels', {});
+  }
+
+  /** What to show for a channel id: its name from the listing (a private id carries a suffix). */
+  channelName(id) {
+    const entry = this.directory.find((c) => c.id === id);
+    return entry ? entry.name : id;
   }
 
   createChannel(name, isPrivate) {
@@ -706,7 +720,7 @@ export class ParleyClient {
       case 'heartbeat': return undefined;
       case 'channel_created': return this.onChannelCreated(frame);
       case 'invited':
-        return this.emit('notice', { level: 'info', text: `Invited ${frame.user} to #${frame.channel}.` });
+        return this.emit('notice', { level: 'info', text: `Invited ${frame.user} to #${this.channelName(frame.channel)}.` });
       case 'channels': return this.onChannels(frame);
       case 'error': return this.onError(frame);
       case 'message': return this.onMessage(frame);
@@ -826,12 +840,11 @@ export class ParleyClient {
   }
 
   onChannelCreated(frame) {
-    const { name } = frame.channel;
-    if (!this.directory.some((c) => c.name === name)) {
-      this.directory = [...this.directory, { ...frame.channel, member: true }]
-        .sort((a, b) => a.name.localeCompare(b.name));
+    const { id } = frame.channel;
+    if (!this.directory.some((c) => c.id === id)) {
+      this.directory = [...this.directory, { ...frame.channel, member: true }].sort(byNameThenId);
     }
-    this.emit('channels', { created: name });
+    this.emit('channels', { created: id });
   }
 
   onMessage(message) {

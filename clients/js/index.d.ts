@@ -24,7 +24,9 @@ export interface Message {
 }
 
 export interface ChannelInfo {
+  /** What frames address the channel by: its name if public, `name.<10 of [a-z0-9]>` if private. */
   id: string;
+  /** What people see; a public and a private channel may share one. */
   name: string;
   private: boolean;
   /** Who may invite: any member (the default) or the creator only. */
@@ -226,6 +228,7 @@ export class Typing {
 
 export class ChannelState {
   constructor(name: string);
+  /** The channel's id (what frames carry as `channel`), not necessarily its display name. */
   name: string;
   timeline: Timeline;
   presence: Presence;
@@ -297,7 +300,7 @@ export class ParleyClient {
   status: Status;
   me: { id: string; name: string; workspace?: string; exp?: number } | null;
   channels: Map<string, ChannelState>;
-  /** The last complete `channels` listing, in name order. */
+  /** The last complete `channels` listing, in name order (then id: a public and a private channel may share a name). */
   directory: ChannelListing[];
   options: ClientOptions;
   connectionCount: number;
@@ -305,6 +308,8 @@ export class ParleyClient {
   /** Listen to every kind; returns a function that stops listening. */
   on(listener: Listener): () => boolean;
   channel(name: string): ChannelState;
+  /** The name to show for a channel id (a private channel's id is `name.<suffix>`); the id when unlisted. */
+  channelName(id: string): string;
   start(): void;
   stop(): void;
   reconnectNow(): void;

@@ -108,14 +108,14 @@ def test_a_private_channel_is_invisible_to_a_non_member_until_invited(alice_and_
     # Then bob's channel list does not show it, even after a refresh
     bob.page.locator("#refresh-channels").click()
     expect(bob.page.locator("#channel-list [data-channel=random]")).to_be_visible()
-    expect(bob.page.locator("#channel-list [data-channel=secret-plans]")).to_have_count(0)
+    expect(bob.page.locator("#channel-list [data-name=secret-plans]")).to_have_count(0)
     # When alice invites bob
     alice.page.locator("#invite-user").fill("bob")
     alice.page.locator("#invite-user").press("Enter")
     expect(alice.page.locator("#notice")).to_have_text("Invited bob to #secret-plans.")
     # Then it appears for bob, who can open it and read what was said
     bob.page.locator("#refresh-channels").click()
-    bob.page.locator("#channel-list [data-channel=secret-plans]").click()
+    bob.page.locator("#channel-list [data-name=secret-plans]").click()
     expect(bob.page.locator("#message-list .text")).to_have_text(["only for members"])
     bob.expect_ready()
     bob.send("thanks for the invite")

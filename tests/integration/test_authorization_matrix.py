@@ -37,6 +37,22 @@ def refused(parley: Any, client: Any, frame: dict[str, Any], code: str) -> None:
     assert snapshot(parley.aws.dynamodb) == before
 
 
+class Party(tuple[Any, ...]):
+    """A fixture's clients, and `id`: the id of the private channel it made (`name.<suffix>`)."""
+
+    id: str
+
+    def __new__(cls, clients: tuple[Any, ...], channel_id: str) -> Party:
+        party = super().__new__(cls, clients)
+        party.id = channel_id
+        return party
+
+
+def with_channel(frame: dict[str, Any], name: str, channel_id: str) -> dict[str, Any]:
+    """`frame` addressing the private channel by its id where the parameters could only name it."""
+    return {k: (channel_id if k == "channel" and v == name else v) for k, v in frame.items()}
+
+
 # ---- another workspace ---------------------------------------------------------------------------
 
 # join/invite look the channel up (not_found); message/typing/history/presence need a subscription
@@ -51,12 +67,13 @@ def test_user_of_another_workspace_cannot_use_acme_channels(
 ) -> None:
     # Given alice created a channel in acme, and mallory is connected to workspace `other`
     alice = parley.connect("alice", "acme")
-    alice.send({"action": "create_channel", "name": "acme-plans", "private": private})
-    alice.send({"action": "join", "channel": "acme-plans"})
+    created = alice.send({"action": "create_channel", "name": "acme-plans", "private": private})
+    plans = created["channel"]["id"]  # a private channel's id is `acme-plans.<suffix>`
+    assert alice.send({"action": "join", "channel": plans})["type"] == "joined"
     mallory = parley.connect("mallory", "other")
-    # When mallory acts on acme-plans
+    # When mallory acts on acme-plans, by its id
     # Then she is refused as if it did not exist, and nothing is written
-    refused(parley, mallory, frame_for(action, "acme-plans"), code)
+    refused(parley, mallory, frame_for(action, plans), code)
 
 
 def test_same_channel_name_in_another_workspace_shows_none_of_acmes_messages(parley: Any) -> None:
@@ -98,14 +115,14 @@ def test_message_in_another_workspace_is_not_fanned_out_to_acme(parley: Any) -> 
 
 
 @pytest.fixture
-def hush(parley: Any) -> tuple[Any, Any]:
+def hush(parley: Any) -> Party:
     """alice created the private channel `hush` and joined it; bob is connected to the same workspace."""
     alice = parley.connect("alice")
-    assert alice.send({"action": "create_channel", "name": "hush", "private": True})["type"] == (
-        "channel_created"
-    )
-    alice.send({"action": "join", "channel": "hush"})
-    return alice, parley.connect("bob")
+    created = alice.send({"action": "create_channel", "name": "hush", "private": True})
+    assert created["type"] == "channel_created"
+    assert created["channel"]["name"] == "hush" and created["channel"]["id"].startswith("hush.")
+    alice.send({"action": "join", "channel": created["channel"]["id"]})
+    return Party((alice, parley.connect("bob")), created["channel"]["id"])
 
 
 def _listed(client: Any) -> dict[str, bool]:
@@ -113,16 +130,16 @@ def _listed(client: Any) -> dict[str, bool]:
     return {c["id"]: c["member"] for c in reply["channels"]}
 
 
-def test_private_channel_is_listed_for_its_creator(hush: tuple[Any, Any]) -> None:
+def test_private_channel_is_listed_for_its_creator(hush: Party) -> None:
     # Given alice created the private channel hush
     alice, _ = hush
     # When she lists channels
     listed = _listed(alice)
     # Then hush is there, as a member
-    assert listed.get("hush") is True
+    assert listed.get(hush.id) is True
 
 
-def test_private_channel_is_invisible_in_a_non_members_channel_list(hush: tuple[Any, Any]) -> None:
+def test_private_channel_is_invisible_in_a_non_members_channel_list(hush: Party) -> None:
     # Given alice created the private channel hush
     _, bob = hush
     # When bob lists channels
@@ -142,75 +159,73 @@ def test_private_channel_is_invisible_in_a_non_members_channel_list(hush: tuple[
     ids=["join", "join with since", "invite himself", "invite someone else"],
 )
 def test_non_member_cannot_join_or_invite_to_a_private_channel(
-    parley: Any, hush: tuple[Any, Any], frame: dict[str, Any]
+    parley: Any, hush: Party, frame: dict[str, Any]
 ) -> None:
     # Given alice created the private channel hush and bob is not a member
     _, bob = hush
-    # When bob tries to join it or invite to it
+    # When bob tries to join it or invite to it, by its id
     # Then the answer is not_found (its existence is not revealed) and nothing is written
-    refused(parley, bob, frame, "not_found")
+    refused(parley, bob, with_channel(frame, "hush", hush.id), "not_found")
 
 
 @pytest.mark.parametrize("action", ["join", "invite"])
-def test_private_channel_refusal_reads_exactly_like_a_missing_channel(
-    hush: tuple[Any, Any], action: str
-) -> None:
+def test_private_channel_refusal_reads_exactly_like_a_missing_channel(hush: Party, action: str) -> None:
     # Given the private channel hush exists and the channel zzzz does not
     _, bob = hush
     # When bob acts on each
-    _, private = send(bob, frame_for(action, "hush"))
+    _, private = send(bob, frame_for(action, hush.id))
     _, missing = send(bob, frame_for(action, "zzzz"))
     # Then the two answers differ only by the name (and request id)
     assert private is not None and missing is not None
     for frame in (private, missing):
         frame.pop("requestId")
     assert private == {
-        k: (v.replace("zzzz", "hush") if isinstance(v, str) else v) for k, v in missing.items()
+        k: (v.replace("zzzz", hush.id) if isinstance(v, str) else v) for k, v in missing.items()
     }
 
 
 @pytest.mark.parametrize("action", ["message", "typing", "history", "presence"])
-def test_non_member_cannot_use_a_private_channel(parley: Any, hush: tuple[Any, Any], action: str) -> None:
+def test_non_member_cannot_use_a_private_channel(parley: Any, hush: Party, action: str) -> None:
     # Given the private channel hush, which bob cannot join
     _, bob = hush
     # When bob posts, types or reads there
     # Then he is refused (he never joined) and nothing is written
-    refused(parley, bob, frame_for(action, "hush"), "not_joined")
+    refused(parley, bob, frame_for(action, hush.id), "not_joined")
 
 
-def test_invited_user_can_join_a_private_channel(hush: tuple[Any, Any]) -> None:
+def test_invited_user_can_join_a_private_channel(hush: Party) -> None:
     # Given alice invites bob to hush
     alice, bob = hush
-    assert alice.send({"action": "invite", "channel": "hush", "user": "bob"}) == {
+    assert alice.send({"action": "invite", "channel": hush.id, "user": "bob"}) == {
         "type": "invited",
-        "channel": "hush",
+        "channel": hush.id,
         "user": "bob",
     }
     # When bob joins
-    reply = bob.send({"action": "join", "channel": "hush"})
+    reply = bob.send({"action": "join", "channel": hush.id})
     # Then he is in
-    assert reply is not None and reply["type"] == "joined" and reply["channel"] == "hush"
+    assert reply is not None and reply["type"] == "joined" and reply["channel"] == hush.id
 
 
-def test_invited_user_sees_the_private_channel_in_his_list(hush: tuple[Any, Any]) -> None:
+def test_invited_user_sees_the_private_channel_in_his_list(hush: Party) -> None:
     # Given alice invited bob to hush
     alice, bob = hush
-    alice.send({"action": "invite", "channel": "hush", "user": "bob"})
+    alice.send({"action": "invite", "channel": hush.id, "user": "bob"})
     # When bob lists channels
     listed = _listed(bob)
     # Then hush is there, as a member
-    assert listed.get("hush") is True
+    assert listed.get(hush.id) is True
 
 
 def test_invite_for_another_user_does_not_open_the_channel_to_the_inviter_s_peers(
-    hush: tuple[Any, Any], parley: Any
+    hush: Party, parley: Any
 ) -> None:
     # Given alice invited carol (not bob) to hush
     alice, bob = hush
-    alice.send({"action": "invite", "channel": "hush", "user": "carol"})
+    alice.send({"action": "invite", "channel": hush.id, "user": "carol"})
     # When bob tries to join
     # Then he is still refused
-    refused(parley, bob, {"action": "join", "channel": "hush"}, "not_found")
+    refused(parley, bob, {"action": "join", "channel": hush.id}, "not_found")
 
 
 # ---- subscriptions belong to a connection --------------------------------------------------------
@@ -324,9 +339,10 @@ def test_create_channel_claiming_another_creator_is_owned_by_the_authenticated_u
     assert reply is not None and reply["type"] == "channel_created"
     # When we read the stored channel and memberships
     table = parley.aws.dynamodb.Table("MessagesTable")
-    channel = table.get_item(Key={"PK": "WS#acme", "SK": "CHAN#mine"})["Item"]
-    alice_member = table.get_item(Key={"PK": "WS#acme#USER#alice", "SK": "CHAN#mine"}).get("Item")
-    mallory_member = table.get_item(Key={"PK": "WS#acme#USER#mallory", "SK": "CHAN#mine"}).get("Item")
+    sk = f"CHAN#{reply['channel']['id']}"
+    channel = table.get_item(Key={"PK": "WS#acme", "SK": sk})["Item"]
+    alice_member = table.get_item(Key={"PK": "WS#acme#USER#alice", "SK": sk}).get("Item")
+    mallory_member = table.get_item(Key={"PK": "WS#acme#USER#mallory", "SK": sk}).get("Item")
     # Then alice is the creator and the only member
     assert channel["createdBy"] == "alice"
     assert alice_member is not None and mallory_member is None
@@ -425,36 +441,91 @@ def test_expired_token_closes_the_connection_on_a_default_route_frame(parley: An
     assert snapshot(parley.aws.dynamodb) == before
 
 
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+def test_creating_a_private_channels_name_answers_exactly_as_a_fresh_name(
+    parley: Any, hush: Party, private: bool
+) -> None:
+    # Given alice's private channel hush, which bob cannot see
+    _, bob = hush
+    # When bob creates a channel named hush, and one named zzzz that nothing holds
+    taken = bob.send({"action": "create_channel", "name": "hush", "private": private})
+    fresh = bob.send({"action": "create_channel", "name": "zzzz", "private": private})
+    # Then both are created, and the answers differ only by the name (and a private id's random part)
+    assert taken["type"] == fresh["type"] == "channel_created"
+
+    def shape(reply: dict[str, Any], name: str) -> dict[str, Any]:
+        channel = reply["channel"]
+        assert channel["name"] == name and channel["id"].split(".")[0] == name
+        return {**channel, "id": len(channel["id"]) - len(name), "name": None}
+
+    assert shape(taken, "hush") == shape(fresh, "zzzz")
+    assert taken["channel"]["id"] != hush.id
+
+
+def test_a_public_channel_named_like_a_private_one_stays_apart_from_it(parley: Any, hush: Party) -> None:
+    # Given bob created the public hush while alice's private hush exists, and both joined their own
+    alice, bob = hush
+    created = bob.send({"action": "create_channel", "name": "hush"})
+    assert created["channel"]["id"] == "hush"
+    bob.send({"action": "join", "channel": "hush"})
+    parley.pump()
+    # When alice posts in her private hush and fan-out runs
+    alice.send({"action": "message", "channel": hush.id, "text": "members only"})
+    parley.pump()
+    # Then only alice gets it, bob's public hush shows none of it, and alice sees both channels listed
+    assert [m["text"] for m in alice.events_of("message")] == ["members only"]
+    assert bob.events_of("message") == []
+    assert bob.send({"action": "history", "channel": "hush"})["messages"] == []
+    listed = {c["id"]: (c["name"], c["private"]) for c in alice.send({"action": "channels"})["channels"]}
+    assert listed[hush.id] == ("hush", True) and listed["hush"] == ("hush", False)
+
+
+def test_members_reach_a_private_channel_by_its_id_not_its_name(parley: Any, hush: Party) -> None:
+    # Given alice invited bob to her private hush
+    alice, bob = hush
+    alice.send({"action": "invite", "channel": hush.id, "user": "bob"})
+    # When bob joins by the channel's name, Then there is no such channel (the name is not its address)
+    refused(parley, bob, {"action": "join", "channel": "hush"}, "not_found")
+    # When he joins by its id, Then he is in, and sees alice's messages
+    joined = bob.send({"action": "join", "channel": hush.id})
+    assert joined["type"] == "joined" and joined["channel"] == hush.id
+    alice.send({"action": "message", "channel": hush.id, "text": "welcome"})
+    history = bob.send({"action": "history", "channel": hush.id})
+    assert [m["text"] for m in history["messages"]] == ["welcome"]
+    assert {m["channel"] for m in history["messages"]} == {hush.id}
+
+
 # ---- membership: who may invite, leave and remove ------------------------------------------------
 
 
 @pytest.fixture
-def crew(parley: Any) -> tuple[Any, Any, Any]:
+def crew(parley: Any) -> Party:
     """alice created the private channel `crew` (invite policy: creator only) and invited bob, who joined."""
     alice, bob, carol = parley.connect("alice"), parley.connect("bob"), parley.connect("carol")
     created = alice.send({"action": "create_channel", "name": "crew", "private": True, "invite": "creator"})
     assert created["channel"]["invite"] == "creator"
-    assert alice.send({"action": "invite", "channel": "crew", "user": "bob"})["type"] == "invited"
-    assert bob.send({"action": "join", "channel": "crew"})["type"] == "joined"
-    return alice, bob, carol
+    crew_id = created["channel"]["id"]
+    assert alice.send({"action": "invite", "channel": crew_id, "user": "bob"})["type"] == "invited"
+    assert bob.send({"action": "join", "channel": crew_id})["type"] == "joined"
+    return Party((alice, bob, carol), crew_id)
 
 
-def test_a_member_cannot_invite_when_only_the_creator_may(parley: Any, crew: tuple[Any, Any, Any]) -> None:
+def test_a_member_cannot_invite_when_only_the_creator_may(parley: Any, crew: Party) -> None:
     # Given bob is a member of crew, whose policy lets only its creator invite
     _, bob, _ = crew
     # When bob invites carol
     # Then he is forbidden and nothing is written
-    refused(parley, bob, {"action": "invite", "channel": "crew", "user": "carol"}, "forbidden")
+    refused(parley, bob, {"action": "invite", "channel": crew.id, "user": "carol"}, "forbidden")
 
 
-def test_any_member_may_invite_by_default(parley: Any, hush: tuple[Any, Any]) -> None:
+def test_any_member_may_invite_by_default(parley: Any, hush: Party) -> None:
     # Given alice invited bob to hush (default policy: any member)
     alice, bob = hush
-    alice.send({"action": "invite", "channel": "hush", "user": "bob"})
+    alice.send({"action": "invite", "channel": hush.id, "user": "bob"})
     # When bob invites carol
-    reply = bob.send({"action": "invite", "channel": "hush", "user": "carol"})
+    reply = bob.send({"action": "invite", "channel": hush.id, "user": "carol"})
     # Then she is invited
-    assert reply == {"type": "invited", "channel": "hush", "user": "carol"}
+    assert reply == {"type": "invited", "channel": hush.id, "user": "carol"}
 
 
 def test_a_non_member_cannot_invite_to_a_public_channel(parley: Any) -> None:
@@ -473,48 +544,44 @@ def test_a_non_member_cannot_invite_to_a_public_channel(parley: Any) -> None:
     ],
     ids=["remove the creator", "remove a non-member"],
 )
-def test_only_the_creator_may_remove_a_member(
-    parley: Any, crew: tuple[Any, Any, Any], frame: dict[str, Any]
-) -> None:
+def test_only_the_creator_may_remove_a_member(parley: Any, crew: Party, frame: dict[str, Any]) -> None:
     # Given bob is a member of crew but not its creator
     _, bob, _ = crew
     # When he tries to remove someone
     # Then he is forbidden and nothing is written
-    refused(parley, bob, frame, "forbidden")
+    refused(parley, bob, with_channel(frame, "crew", crew.id), "forbidden")
 
 
-def test_a_non_member_cannot_remove_from_a_private_channel_it_cannot_see(
-    parley: Any, crew: tuple[Any, Any, Any]
-) -> None:
+def test_a_non_member_cannot_remove_from_a_private_channel_it_cannot_see(parley: Any, crew: Party) -> None:
     # Given carol is not a member of crew
     _, _, carol = crew
     # When she tries to remove bob
     # Then crew does not exist for her, and nothing is written
-    refused(parley, carol, {"action": "leave", "channel": "crew", "user": "bob"}, "not_found")
+    refused(parley, carol, {"action": "leave", "channel": crew.id, "user": "bob"}, "not_found")
 
 
 def test_the_creator_removing_a_member_ends_his_membership_and_his_subscriptions(
-    parley: Any, crew: tuple[Any, Any, Any]
+    parley: Any, crew: Party
 ) -> None:
     # Given bob is a member of crew, joined on his connection
     alice, bob, _ = crew
     # When alice removes him
-    reply = alice.send({"action": "leave", "channel": "crew", "user": "bob"})
+    reply = alice.send({"action": "leave", "channel": crew.id, "user": "bob"})
     # Then he is no longer subscribed (his frames are not_joined), cannot join again, and no longer lists it
-    assert reply == {"type": "left", "channel": "crew", "membership": True, "user": "bob"}
-    refused(parley, bob, {"action": "message", "channel": "crew", "text": "still here?"}, "not_joined")
-    refused(parley, bob, {"action": "join", "channel": "crew"}, "not_found")
-    assert "crew" not in _listed(bob)
+    assert reply == {"type": "left", "channel": crew.id, "membership": True, "user": "bob"}
+    refused(parley, bob, {"action": "message", "channel": crew.id, "text": "still here?"}, "not_joined")
+    refused(parley, bob, {"action": "join", "channel": crew.id}, "not_found")
+    assert crew.id not in _listed(bob)
 
 
-def test_a_removed_member_receives_no_more_messages(parley: Any, crew: tuple[Any, Any, Any]) -> None:
+def test_a_removed_member_receives_no_more_messages(parley: Any, crew: Party) -> None:
     # Given alice (joined) removed bob from crew
     alice, bob, _ = crew
-    alice.send({"action": "join", "channel": "crew"})
-    alice.send({"action": "leave", "channel": "crew", "user": "bob"})
+    alice.send({"action": "join", "channel": crew.id})
+    alice.send({"action": "leave", "channel": crew.id, "user": "bob"})
     parley.pump()
     # When alice posts in crew and fan-out runs
-    alice.send({"action": "message", "channel": "crew", "text": "after bob"})
+    alice.send({"action": "message", "channel": crew.id, "text": "after bob"})
     parley.pump()
     # Then alice gets it and bob does not
     assert [m["text"] for m in alice.events_of("message")] == ["after bob"]
@@ -522,24 +589,24 @@ def test_a_removed_member_receives_no_more_messages(parley: Any, crew: tuple[Any
 
 
 def test_leaving_a_membership_unsubscribes_every_connection_and_needs_a_new_invite(
-    parley: Any, crew: tuple[Any, Any, Any]
+    parley: Any, crew: Party
 ) -> None:
     # Given bob is in crew on two connections
     _, bob, _ = crew
     phone = parley.connect("bob")
-    phone.send({"action": "join", "channel": "crew"})
+    phone.send({"action": "join", "channel": crew.id})
     # When he leaves crew's membership from his laptop
-    reply = bob.send({"action": "leave", "channel": "crew", "membership": True})
+    reply = bob.send({"action": "leave", "channel": crew.id, "membership": True})
     # Then his phone is unsubscribed too and he cannot join again uninvited
-    assert reply == {"type": "left", "channel": "crew", "membership": True}
-    refused(parley, phone, {"action": "typing", "channel": "crew"}, "not_joined")
-    refused(parley, bob, {"action": "join", "channel": "crew"}, "not_found")
+    assert reply == {"type": "left", "channel": crew.id, "membership": True}
+    refused(parley, phone, {"action": "typing", "channel": crew.id}, "not_joined")
+    refused(parley, bob, {"action": "join", "channel": crew.id}, "not_found")
 
 
-def test_a_plain_leave_keeps_the_membership(parley: Any, crew: tuple[Any, Any, Any]) -> None:
+def test_a_plain_leave_keeps_the_membership(parley: Any, crew: Party) -> None:
     # Given bob is in crew
     _, bob, _ = crew
     # When he leaves without membership
-    assert bob.send({"action": "leave", "channel": "crew"}) == {"type": "left", "channel": "crew"}
+    assert bob.send({"action": "leave", "channel": crew.id}) == {"type": "left", "channel": crew.id}
     # Then he may join again
-    assert bob.send({"action": "join", "channel": "crew"})["type"] == "joined"
+    assert bob.send({"action": "join", "channel": crew.id})["type"] == "joined"

@@ -153,6 +153,24 @@ def _lengths_and_formats() -> Iterator[Case]:
         yield "create_channel", with_("create_channel", name=name), f"name with {why}", BAD
         for action in ("join", "leave", "message", "typing", "history", "presence", "invite"):
             yield action, with_(action, channel=name), f"channel with {why}", BAD
+    # A private channel's id is `name.` and 10 of [a-z0-9]; names never hold the `.`
+    bad_ids = {
+        "a bare '.'": "hush.",
+        "a suffix of 9": "hush.012345678",
+        "a suffix of 11": "hush.0123456789a",
+        "an uppercase suffix": "hush.ABCDEFGHIJ",
+        "a suffix with '-'": "hush.01234-6789",
+        "two suffixes": "hush.0123456789.0123456789",
+        "no name": ".0123456789",
+        "a name of 81": "c" * 81 + ".0123456789",
+        "a trailing newline": "hush.0123456789\n",
+    }
+    for why, channel_id in bad_ids.items():
+        for action in ("join", "leave", "message", "typing", "history", "presence", "invite"):
+            yield action, with_(action, channel=channel_id), f"channel id with {why}", BAD
+        yield "channels", {"action": "channels", "after": channel_id}, f"after id with {why}", BAD
+    yield "create_channel", with_("create_channel", name="hush.0123456789"), "name in the id form", BAD
+    yield "create_channel", with_("create_channel", name="a.b"), "name with a '.'", BAD
     bad_users = {
         "empty": "",
         "a space": "bob smith",
@@ -212,6 +230,10 @@ def _unknown_things() -> Iterator[Case]:
     once = with_("message", threadId=UNKNOWN_ID, clientMsgId="t-1")
     yield "message", once, "unknown thread, with clientMsgId", "not_found"
     yield "create_channel", with_("create_channel", name="general"), "name taken", "conflict"
+    yield "join", with_("join", channel="general.0123456789"), "unknown private id", "not_found"
+    yield "invite", with_("invite", channel="hush.0123456789"), "unknown private id", "not_found"
+    for action in ("message", "typing", "history", "presence"):
+        yield action, with_(action, channel="hush.0123456789"), "unknown private id", "not_joined"
     yield "leave", with_("leave", user="bob"), "removing from a channel one did not create", "forbidden"
     yield "leave", with_("leave", channel="nope", user="bob"), "removing from an unknown channel", "not_found"
     yield (
@@ -375,6 +397,7 @@ def test_text_is_sent_as_utf8_with_escapes_decoded(world: Any, alice: Any) -> No
         with_("presence", after="émile@example.com"),
         with_("create_channel", name="c" * 80),
         with_("create_channel", name="0_-9", private=False),
+        with_("create_channel", name="c" * 80, private=True),
         with_("invite", user="u" * 128),
         with_("invite", user="émile@example.com"),
     ],
@@ -395,6 +418,7 @@ def test_text_is_sent_as_utf8_with_escapes_decoded(world: Any, alice: Any) -> No
         "after with non-ASCII and @",
         "channel name of 80",
         "channel name digits, underscore, dash",
+        "private channel name of 80",
         "user id of 128",
         "user id with non-ASCII and @",
     ],

@@ -261,16 +261,17 @@ def run_every_path(session: Session) -> None:
     assert session.send(alice, {"action": "history", "channel": "general"})["type"] == "history"
     assert session.send(alice, {"action": "presence", "channel": "general"})["type"] == "presence"
     assert session.send(alice, {"action": "heartbeat"})["type"] == "heartbeat"
+    # a public channel's name is looked up first (GetItem); a private one is put under a fresh id
+    assert session.send(alice, {"action": "create_channel", "name": "ops"})["type"] == "channel_created"
     created = session.send(alice, {"action": "create_channel", "name": "ops", "private": True})
     assert created["type"] == "channel_created"
-    assert session.send(alice, {"action": "invite", "channel": "ops", "user": "bob"})["type"] == "invited"
-    assert session.send(alice, {"action": "join", "channel": "ops"})["type"] == "joined"
+    ops = created["channel"]["id"]  # a private channel's id: `ops.<suffix>`
+    assert session.send(alice, {"action": "invite", "channel": ops, "user": "bob"})["type"] == "invited"
+    assert session.send(alice, {"action": "join", "channel": ops})["type"] == "joined"
     assert session.send(bob, {"action": "channels"})["type"] == "channels"
     # the creator removes a member (every connection of his is unsubscribed), then leaves herself
-    assert session.send(alice, {"action": "leave", "channel": "ops", "user": "bob"})["membership"] is True
-    assert (
-        session.send(alice, {"action": "leave", "channel": "ops", "membership": True})["membership"] is True
-    )
+    assert session.send(alice, {"action": "leave", "channel": ops, "user": "bob"})["membership"] is True
+    assert session.send(alice, {"action": "leave", "channel": ops, "membership": True})["membership"] is True
     assert session.send(alice, {"action": "dance"})["code"] == "unknown_action"
     # A connection whose token expired is closed by whichever route it talks to.
     expired = {**session.auth[dave], "tokenExp": int(time.time()) - 60}

@@ -49,14 +49,17 @@ async def refused(emu: Running, peer: Peer, frame: dict[str, Any], code: str, wo
 async def acme(emu: Running, workspace: str) -> AsyncIterator[dict[str, Any]]:
     """alice and bob of one workspace; a public channel `plans` and a private `board` (alice only)."""
     alice = await joined(emu, "alice", workspace, "general")
+    ids: dict[str, str] = {}
     for name, private in (("plans", False), ("board", True)):
         reply = await alice.request(
             {"action": "create_channel", "name": name, "private": private}, timeout=30
         )
         assert reply["type"] == "channel_created", reply
-    assert (await alice.request({"action": "join", "channel": "board"}, timeout=30))["type"] == "joined"
+        ids[name] = reply["channel"]["id"]  # a private channel's id is `board.<suffix>`
+    board = ids["board"]
+    assert (await alice.request({"action": "join", "channel": board}, timeout=30))["type"] == "joined"
     bob = await joined(emu, "bob", workspace, "general")
-    yield {"alice": alice, "bob": bob, "workspace": workspace}
+    yield {"alice": alice, "bob": bob, "workspace": workspace, "board": board}
     await alice.close()
     await bob.close()
 
@@ -67,7 +70,7 @@ async def test_another_workspace_sees_nothing(emu: Running, acme: dict[str, Any]
     eve = await joined(emu, "eve", ws + "-evil", "general")
     await emu.drain()
     # WHEN she joins, reads, posts, types in and invites to acme's channels / THEN not found or not joined
-    for channel in ("plans", "board"):
+    for channel in ("plans", acme["board"]):
         await refused(emu, eve, {"action": "join", "channel": channel}, "not_found", ws)
         await refused(emu, eve, {"action": "invite", "channel": channel, "user": "eve"}, "not_found", ws)
         await refused(emu, eve, {"action": "history", "channel": channel}, "not_joined", ws)
@@ -80,15 +83,19 @@ async def test_another_workspace_sees_nothing(emu: Running, acme: dict[str, Any]
 
 
 async def test_private_channel_without_membership(emu: Running, acme: dict[str, Any]) -> None:
-    bob, ws = acme["bob"], acme["workspace"]
+    bob, ws, board = acme["bob"], acme["workspace"], acme["board"]
     await emu.drain()
-    await refused(emu, bob, {"action": "join", "channel": "board"}, "not_found", ws)
-    await refused(emu, bob, {"action": "invite", "channel": "board", "user": "bob"}, "not_found", ws)
-    await refused(emu, bob, {"action": "history", "channel": "board"}, "not_joined", ws)
-    await refused(emu, bob, {"action": "presence", "channel": "board"}, "not_joined", ws)
-    await refused(emu, bob, {"action": "message", "channel": "board", "text": "let me in"}, "not_joined", ws)
+    await refused(emu, bob, {"action": "join", "channel": board}, "not_found", ws)
+    await refused(emu, bob, {"action": "invite", "channel": board, "user": "bob"}, "not_found", ws)
+    await refused(emu, bob, {"action": "history", "channel": board}, "not_joined", ws)
+    await refused(emu, bob, {"action": "presence", "channel": board}, "not_joined", ws)
+    await refused(emu, bob, {"action": "message", "channel": board, "text": "let me in"}, "not_joined", ws)
     listing = await bob.request({"action": "channels"}, timeout=30)
-    assert "board" not in [c["id"] for c in listing["channels"]]
+    assert board not in [c["id"] for c in listing["channels"]]
+    assert "board" not in [c["name"] for c in listing["channels"]]
+    # and creating a channel named board answers as for any fresh name: created, its existence untold
+    created = await bob.request({"action": "create_channel", "name": "board"}, timeout=30)
+    assert created["type"] == "channel_created" and created["channel"]["id"] == "board", created
 
 
 async def test_channel_not_joined_on_this_connection(emu: Running, acme: dict[str, Any]) -> None:
@@ -130,5 +137,6 @@ async def test_a_body_claiming_another_identity_is_ignored(emu: Running, acme: d
     ]
     assert len(stored) == 1 and stored[0]["userId"]["S"] == "bob"
     # and bob cannot invite himself into alice's private channel by claiming to be her
-    await refused(emu, bob, {**claim, "action": "invite", "channel": "board", "user": "bob"}, "not_found", ws)
+    board = acme["board"]
+    await refused(emu, bob, {**claim, "action": "invite", "channel": board, "user": "bob"}, "not_found", ws)
     report("authorization-e2e", refusals=len(CASES), by_case=sorted(set(CASES)))

@@ -254,10 +254,10 @@ async def test_no_token_appears_in_any_log_line_of_a_session(hs_emu: Running, ke
     tokens += [alice_token, bob_token]
     alice = await Peer.open(f"{hs_emu.ws_url}?token={alice_token}")
     bob = await Peer.open(f"{hs_emu.ws_url}?token={bob_token}")
+    created = await alice.request({"action": "create_channel", "name": "secret", "private": True}, timeout=30)
     for frame in (
         {"action": "join", "channel": "general"},
-        {"action": "create_channel", "name": "secret", "private": True},
-        {"action": "invite", "channel": "secret", "user": "bob"},
+        {"action": "invite", "channel": created["channel"]["id"], "user": "bob"},
         {"action": "channels"},
         {"action": "message", "channel": "general", "text": "hi", "clientMsgId": "c1"},
         {"action": "history", "channel": "general"},

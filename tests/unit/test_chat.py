@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from parley import chat as chat_module
 from parley import protocol
 from parley.chat import DEFAULT_CHANNELS, Chat
 from parley.config import Settings
@@ -309,16 +310,58 @@ def test_a_private_channel_is_invisible_until_invited(world: World) -> None:
         alice, frame(protocol.CreateChannelFrame, action="create_channel", name="secret", private=True)
     )
     assert created.frame is not None and created.frame["type"] == "channel_created"
+    secret = created.frame["channel"]["id"]
     # When bob tries to join or list it, Then it does not exist for him
     with pytest.raises(NotFound):
-        world.join(bob, "secret")
+        world.join(bob, secret)
     listed = world.chat.list_channels(bob, frame(protocol.ChannelsFrame, action="channels")).frame
-    assert listed is not None and "secret" not in {c["id"] for c in listed["channels"]}
+    assert listed is not None and secret not in {c["id"] for c in listed["channels"]}
     # When alice invites him, Then he can join and sees it listed
-    world.chat.invite(alice, frame(protocol.InviteFrame, action="invite", channel="secret", user="bob"))
-    assert world.join(bob, "secret")["type"] == "joined"
+    world.chat.invite(alice, frame(protocol.InviteFrame, action="invite", channel=secret, user="bob"))
+    assert world.join(bob, secret)["type"] == "joined"
     listed = world.chat.list_channels(bob, frame(protocol.ChannelsFrame, action="channels")).frame
-    assert listed is not None and "secret" in {c["id"] for c in listed["channels"]}
+    assert listed is not None and secret in {c["id"] for c in listed["channels"]}
+
+
+def _create(world: World, caller: Any, name: str, *, private: bool) -> dict[str, Any]:
+    reply = world.chat.create_channel(
+        caller, frame(protocol.CreateChannelFrame, action="create_channel", name=name, private=private)
+    ).frame
+    assert reply is not None
+    return reply
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
+def test_creating_a_private_channels_name_answers_exactly_as_a_fresh_name(
+    world: World, private: bool
+) -> None:
+    # Given alice's private channel `hush`, which bob cannot see
+    alice, bob = world.connect("alice"), world.connect("bob")
+    _create(world, alice, "hush", private=True)
+    # When bob creates `hush`, and a fresh `fresh` the same way
+    taken, fresh = _create(world, bob, "hush", private=private), _create(world, bob, "fresh", private=private)
+
+    # Then both are created and the answers differ only by the name (and a private id's random suffix)
+    def shape(reply: dict[str, Any], name: str) -> dict[str, Any]:
+        channel = reply["channel"]
+        assert channel["name"] == name and channel["id"].split(".")[0] == name
+        return {**reply, "channel": {**channel, "id": channel["id"].count("."), "name": None}}
+
+    assert shape(taken, "hush") == shape(fresh, "fresh")
+
+
+def test_a_private_channel_gets_a_fresh_id_when_its_first_one_is_taken(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the next random id drawn for a private channel is one already in use
+    alice = world.connect("alice")
+    first = _create(world, alice, "hush", private=True)["channel"]["id"]
+    drawn = iter([first, "hush.0123456789"])
+    monkeypatch.setattr(chat_module, "private_channel_id", lambda name: next(drawn))
+    # When alice creates another private `hush`
+    second = _create(world, alice, "hush", private=True)["channel"]
+    # Then it is created under the next id drawn, with the same name
+    assert second["id"] == "hush.0123456789" and second["name"] == "hush"
 
 
 def test_a_long_channel_list_is_paged_with_after_and_next(world: World) -> None:

@@ -10,7 +10,7 @@ from typing import Any, get_args
 
 import pytest
 
-from parley import auth, chat, idempotency, protocol
+from parley import auth, chat, idempotency, ids, protocol
 from parley.config import Settings
 from parley.errors import ErrorCode
 from parley.models import Channel, ChannelListing, Message, User
@@ -243,6 +243,9 @@ def test_the_limits_table_matches_the_code():
 def test_patterns_match_the_code():
     channel_pattern = get_args(protocol.ChannelName)[1].pattern
     assert f"`{channel_pattern}`" in DOC
+    channel_id_pattern = get_args(protocol.ChannelId)[1].pattern
+    assert f"`{channel_id_pattern}`" in DOC
+    assert f"{ids.PRIVATE_ID_SUFFIX_LENGTH} characters of `a{DASH}z 0{DASH}9`" in DOC
     id_pattern = get_args(protocol.MessageId)[1].pattern
     digits = re.fullmatch(r"\^\[0-9\]\{(\d+)\}\$", id_pattern)
     assert digits, id_pattern

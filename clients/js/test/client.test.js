@@ -189,6 +189,27 @@ describe('client: connecting and joining', () => {
     assert.deepEqual(seen, [['a', 'b', 'c']]);
   });
 
+  test('channels are kept by id: a public and a private channel of one name both show, by name', async () => {
+    const { client, open } = setup();
+    client.start();
+    const ws = await open();
+    const created = [];
+    client.on((kind, detail) => { if (kind === 'channels' && detail.created) created.push(detail.created); });
+    ws.push({ type: 'channels', next: null, channels: [
+      { id: 'hush', name: 'hush', private: false, invite: 'members', member: false },
+      { id: 'general', name: 'general', private: false, invite: 'members', member: true }] });
+    await flush();
+    const mine = { id: 'hush.k3j9x0a1b2', name: 'hush', private: true, invite: 'members' };
+    ws.push({ type: 'channel_created', channel: mine });
+    await flush();
+    assert.deepEqual(client.directory.map((c) => c.id), ['general', 'hush', 'hush.k3j9x0a1b2']);
+    assert.deepEqual(created, ['hush.k3j9x0a1b2']);
+    assert.equal(client.channelName('hush.k3j9x0a1b2'), 'hush');
+    assert.equal(client.channelName('unlisted'), 'unlisted');
+    client.join('hush.k3j9x0a1b2');
+    assert.deepEqual(ws.sent.at(-1), { action: 'join', channel: 'hush.k3j9x0a1b2' });
+  });
+
   test('a lost socket reconnects with growing delays and re-joins with since, without duplicates', async () => {
     const { client, clock, sockets, open, joined } = setup();
     client.join('general');

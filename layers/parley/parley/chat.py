@@ -24,7 +24,7 @@ from parley.errors import (
     TokenExpired,
 )
 from parley.idempotency import Once, PostCommand, Posted
-from parley.ids import message_id_for, message_id_ms
+from parley.ids import message_id_for, message_id_ms, private_channel_id
 from parley.models import Caller, Channel, ChannelListing, DueItem, Message, User
 from parley.notify import Notifier
 from parley.ports import ChatStore
@@ -36,6 +36,7 @@ logger = Logger(child=True)
 DEFAULT_CHANNELS = ["general", "random"]
 TYPING_WINDOW_MS = 2000
 RATE_ATTEMPTS = 3
+PRIVATE_ID_ATTEMPTS = 3  # fresh ids drawn for a private channel before a collision is a conflict
 # A heartbeat rewrites the connection's dueAt only when that moves it 2 minutes or more: the stored
 # one is then at most 2 minutes early, so a connection heartbeating at least every 8 minutes (the web
 # client: every 4 to 5) is never due, within the 10-minute heartbeat timeout.
@@ -155,21 +156,45 @@ class Chat:
     # ---- channels ------------------------------------------------------------------------------
 
     def create_channel(self, caller: Caller, frame: protocol.CreateChannelFrame) -> Reply:
-        channel = Channel(caller.workspace, frame.name, frame.private, caller.user.id, frame.invite)
+        """A public channel's id is its name, so it conflicts only with a public channel (which everyone
+        sees); a private one gets a fresh `name.<suffix>` id and never conflicts. Either way the answer
+        tells nothing about private channels the caller cannot see."""
+        if frame.private:
+            return self._create_private_channel(caller, frame)
+        channel = Channel(caller.workspace, frame.name, False, caller.user.id, frame.invite)
         if self.store.get_channel(caller.workspace, channel.id) is not None:
             # read first, so that a name taken writes nothing (not even the rate limiter's state)
             raise Conflict(f"channel '{channel.id}' already exists")
         self._take_rate(caller.workspace, caller.user.id, "create_channel")
+        self._store_channel(channel)
+        return Reply(protocol.channel_created(channel))
+
+    def _create_private_channel(self, caller: Caller, frame: protocol.CreateChannelFrame) -> Reply:
+        self._take_rate(caller.workspace, caller.user.id, "create_channel")
+        for attempt in range(PRIVATE_ID_ATTEMPTS):
+            channel_id = private_channel_id(frame.name)
+            channel = Channel(caller.workspace, channel_id, True, caller.user.id, frame.invite, frame.name)
+            try:
+                self._store_channel(channel)
+            except Conflict:
+                # 51 random bits met an existing id: draw again (the cancelled transaction wrote nothing)
+                if attempt + 1 == PRIVATE_ID_ATTEMPTS:
+                    raise
+                continue
+            return Reply(protocol.channel_created(channel))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _store_channel(self, channel: Channel) -> None:
         self.store.create_channel(
             channel,
             self.clock.now_ms(),
             max_per_workspace=self.settings.max_channels_per_workspace,
             max_per_creator=self.settings.max_channels_per_creator,
         )
-        return Reply(protocol.channel_created(channel))
 
     def list_channels(self, caller: Caller, frame: protocol.ChannelsFrame) -> Reply:
-        """The visible channels after `after`, in name order; the reply is one page of them."""
+        """The visible channels after `after`, in id order (a private channel's id is its name and a
+        suffix, so this is name order too, near enough); the reply is one page of them."""
         self._take_rate(caller.workspace, caller.user.id, "channels")
         memberships = self.store.member_channels(caller.workspace, caller.user.id)
         listings = [

@@ -1,4 +1,5 @@
-"""Message ids: 17 decimal digits that sort by time as strings and are unique within a channel."""
+"""Message ids (17 decimal digits that sort by time as strings, unique within a channel) and private
+channels' ids."""
 
 from __future__ import annotations
 
@@ -20,3 +21,17 @@ def next_message_id(after: str, epoch_ms: int) -> str:
 
 def message_id_ms(message_id: str) -> int:
     return int(message_id) // _ID_SCALE
+
+
+# A private channel's id is its name, a separator public names cannot hold, and a random suffix: the
+# name spaces of public and private channels are disjoint, and two private channels may share a name,
+# so creating a channel never tells whether a private one of that name exists (docs/protocol.md).
+PRIVATE_ID_SEPARATOR = "."
+PRIVATE_ID_SUFFIX_LENGTH = 10
+_SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def private_channel_id(name: str) -> str:
+    """A fresh id for a private channel named `name`: `name.` and 10 random [a-z0-9] (51 bits)."""
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(PRIVATE_ID_SUFFIX_LENGTH))
+    return f"{name}{PRIVATE_ID_SEPARATOR}{suffix}"

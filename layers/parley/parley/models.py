@@ -28,12 +28,20 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
+    """A channel is addressed by `id`; `name` is what people see. A public channel's id is its name; a
+    private one's is `name.<suffix>` (parley.ids), so private names never collide with anything."""
+
     workspace: str
     id: str
     private: bool
     created_by: str
     # who may invite: "members" (any member, the default) or "creator" (the creator only)
     invite_policy: str = "members"
+    name: str = ""  # empty: the id (public channels, and private ones created before ids had a suffix)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
 
 
 @dataclass(frozen=True, slots=True)

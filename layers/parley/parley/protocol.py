@@ -83,6 +83,9 @@ def _within_text_bytes(value: str) -> str:
 # Constraints first, so their errors speak of characters (after an AfterValidator they count "items").
 _Unicode = BeforeValidator(_no_lone_surrogates)
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,80}$")]
+# What frames address a channel by: its id, the name for a public channel, `name.<10 of [a-z0-9]>` for
+# a private one (parley.ids.private_channel_id). `.` is not in names, so the two never meet.
+ChannelId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,80}(\.[a-z0-9]{10})?$")]
 MessageId = Annotated[str, StringConstraints(pattern=r"^[0-9]{17}$")]
 # The pattern is web/protocol.js's USER_ID; _user_id adds the rest of parley.names' rule.
 UserId = Annotated[
@@ -109,7 +112,7 @@ class Frame(BaseModel):
 
 class JoinFrame(Frame):
     action: Literal["join"]
-    channel: ChannelName
+    channel: ChannelId
     since: MessageId | None = None
 
 
@@ -118,14 +121,14 @@ class LeaveFrame(Frame):
     needs a new invite); with `user`, the channel's creator removes that member (implies membership)."""
 
     action: Literal["leave"]
-    channel: ChannelName
+    channel: ChannelId
     membership: bool = False
     user: UserId | None = None
 
 
 class MessageFrame(Frame):
     action: Literal["message"]
-    channel: ChannelName
+    channel: ChannelId
     text: Text
     client_msg_id: ClientMsgId | None = Field(default=None, alias="clientMsgId")
     thread_id: MessageId | None = Field(default=None, alias="threadId")
@@ -133,19 +136,19 @@ class MessageFrame(Frame):
 
 class TypingFrame(Frame):
     action: Literal["typing"]
-    channel: ChannelName
+    channel: ChannelId
 
 
 class HistoryFrame(Frame):
     action: Literal["history"]
-    channel: ChannelName
+    channel: ChannelId
     before: MessageId | None = None
     limit: Annotated[int, Field(ge=1, le=HISTORY_MAX)] = HISTORY_DEFAULT
 
 
 class PresenceFrame(Frame):
     action: Literal["presence"]
-    channel: ChannelName
+    channel: ChannelId
     after: UserId | None = None
     limit: Annotated[int, Field(ge=1, le=PRESENCE_MAX)] = PRESENCE_MAX
 
@@ -164,13 +167,13 @@ class CreateChannelFrame(Frame):
 
 class InviteFrame(Frame):
     action: Literal["invite"]
-    channel: ChannelName
+    channel: ChannelId
     user: UserId
 
 
 class ChannelsFrame(Frame):
     action: Literal["channels"]
-    after: ChannelName | None = None
+    after: ChannelId | None = None
 
 
 F = TypeVar("F", bound=Frame)
@@ -245,7 +248,12 @@ def message_wire(message: Message) -> dict[str, Any]:
 
 
 def channel_wire(channel: Channel) -> dict[str, Any]:
-    return {"id": channel.id, "name": channel.id, "private": channel.private, "invite": channel.invite_policy}
+    return {
+        "id": channel.id,
+        "name": channel.name,
+        "private": channel.private,
+        "invite": channel.invite_policy,
+    }
 
 
 def joined(
@@ -347,7 +355,7 @@ def invited(channel: str, user_id: str) -> dict[str, Any]:
 
 
 def channels(listings: list[ChannelListing], *, budget: int = FRAME_BUDGET) -> dict[str, Any]:
-    """A page of the channel list, in name order; `next` is the name to send as `after` for the
+    """A page of the channel list, in id order; `next` is the id to send as `after` for the
     following page, or null when this page ends the list. Cut to the budget."""
     wires = [channel_wire(item.channel) | {"member": item.member} for item in listings]
 
@@ -355,7 +363,7 @@ def channels(listings: list[ChannelListing], *, budget: int = FRAME_BUDGET) -> d
         return {
             "type": "channels",
             "channels": wires[:n],
-            "next": wires[n - 1]["name"] if n < len(wires) and n else None,
+            "next": wires[n - 1]["id"] if n < len(wires) and n else None,
         }
 
     return fit_frame(build, wires, keep="first", budget=budget)

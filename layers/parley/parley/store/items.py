@@ -110,7 +110,7 @@ def channel_item(channel: Channel, now_ms: int) -> Item:
     return {
         **keys.channel_key(channel.workspace, channel.id),
         "kind": "channel",
-        "name": channel.id,
+        "name": channel.name,
         "private": channel.private,
         "createdBy": channel.created_by,
         "createdAt": now_ms,
@@ -119,12 +119,15 @@ def channel_item(channel: Channel, now_ms: int) -> Item:
 
 
 def channel_from_item(workspace: str, item: Item) -> Channel:
+    """The id is the sort key's (a private channel's differs from its name); `name` is what people see."""
+    channel_id = str(item["SK"]).removeprefix(keys.CHANNEL_PREFIX)
     return Channel(
         workspace,
-        str(item["name"]),
+        channel_id,
         bool(item.get("private", False)),
         str(item.get("createdBy", "")),
         str(item.get("invitePolicy", "members")),
+        str(item.get("name", channel_id)),
     )
 
 

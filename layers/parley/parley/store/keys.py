@@ -110,6 +110,8 @@ def workspace_key(workspace: str) -> Key:
 
 
 def channel_key(workspace: str, channel: str) -> Key:
+    """`channel` is the channel's id: its name if public, `name.<suffix>` if private (parley.ids), so a
+    private channel's item never occupies the key a public channel of the same name would take."""
     return {"PK": workspace_pk(workspace), "SK": f"{CHANNEL_PREFIX}{channel}"}
 
 
