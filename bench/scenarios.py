@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.clients import Client, open_clients
 from bench.harness import Served, serve
+from bench.templates import template_default
 from tests.support.proc import children_rss_kb
 
 WORKSPACE = "bench"
@@ -364,8 +365,11 @@ def connections(n: int, concurrency: int = 100) -> dict[str, Any]:
 # ---------------------------------------------------------------- join storm
 
 
-def join_storm(n: int, window_s: float = 1) -> dict[str, Any]:
-    """n connected clients all send `join` for one channel at once; presence traffic until quiet."""
+def join_storm(n: int, window_s: float | None = None) -> dict[str, Any]:
+    """n connected clients all send `join` for one channel at once; presence traffic until quiet.
+    The batching window is the template's default unless given."""
+    if window_s is None:
+        window_s = template_default("FanoutBatchingWindowSeconds")
     with serve("parley", window_s=window_s, counting=True, tag=f"storm-{n}") as served:
 
         async def main() -> dict[str, Any]:
