@@ -365,12 +365,19 @@ def connections(n: int, concurrency: int = 100) -> dict[str, Any]:
 # ---------------------------------------------------------------- join storm
 
 
-def join_storm(n: int, window_s: float | None = None) -> dict[str, Any]:
+def join_storm(
+    n: int, window_s: float | None = None, overrides: dict[str, str] | None = None
+) -> dict[str, Any]:
     """n connected clients all send `join` for one channel at once; presence traffic until quiet.
-    The batching window is the template's default unless given."""
+    The batching windows are the template's defaults unless given (`overrides`: template parameters)."""
     if window_s is None:
         window_s = template_default("FanoutBatchingWindowSeconds")
-    with serve("parley", window_s=window_s, counting=True, tag=f"storm-{n}") as served:
+    presence_window_s = float(
+        (overrides or {}).get(
+            "PresenceBatchingWindowSeconds", template_default("PresenceBatchingWindowSeconds")
+        )
+    )
+    with serve("parley", window_s=window_s, counting=True, overrides=overrides, tag=f"storm-{n}") as served:
 
         async def main() -> dict[str, Any]:
             sink: dict[int, list[tuple[int, float]]] = {}
@@ -395,6 +402,7 @@ def join_storm(n: int, window_s: float | None = None) -> dict[str, Any]:
                 "failed_connects": failures,
                 "failed_joins": join_failures,
                 "window_s": window_s,
+                "presence_window_s": presence_window_s,
                 "joins_span_s": last_join - first,
                 "quiet_after_last_join_s": max(0.0, max(last_frame, last_presence) - last_join),
                 "posts": counted["calls"].get("apigatewaymanagementapi.PostToConnection", 0),
