@@ -7,6 +7,7 @@ exactly when the last join's presence record is written: no timing decides what 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,8 +20,11 @@ STORM = 12
 
 @pytest.fixture(scope="module")
 def storm_emulator() -> Iterator[Target]:
+    # Emulators of one process share moto's global state: a stack name of its own keeps this one's
+    # tables and streams apart from the session emulator's (whose presence window is 0).
     yield from _serve_in_thread(
-        parameter_overrides={"PresenceBatchingWindowSeconds": "300", "PresenceBatchSize": str(STORM)}
+        stack_name=f"storm{uuid.uuid4().hex[:8]}",
+        parameter_overrides={"PresenceBatchingWindowSeconds": "300", "PresenceBatchSize": str(STORM)},
     )
 
 
