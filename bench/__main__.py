@@ -199,7 +199,7 @@ def run(profile_name: str, only: set[str] | None) -> dict[str, Any]:
                         results["latency"].append(r)
                         _save(results)
     if want("storm"):
-        results["join_storm"] = _step(results, "join storm", scenarios.join_storm, profile["storm"], 1)
+        results["join_storm"] = _step(results, "join storm", scenarios.join_storm, profile["storm"])
         _save(results)
     if want("connections"):
         results["connections"] = _step(results, "connections", scenarios.connections, profile["connections"])

@@ -508,8 +508,10 @@ def render(results: dict[str, Any]) -> Path:
     if s:
         w(
             f"{s['connections']:,} connected clients send `join` for one channel at the same moment (window "
-            f"{s['window_s']:g} s). A naive design sends one presence diff per join to every member: "
-            f"{s['connections']:,} frames per connection, {s['connections'] ** 2:,} in all."
+            f"{s['window_s']:g} s"
+            + (f", presence window {s['presence_window_s']:g} s" if "presence_window_s" in s else "")
+            + "). A naive design sends one presence diff per join to every member: "
+            + f"{s['connections']:,} frames per connection, {s['connections'] ** 2:,} in all."
         )
         w("")
         w(

@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.clients import Client, open_clients
 from bench.harness import Served, serve
+from bench.templates import template_default
 from tests.support.proc import children_rss_kb
 
 WORKSPACE = "bench"
@@ -364,9 +365,19 @@ def connections(n: int, concurrency: int = 100) -> dict[str, Any]:
 # ---------------------------------------------------------------- join storm
 
 
-def join_storm(n: int, window_s: float = 1) -> dict[str, Any]:
-    """n connected clients all send `join` for one channel at once; presence traffic until quiet."""
-    with serve("parley", window_s=window_s, counting=True, tag=f"storm-{n}") as served:
+def join_storm(
+    n: int, window_s: float | None = None, overrides: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """n connected clients all send `join` for one channel at once; presence traffic until quiet.
+    The batching windows are the template's defaults unless given (`overrides`: template parameters)."""
+    if window_s is None:
+        window_s = template_default("FanoutBatchingWindowSeconds")
+    presence_window_s = float(
+        (overrides or {}).get(
+            "PresenceBatchingWindowSeconds", template_default("PresenceBatchingWindowSeconds")
+        )
+    )
+    with serve("parley", window_s=window_s, counting=True, overrides=overrides, tag=f"storm-{n}") as served:
 
         async def main() -> dict[str, Any]:
             sink: dict[int, list[tuple[int, float]]] = {}
@@ -391,6 +402,7 @@ def join_storm(n: int, window_s: float = 1) -> dict[str, Any]:
                 "failed_connects": failures,
                 "failed_joins": join_failures,
                 "window_s": window_s,
+                "presence_window_s": presence_window_s,
                 "joins_span_s": last_join - first,
                 "quiet_after_last_join_s": max(0.0, max(last_frame, last_presence) - last_join),
                 "posts": counted["calls"].get("apigatewaymanagementapi.PostToConnection", 0),

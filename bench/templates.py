@@ -55,3 +55,12 @@ def derive(strategy: str, *, counting_dir: Path | None = None) -> Path:
     out = WORK / f"template-{name}.yaml"
     out.write_text(text)
     return out
+
+
+def template_default(parameter: str) -> float:
+    """A numeric parameter's Default in template.yaml, so a scenario can run at what a deploy gets."""
+    text = (ROOT / "template.yaml").read_text()
+    found = re.search(rf"\n  {re.escape(parameter)}:\n(?:    .*\n)*?    Default: ([0-9.]+)\n", text)
+    if found is None:
+        raise ValueError(f"no numeric Default for parameter {parameter!r} in template.yaml")
+    return float(found.group(1))

@@ -18,11 +18,16 @@ SECRET_PARAM = "/parley/jwt-secret"
 
 def parley_config(secret: str, *, parameter_overrides: dict[str, str] | None = None, **settings: Any) -> Any:
     """A `ws_emulator.config.Config` for template.yaml on 127.0.0.1 (ports chosen by the OS), with
-    `secret` as Parley's JWT secret in the embedded SSM. A 1 s presence grace, no batching window and
+    `secret` as Parley's JWT secret in the embedded SSM. A 1 s presence grace, no batching windows and
     a TTL sweep every 0.5 s keep the suites quick; `settings` override any of it."""
     from ws_emulator.config import Config
 
-    params = {"PresenceGraceSeconds": "1", "FanoutBatchingWindowSeconds": "0", **(parameter_overrides or {})}
+    params = {
+        "PresenceGraceSeconds": "1",
+        "FanoutBatchingWindowSeconds": "0",
+        "PresenceBatchingWindowSeconds": "0",
+        **(parameter_overrides or {}),
+    }
     defaults: dict[str, Any] = {
         "template": ROOT / "template.yaml",
         "host": "127.0.0.1",

@@ -90,12 +90,18 @@ def table_definitions() -> dict[str, tuple[dict[str, Any], str | None]]:
 
 
 def stream_filters(table_logical_id: str) -> list[dict[str, Any]]:
-    """The FilterCriteria patterns of FanoutFunction's event on the given table's stream."""
+    """The FilterCriteria patterns of FanoutFunction's events on the given table's stream: of every
+    mapping on it (the StateTable has two, typing and presence), since together they are what the
+    function receives from that stream."""
     import json
 
     events = load_template()["Resources"]["FanoutFunction"]["Properties"]["Events"]
-    for event in events.values():
-        stream = event["Properties"]["Stream"]
-        if stream == {"Fn::GetAtt": [table_logical_id, "StreamArn"]}:
-            return [json.loads(f["Pattern"]) for f in event["Properties"]["FilterCriteria"]["Filters"]]
-    raise KeyError(table_logical_id)
+    patterns = [
+        json.loads(f["Pattern"])
+        for event in events.values()
+        if event["Properties"].get("Stream") == {"Fn::GetAtt": [table_logical_id, "StreamArn"]}
+        for f in event["Properties"]["FilterCriteria"]["Filters"]
+    ]
+    if not patterns:
+        raise KeyError(table_logical_id)
+    return patterns

@@ -304,3 +304,24 @@ def test_every_connection_gets_the_same_frame_for_the_same_events(store, notifie
     frames = {notifier.frames[f"c{n}"][0] for n in range(20)}
     assert len(frames) == 1
     assert notifier.posts == 20
+
+
+def test_a_join_storm_in_one_batch_is_one_frame_per_member_with_every_join_once(store, notifier, pool):
+    # GIVEN 1,000 members of general, all of whose presence records arrive in one stream batch (what the
+    # presence mapping's window and batch size gather); names long enough that the diff needs splitting
+    users = [f"user-{i:04d}-" + "x" * 60 for i in range(1000)]
+    for i, user in enumerate(users):
+        store.subscribe(f"c{i}", user)
+    changes = [presence_join(str(i), user) for i, user in enumerate(users)]
+    # WHEN the batch is fanned out
+    report = deliver(store, notifier, pool, changes)
+    # THEN each member gets at most a handful of frames (the diff split under the 128 KB frame budget)
+    frames_per_member = {len(frames) for frames in notifier.frames.values()}
+    assert len(notifier.frames) == 1000
+    assert max(frames_per_member) <= 2
+    # and every join is represented exactly once, in the same events for every member
+    for connection in ("c0", "c999"):
+        joined = [u["id"] for e in notifier.events(connection) for u in e["joins"]]
+        assert sorted(joined) == sorted(users)
+        assert all(e["type"] == "presence_diff" and e["leaves"] == [] for e in notifier.events(connection))
+    assert report.failed_sequences == set()

@@ -124,7 +124,9 @@ def test_fanout_event_is_a_stream_insert_that_passes_the_messages_filter():
         r"arn:aws:dynamodb:[\w-]+:\d{12}:table/[\w.-]+/stream/[\w:.-]+", record.eventSourceARN
     )
     assert record.dynamodb.NewImage["kind"] == "message"  # type: ignore[index]  # a dict once parsed
-    pattern = json.loads(re.search(r"MessagesTable: `(\{.*?\})`", DESIGN.read_text()).group(1))
+    pattern = json.loads(
+        re.search(r"MessagesTable \(MessagesStream\): `(\{.*?\})`", DESIGN.read_text()).group(1)
+    )
     assert matches(pattern, event["Records"][0])
 
 

@@ -82,12 +82,12 @@ def design_functions() -> dict[str, str]:
 
 
 def design_filter_patterns() -> dict[str, list[dict[str, Any]]]:
-    """Table -> the filter patterns listed under 'Fan-out filters' in docs/design.md."""
+    """Mapping (event name) -> the filter patterns listed under 'Fan-out filters' in docs/design.md."""
     section = DESIGN.read_text().split("## Fan-out filters", 1)[1].split("\n## ", 1)[0]
     patterns: dict[str, list[dict[str, Any]]] = {}
     table = ""
     for line in section.splitlines():
-        heading = re.match(r"^- (\w+Table):", line)
+        heading = re.match(r"^- \w+Table \((\w+)[,)]", line)
         if heading:
             table = heading.group(1)
         for raw in re.findall(r"`(\{.*?\})`", line):
@@ -393,24 +393,50 @@ def test_heartbeat_and_message_throttles_fit_the_connection_count(template, scal
 # ---------------------------------------------------------------- fan-out and timers
 
 
+MAPPINGS = ["MessagesStream", "StateStream", "PresenceStream"]
+
+
 def _stream_events(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Table logical id -> the properties of FanoutFunction's DynamoDB event on its stream."""
+    """Event name -> the properties of FanoutFunction's DynamoDB event source mapping."""
     events = functions_of(template)["FanoutFunction"]["Properties"]["Events"]
-    return {
-        ev["Properties"]["Stream"]["Fn::GetAtt"][0]: ev["Properties"]
-        for ev in events.values()
-        if ev["Type"] == "DynamoDB"
-    }
+    return {name: ev["Properties"] for name, ev in events.items() if ev["Type"] == "DynamoDB"}
 
 
 def test_fanout_reads_both_streams_from_the_latest_record(template):
     events = _stream_events(template)
-    assert set(events) == {"MessagesTable", "StateTable"}
+    assert set(events) == set(MAPPINGS)
+    tables = {name: props["Stream"]["Fn::GetAtt"][0] for name, props in events.items()}
+    assert tables == {
+        "MessagesStream": "MessagesTable",
+        "StateStream": "StateTable",
+        "PresenceStream": "StateTable",
+    }
     for props in events.values():
         assert props["StartingPosition"] == "LATEST"
 
 
-@pytest.mark.parametrize("table", ["MessagesTable", "StateTable"])
+def test_presence_waits_for_its_own_window_and_typing_does_not(template):
+    # One presence diff per channel per presence batch: a join storm spans few batches only if the
+    # presence mapping waits. Typing stays on the real-time window.
+    events = _stream_events(template)
+    presence = events["PresenceStream"]
+    assert presence["MaximumBatchingWindowInSeconds"] == {"Ref": "PresenceBatchingWindowSeconds"}
+    assert presence["BatchSize"] == {"Ref": "PresenceBatchSize"}
+    window = template["Parameters"]["PresenceBatchingWindowSeconds"]
+    assert window["Default"] >= 5
+    assert (window["MinValue"], window["MaxValue"]) == (0, 300)
+    size = template["Parameters"]["PresenceBatchSize"]
+    assert size["Default"] >= 1000
+    assert size["MaxValue"] <= 10000  # the DynamoDB stream mapping's limit
+    kinds = {
+        name: {json.dumps(json.loads(f["Pattern"])["dynamodb"]) for f in props["FilterCriteria"]["Filters"]}
+        for name, props in events.items()
+    }
+    assert all("presence" in k for k in kinds["PresenceStream"])
+    assert not any("presence" in k for k in kinds["StateStream"] | kinds["MessagesStream"])
+
+
+@pytest.mark.parametrize("table", MAPPINGS)
 def test_fanout_retries_are_finite_and_failures_are_kept(template, table):
     props = _stream_events(template)[table]
     # -1 (the default) retries until the record expires, blocking the shard for up to 24 hours.
@@ -421,8 +447,9 @@ def test_fanout_retries_are_finite_and_failures_are_kept(template, table):
     on_failure = props["DestinationConfig"]["OnFailure"]
     assert on_failure["Type"] == "SQS"
     assert on_failure["Destination"] == {"Fn::GetAtt": ["FanoutDeadLetterQueue", "Arn"]}
-    assert props["BatchSize"] == {"Ref": "FanoutBatchSize"}
-    assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "FanoutBatchingWindowSeconds"}
+    if table != "PresenceStream":  # presence has its own (test_presence_waits_for_its_own_window_...)
+        assert props["BatchSize"] == {"Ref": "FanoutBatchSize"}
+        assert props["MaximumBatchingWindowInSeconds"] == {"Ref": "FanoutBatchingWindowSeconds"}
 
 
 def test_fanout_is_real_time_by_default_and_the_window_stays_a_parameter(template):
@@ -433,7 +460,7 @@ def test_fanout_is_real_time_by_default_and_the_window_stays_a_parameter(templat
     assert (window["MinValue"], window["MaxValue"]) == (0, 300)
 
 
-@pytest.mark.parametrize("table", ["MessagesTable", "StateTable"])
+@pytest.mark.parametrize("table", MAPPINGS)
 def test_fanout_filters_are_valid_json_and_the_designs(template, table):
     filters = _stream_events(template)[table]["FilterCriteria"]["Filters"]
     assert 1 <= len(filters) <= 5
