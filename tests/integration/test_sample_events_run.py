@@ -14,8 +14,8 @@ def sample(name: str) -> dict[str, Any]:
     return event
 
 
-def reply(name: str) -> dict[str, Any] | None:
-    response = load(name).handler(sample(name), LambdaContext(function_name=f"parley-{name}"))
+def reply(name: str, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    response = load(name).handler(event or sample(name), LambdaContext(function_name=f"parley-{name}"))
     assert response["statusCode"] == 200
     return json.loads(response["body"]) if "body" in response else None
 
@@ -36,9 +36,18 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
         "invite": "invited",
         "leave": "left",
     }
+    created: dict[str, Any] = {}
     for name, frame_type in expected.items():
-        answer = reply(name)
+        event = sample(name)
+        if name == "invite":
+            # A private channel's id is drawn when it is created (events/invite.json shows its shape):
+            # a client invites with the id that create_channel answered.
+            body = json.loads(event["body"]) | {"channel": created["channel"]["id"]}
+            event["body"] = json.dumps(body)
+        answer = reply(name, event)
         assert (answer or {}).get("type") == frame_type, (name, answer)
+        if name == "create_channel":
+            created = answer or {}
     default = reply("default")
     assert default is not None and default["code"] == "unknown_action"
     assert load("disconnect").handler(sample("disconnect"), LambdaContext()) == {"statusCode": 200}
