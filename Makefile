@@ -21,11 +21,12 @@ SECRET_PARAM ?= /parley/jwt-secret
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements-dev.txt pyproject.toml emulator/pyproject.toml
+$(BIN)/.installed: requirements-dev.txt pyproject.toml emulator/pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e ./emulator
+	$(BIN)/pip install --quiet --no-deps -e ./clients/python
 	@touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -53,8 +54,8 @@ lint: install  ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install  ## mypy (strict) over the layer, the handlers, the emulator and scripts; tests and bench as pyproject relaxes
-	$(BIN)/mypy layers/parley/parley emulator/ws_emulator scripts
+typecheck: install  ## mypy (strict) over the layer, the handlers, the emulator, the Python client and scripts; tests and bench as pyproject relaxes
+	$(BIN)/mypy layers/parley/parley emulator/ws_emulator clients/python/parley_client scripts
 	$(BIN)/mypy tests bench
 	@for f in functions/*/app.py; do echo "mypy $$f"; $(BIN)/mypy "$$f" || exit 1; done
 
