@@ -1,31 +1,33 @@
-"""Many WebSocket clients in one asyncio loop, recording what they receive with cheap parsing."""
+"""Many WebSocket clients in one asyncio loop, recording what they receive with cheap parsing: each is
+a parley_client Connection whose pushed messages are counted from the text, never decoded."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
-from tests.support.ws_client import WsClient
+from parley_client import Connection
+from parley_client.connection import open_socket
 
 MARK = re.compile(r"bench#(\d+)#")
 
 
-class Client(WsClient):
-    """One connection; counts frames and notes when each marked message arrived (no full JSON parse)."""
+class Client(Connection):
+    """One connection; counts frames and notes when each marked message arrived (no full JSON parse).
+    Replies (joins' `joined`, the acks of raw sends) go through the client's own matching."""
 
     def __init__(self, index: int, ws: ClientConnection, sink: dict[int, list[tuple[int, float]]]) -> None:
         self.index = index
         self.sink = sink
         self.presence_frames = 0
         self.last_presence = 0.0
-        super().__init__(ws)
+        super().__init__(ws, keep_events=False)
 
-    async def on_frame(self, text: str, now: float) -> None:
+    def handle_text(self, text: str, now: float) -> None:
         head = text[:40]
         if (
             '"type":"batch"' in head
@@ -42,7 +44,7 @@ class Client(WsClient):
             self.presence_frames += 1
             self.last_presence = now
         elif '"type":"typing"' not in head:
-            await self.replies.put(json.loads(text))
+            super().handle_text(text, now)
 
 
 async def open_clients(
@@ -64,7 +66,7 @@ async def open_clients(
             t = time.perf_counter()
             for _attempt in range(5):
                 try:
-                    ws = await connect(
+                    ws = await open_socket(
                         url_for(i), max_size=2**20, open_timeout=60, compression=None, ping_interval=None
                     )
                     durations.append(time.perf_counter() - t)

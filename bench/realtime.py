@@ -87,7 +87,7 @@ async def _measure(ws_url: str, messages: int, typing: int) -> dict[str, Any]:
             assert joined["type"] == "joined", joined
         # warm-up: the message route, the fan-out and the typing route have each run once
         for i in range(3):
-            await alice.request({"action": "message", "channel": "general", "text": f"warm-{i}"}, 60)
+            await alice.request({"action": "message", "channel": "general", "text": f"warm-{i}"}, timeout=60)
             await bob.wait_for(_text(f"warm-{i}"), 60)
         await alice.send({"action": "typing", "channel": "general"})
         await bob.wait_for(lambda e: e["type"] == "typing", 60)

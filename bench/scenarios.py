@@ -8,11 +8,10 @@ import statistics
 import time
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-
 from bench.clients import Client, open_clients
 from bench.harness import Served, serve
 from bench.templates import template_default
+from parley_client import ConnectionLost
 from tests.support.proc import children_rss_kb
 
 WORKSPACE = "bench"
@@ -55,7 +54,7 @@ async def _join_all(
                         last = max(last, time.perf_counter())
                         return
                     await asyncio.sleep(1)
-            except (TimeoutError, ConnectionClosed) as exc:
+            except (TimeoutError, ConnectionLost) as exc:
                 reply = {"error": repr(exc)}
             if not tolerate:
                 raise RuntimeError(f"join failed: {reply}")
@@ -91,7 +90,7 @@ async def _round(
         seq = base + k
         sender = clients[k % len(clients)]
         sent[seq] = (sender.index, time.perf_counter())
-        await sender.ws.send(
+        await sender.send_raw(
             f'{{"action":"message","channel":"{CHANNEL}","text":"bench#{seq}# payload",'
             f'"clientMsgId":"b{seq}"}}'
         )
@@ -267,7 +266,7 @@ def work(strategy: str, size: int, messages: int, window_s: float) -> dict[str, 
             for k in range(messages):
                 sender = clients[k % len(clients)]
                 sent[k] = (sender.index, time.perf_counter())
-                await sender.ws.send(
+                await sender.send_raw(
                     f'{{"action":"message","channel":"{CHANNEL}","text":"bench#{k}# payload",'
                     f'"clientMsgId":"w{k}"}}'
                 )

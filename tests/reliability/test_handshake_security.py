@@ -23,9 +23,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
 
+from parley_client import Connection, HandshakeRefused
 from tests.reliability.conftest import SECRET, Running, report, serve
 from tests.support.ws_client import Peer
 
@@ -184,10 +183,10 @@ def jwks_matrix(keys: Keys) -> dict[str, str]:
 
 async def _status_of_handshake(url: str, headers: dict[str, str]) -> int:
     try:
-        async with connect(url, additional_headers=headers, open_timeout=30):
+        async with await Connection.open(url, additional_headers=headers, open_timeout=30):
             return 101
-    except InvalidStatus as exc:
-        return exc.response.status_code
+    except HandshakeRefused as exc:
+        return exc.status
 
 
 def _mallory_connections(emu: Running) -> int:
@@ -218,7 +217,7 @@ async def _assert_refused_before_connect(
 async def test_every_bad_token_is_refused_before_connect(hs_emu: Running, keys: Keys) -> None:
     # GIVEN the HS256 deployment and a control: a good token opens a connection through $connect
     connects = len(hs_emu.logs.connect_invocations())
-    async with connect(hs_emu.url("alice", "acme"), open_timeout=30):
+    async with await Connection.open(hs_emu.url("alice", "acme"), open_timeout=30):
         assert len(hs_emu.logs.connect_invocations()) == connects + 1
     # WHEN every token of the matrix tries the handshake / THEN each gets 401 and $connect never runs
     cases = hs_matrix(keys)
@@ -268,7 +267,10 @@ async def test_no_token_appears_in_any_log_line_of_a_session(hs_emu: Running, ke
         {"action": "frobnicate", "token": alice_token},
         "not json " + alice_token,
     ):
-        await alice.request(frame, timeout=30)
+        if isinstance(frame, str):
+            await alice.request_raw(frame, timeout=30)
+        else:
+            await alice.request(frame, timeout=30)
     await alice.send({"action": "typing", "channel": "general"})
     assert (await bob.request({"action": "join", "channel": "general"}, timeout=30))["type"] == "joined"
     await alice.request({"action": "leave", "channel": "general"}, timeout=30)

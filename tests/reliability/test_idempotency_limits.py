@@ -7,9 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
-
+from parley_client import Connection, HandshakeRefused
 from tests.reliability.conftest import Running, report, scale
 from tests.support.ws_client import Peer
 
@@ -153,10 +151,10 @@ async def test_rate_limit_holds_across_a_users_connections(emu: Running, workspa
 
 async def _handshake_status(url: str) -> int:
     try:
-        async with connect(url, open_timeout=60):
+        async with await Connection.open(url, open_timeout=60):
             return 101
-    except InvalidStatus as exc:
-        return exc.response.status_code
+    except HandshakeRefused as exc:
+        return exc.status
 
 
 async def _raw_handshakes(ws_url: str, n: int) -> tuple[list[int], float]:

@@ -154,7 +154,7 @@ class Soak:
         await asyncio.sleep(local.random() * interval)
         while time.monotonic() < self.stop_at:
             client = local.choice(self.clients)
-            channel = local.choice(client.channels)
+            channel = local.choice(client.channel_ids)
             ack = await client.say(channel, f"{client.user} says {local.random():.6f}")
             self.acked[ack["id"]] = channel
             await asyncio.sleep(interval)
@@ -176,14 +176,14 @@ class Soak:
         if action == "reconnect":
             await client.drop()  # the supervisor reconnects and re-joins with `since`
         elif action == "rejoin":
-            channel = local.choice(client.channels)
+            channel = local.choice(client.channel_ids)
             async with client.channel_lock(channel):
                 reply = await client.request({"action": "leave", "channel": channel})
                 assert reply["type"] == "left", reply
                 await asyncio.sleep(local.uniform(0, 1))
                 await client.join(channel)  # with `since`: what was missed meanwhile comes back
         elif action == "typing":
-            await client.send_only({"action": "typing", "channel": local.choice(client.channels)})
+            await client.send_only({"action": "typing", "channel": local.choice(client.channel_ids)})
         else:
             await client.request({"action": "heartbeat"})
 
@@ -195,7 +195,7 @@ class Soak:
             "channels": len(CHANNELS),
             "messages_acked": len(self.acked),
             "deliveries_expected": sum(
-                len([m for m in self.acked.values() if m in c.channels]) for c in clients
+                len([m for m in self.acked.values() if m in c.channel_ids]) for c in clients
             ),
             "lost": sum(len(v) for v in missing.values()),
             "raw_duplicates_before_dedupe": sum(c.raw_duplicates for c in clients),

@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, cast
 
+from websockets.asyncio.client import ClientConnection
+
 from parley_client import protocol
-from parley_client.connection import Connection
+from parley_client.connection import Connection, open_socket
 from parley_client.errors import (
     ConnectionLost,
     HandshakeRefused,
@@ -122,7 +124,9 @@ class Pending:
 class _Link(Connection):
     """A connection of a ParleyClient: every frame goes to the client first."""
 
-    client: ParleyClient
+    def __init__(self, ws: ClientConnection, client: ParleyClient) -> None:
+        self.client = client
+        super().__init__(ws)
 
     def handle_frame(self, frame: Frame) -> None:
         self.client._received(self, frame)
@@ -253,7 +257,9 @@ class ParleyClient:
                 return
             try:
                 await self._ensure_open(first=False)
-            except ParleyClientError:  # attempts ran out: wait and go on trying
+            except Exception:  # attempts ran out, or the re-joins failed: wait and go on trying
+                if self._stopped():
+                    return
                 await asyncio.sleep(self.options.backoff_cap_s)
 
     async def _ensure_open(self, *, first: bool) -> None:
@@ -274,11 +280,23 @@ class ParleyClient:
             for state in list(self.channels.values()):
                 state.ready = False
                 if state.subscribed:
-                    await self._join_on(connection, state)
+                    await self._rejoin(connection, state)
             self._set_status("open")
             if self._heartbeat is not None:
                 self._heartbeat.cancel()
             self._heartbeat = asyncio.create_task(self._beat(connection))
+
+    async def _rejoin(self, connection: Connection, state: ChannelState) -> None:
+        try:
+            await self._join_on(connection, state)
+        except ServerError as exc:
+            if protocol.retryable(exc.frame):
+                connection.abort()  # the server is struggling: come back later and try again
+                raise
+            state.subscribed = False  # refused for good: the channel is gone, or we are no member
+        except ParleyClientError:
+            connection.abort()  # half joined: start over on a fresh connection
+            raise
 
     async def _connect_with_backoff(self, *, first: bool) -> _Link:
         attempt = 0
@@ -314,8 +332,7 @@ class ParleyClient:
             value = self._token() if callable(self._token) else self._token
             token = await value if not isinstance(value, str) else value
         options = {"open_timeout": 30} | self.options.connect_options
-        link = await _Link.open(url, token=token, **options)
-        return link
+        return _Link(await open_socket(url, token=token, **options), self)
 
     def _lost(self, link: _Link) -> None:
         """A connection ended: channels wait for their re-join, the supervisor reconnects."""

@@ -56,13 +56,7 @@ class Connection:
     async def open(cls, url: str, *, token: str | None = None, **options: Any) -> Self:
         """Connect (with `token` added to the query string when given); HandshakeRefused on a non-101
         answer. `options` go to `websockets.asyncio.client.connect`."""
-        try:
-            ws = await connect(
-                url if token is None else protocol.with_token(url, token), **(DEFAULT_OPTIONS | options)
-            )
-        except InvalidStatus as exc:
-            raise HandshakeRefused(exc.response.status_code) from exc
-        return cls(ws)
+        return cls(await open_socket(url, token=token, **options))
 
     # ---- receiving ----------------------------------------------------------------------------------
 
@@ -218,6 +212,17 @@ class Connection:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def open_socket(url: str, *, token: str | None = None, **options: Any) -> ClientConnection:
+    """The WebSocket handshake alone (for a Connection subclass with a constructor of its own);
+    HandshakeRefused on a non-101 answer."""
+    try:
+        return await connect(
+            url if token is None else protocol.with_token(url, token), **(DEFAULT_OPTIONS | options)
+        )
+    except InvalidStatus as exc:
+        raise HandshakeRefused(exc.response.status_code) from exc
 
 
 def _frame(action: str | Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
