@@ -218,3 +218,11 @@ async def test_typed_helpers_raise_server_errors_and_request_returns_them(alice:
 async def _until(condition: Any) -> None:
     while not condition():
         await asyncio.sleep(0.02)
+
+
+async def test_stopping_ends_every_events_iteration(fake: FakeParley):
+    client = ParleyClient(fake.url, GOOD_TOKEN, options=quick())
+    await client.start()
+    listening = await listen(client, 5)
+    await client.stop()
+    assert await listening == [] and client.status == "stopped"

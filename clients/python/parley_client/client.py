@@ -162,7 +162,7 @@ class ParleyClient:
         self.disconnected = asyncio.Event()  # set while no connection is open
         self.disconnected.set()
         self._listeners: list[Callable[[Frame], None]] = []
-        self._queues: list[asyncio.Queue[Event]] = []
+        self._queues: list[asyncio.Queue[Event | None]] = []
         self._changed = asyncio.Event()
         self._conn_lock = asyncio.Lock()
         self._channel_locks: dict[str, asyncio.Lock] = {}
@@ -214,6 +214,8 @@ class ParleyClient:
         """Close for good."""
         self.status = "stopped"
         self._wake()
+        for queue in self._queues:
+            queue.put_nowait(None)  # ends every events() iterator
         for task in (self._supervisor, self._heartbeat):
             if task is not None:
                 task.cancel()
@@ -271,6 +273,9 @@ class ParleyClient:
             if self.connection is not None:
                 await self.connection.close()
             connection = await self._connect_with_backoff(first=first)
+            if self._stopped():  # stopped while connecting
+                await connection.close()
+                raise ConnectionLost("the client is stopped")
             if self._opened_once:
                 self.reconnects += 1
             self._opened_once = True
@@ -433,12 +438,13 @@ class ParleyClient:
 
     async def events(self) -> AsyncIterator[Event]:
         """Pushed events as they come, each once: new messages (recovered ones too, after a reconnect),
-        typing, presence diffs. Frames of types this version does not know go to `on` listeners."""
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+        typing, presence diffs; the iteration ends when the client stops. Frames of types this version
+        does not know go to `on` listeners."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self._queues.append(queue)
         try:
-            while True:
-                yield await queue.get()
+            while self.status != "stopped" and (event := await queue.get()) is not None:
+                yield event
         finally:
             self._queues.remove(queue)
 
