@@ -121,6 +121,9 @@ class FakeParley:
                 "presence": [],
                 "presenceMore": False,
             }
+        if action == "leave":
+            self.subscribers.get(channel, set()).discard(ws)
+            return {"type": "left", "channel": channel}
         if action == "history":
             before, limit = frame.get("before"), frame.get("limit", 50)
             older = [m for m in self.messages.get(channel, []) if before is None or m["id"] < before]

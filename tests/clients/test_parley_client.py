@@ -17,6 +17,7 @@ from parley_client import (
     HandshakeRefused,
     Options,
     ParleyClient,
+    ParleyClientError,
     ServerError,
 )
 from tests.clients.fake_server import GOOD_TOKEN, FakeParley, fake_parley
@@ -226,3 +227,18 @@ async def test_stopping_ends_every_events_iteration(fake: FakeParley):
     listening = await listen(client, 5)
     await client.stop()
     assert await listening == [] and client.status == "stopped"
+
+
+async def test_leaving_fails_the_messages_still_waiting_for_the_channel(
+    fake: FakeParley, alice: ParleyClient
+):
+    # GIVEN a message waiting for its channel's re-join (the server forgot alice, and is slow to answer)
+    await alice.join("general")
+    alice.channel("general").ready = False
+    sending = asyncio.create_task(alice.send_message("general", "too late", client_msg_id="c-late"))
+    await asyncio.sleep(0.05)
+    # WHEN she leaves, THEN the send gives up and the message is marked failed, never sent
+    await alice.leave("general")
+    with pytest.raises(ParleyClientError, match="left general"):
+        await sending
+    assert alice.pending["c-late"].state == "failed" and fake.frames("message") == []

@@ -547,6 +547,7 @@ class ParleyClient:
             state.subscribed = state.ready = False
             for entry in [p for p in self.pending.values() if p.channel == channel]:
                 entry.state, entry.error = "failed", f"not sent: left {channel}"
+            self._wake()  # sends waiting for this channel give up
         return cast(Left, await self._expect("left", "leave", **fields))
 
     async def send_message(
@@ -575,6 +576,9 @@ class ParleyClient:
         end = loop.time() + (self.options.send_deadline_s if deadline_s is None else deadline_s)
 
         def channel_ready() -> Connection | None:
+            if not state.subscribed:  # left meanwhile: it would wait for a join that never comes
+                entry.state, entry.error = "failed", f"not sent: left {channel}"
+                raise ParleyClientError(entry.error)
             return self._open_connection() if state.ready else None
 
         while loop.time() < end:
