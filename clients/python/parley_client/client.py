@@ -153,9 +153,8 @@ class ParleyClient:
         self.channels: dict[str, ChannelState] = {}
         self.pending: dict[str, Pending] = {}
         self.seen = protocol.SeenIds(self.options.seen_event_ids)
-        self.errors: Counter[str] = (
-            Counter()
-        )  # error frames by code; handshake failures as handshake:<status>
+        # error frames by code; failed handshakes as handshake:<status> (0: no HTTP answer)
+        self.errors: Counter[str] = Counter()
         self.closes: Counter[int] = Counter()  # close codes of ended connections
         self.reconnects = 0
         self.connection: Connection | None = None
@@ -255,6 +254,12 @@ class ParleyClient:
     async def _reconnect_forever(self) -> None:
         while self.status != "stopped":
             await self.disconnected.wait()
+            # a jittered pause first, so a server restart does not see every client back at once
+            await asyncio.sleep(
+                protocol.backoff_delay(
+                    1, base_s=self.options.backoff_base_s, cap_s=self.options.backoff_cap_s
+                )
+            )
             if self._stopped():
                 return
             try:
