@@ -24,7 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DESIGN = ROOT / "docs" / "design.md"
 
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
-QUEUES = ("PresenceTimerQueue", "PresenceTimerDeadLetterQueue", "FanoutDeadLetterQueue")
+QUEUES = (
+    "PresenceTimerQueue",
+    "PresenceTimerDeadLetterQueue",
+    "FanoutDeadLetterQueue",
+    "WideFanoutQueue",
+    "WideFanoutDeadLetterQueue",
+)
 ROUTE_FUNCTIONS = {
     "$connect": "ConnectFunction",
     "$disconnect": "DisconnectFunction",
@@ -182,7 +188,7 @@ def test_the_authorizer_reads_the_secret_only_in_hs256_mode(template):
 
 def test_the_template_declares_exactly_the_functions_of_the_design(template):
     expected = design_functions()
-    assert len(expected) == 17
+    assert len(expected) == 18
     actual = {name: fn["Properties"]["CodeUri"].rstrip("/") for name, fn in functions_of(template).items()}
     assert actual == expected
 
@@ -587,6 +593,10 @@ def test_alarms_watch_every_function_table_and_dead_letter_queue(template):
         (
             "ApproximateNumberOfMessagesVisible",
             '{"Fn::GetAtt": ["PresenceTimerDeadLetterQueue", "QueueName"]}',
+        ),
+        (
+            "ApproximateNumberOfMessagesVisible",
+            '{"Fn::GetAtt": ["WideFanoutDeadLetterQueue", "QueueName"]}',
         ),
     } | {("Errors", json.dumps({"Ref": fn})) for fn in functions - with_own_alarm} | {
         ("Throttles", json.dumps({"Ref": fn})) for fn in functions
