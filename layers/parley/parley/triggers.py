@@ -115,6 +115,10 @@ def handle_chunks(event: dict[str, Any], context: LambdaContext) -> PartialItemF
             raise ChunkNotDelivered(f"{report.failed} of {len(chunk.to)} connections not reached")
 
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+    # A chunk not delivered is a per-message answer, not a function error (the Errors alarm stays for
+    # real failures), even when it is the batch's only message. The FIFO processor's constructor does
+    # not take the flag BatchProcessor takes; the attribute is the same one.
+    processor.raise_on_entire_batch_failure = False
     try:
         return process_partial_response(
             event=event, record_handler=post, processor=processor, context=context
