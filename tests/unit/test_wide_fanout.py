@@ -190,7 +190,7 @@ def _worker(notifier: FakeNotifier, executor: Any, forgotten: list[Any]) -> Chun
 
 
 def test_the_worker_posts_in_order_and_skips_the_typist(executor: Any) -> None:
-    notifier, forgotten = FakeNotifier(), []
+    notifier, forgotten = FakeNotifier(), list[Any]()
     work = plan([message_insert("1", "m1"), typing_change("2", "u000001"), message_insert("3", "m3")])
     events = work.channels[(WS, "general")]
     (chunk,) = plan_chunks(WS, "general", events, subscribers(3), chunk_size=10, groups=1)[0]
@@ -203,7 +203,7 @@ def test_the_worker_posts_in_order_and_skips_the_typist(executor: Any) -> None:
 
 
 def test_a_gone_connection_in_a_chunk_is_forgotten_and_is_no_failure(executor: Any) -> None:
-    notifier, forgotten = FakeNotifier(), []
+    notifier, forgotten = FakeNotifier(), list[Any]()
     notifier.gone.add("c00001=")
     (chunk,) = plan_chunks(WS, "general", [event(1)], subscribers(3), chunk_size=10, groups=1)[0]
     report = _worker(notifier, executor, forgotten).deliver(chunk)
@@ -214,7 +214,7 @@ def test_a_gone_connection_in_a_chunk_is_forgotten_and_is_no_failure(executor: A
 
 @pytest.mark.parametrize("kind", ["throttled", "failing"])
 def test_a_throttled_or_failed_post_fails_the_chunk_so_sqs_hands_it_back(executor: Any, kind: str) -> None:
-    notifier, forgotten = FakeNotifier(), []
+    notifier, forgotten = FakeNotifier(), list[Any]()
     getattr(notifier, kind).add("c00002=")
     (chunk,) = plan_chunks(WS, "general", [event(1)], subscribers(3), chunk_size=10, groups=1)[0]
     report = _worker(notifier, executor, forgotten).deliver(chunk)
