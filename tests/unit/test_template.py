@@ -475,6 +475,37 @@ def test_fanout_filters_are_valid_json_and_the_designs(template, table):
     assert patterns == design_filter_patterns()[table]
 
 
+def test_the_wide_fanout_queue_is_fifo_outlasts_its_worker_and_dead_letters_to_fifo(template):
+    queue = template["Resources"]["WideFanoutQueue"]["Properties"]
+    dlq = template["Resources"]["WideFanoutDeadLetterQueue"]["Properties"]
+    worker = functions_of(template)["FanoutChunkFunction"]["Properties"]
+    assert queue["FifoQueue"] is True and dlq["FifoQueue"] is True  # order per message group
+    assert queue["ContentBasedDeduplication"] is False  # FanoutFunction sets the deduplication id
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["WideFanoutDeadLetterQueue", "Arn"]
+    }
+    # a chunk is no use once the stream itself would have given up on its record
+    fanout = functions_of(template)["FanoutFunction"]["Properties"]
+    ages = {e["Properties"]["MaximumRecordAgeInSeconds"] for e in fanout["Events"].values()}
+    assert queue["MessageRetentionPeriod"] <= max(ages)
+    (event,) = worker["Events"].values()
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["WideFanoutQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["BatchSize"] == 1
+
+
+def test_the_fanout_is_wired_to_the_two_level_fanout_parameters(template):
+    env = functions_of(template)["FanoutFunction"]["Properties"]["Environment"]["Variables"]
+    assert env == {
+        "WIDE_FANOUT_THRESHOLD": {"Ref": "WideFanoutThreshold"},
+        "WIDE_FANOUT_CHUNK_SIZE": {"Ref": "WideFanoutChunkSize"},
+        "WIDE_FANOUT_GROUPS": {"Ref": "WideFanoutGroups"},
+        "WIDE_FANOUT_QUEUE_URL": {"Ref": "WideFanoutQueue"},
+    }
+    assert template["Parameters"]["WideFanoutThreshold"]["MinValue"] == 0  # 0 turns it off
+
+
 def test_presence_timer_queue_outlasts_its_consumer(template):
     queue = template["Resources"]["PresenceTimerQueue"]["Properties"]
     timer = functions_of(template)["PresenceTimerFunction"]["Properties"]
