@@ -239,3 +239,31 @@ def test_both_levels_deliver_what_the_direct_path_delivers(executor: Any) -> Non
     # THEN every connection got the same events in the same order
     for sub in subscribers(600):
         assert posted.events(sub.connection_id) == direct.events(sub.connection_id)
+
+
+def test_a_channel_that_shrinks_stays_on_the_queue_so_no_direct_post_overtakes_a_queued_one(
+    executor: Any,
+) -> None:
+    # GIVEN a channel handed off to the queue (its chunks may still wait there)
+    store, notifier, queue = FakeSubscribers(), FakeNotifier(), FakeQueue()
+    for sub in subscribers(101):
+        store.subscribe(sub.connection_id, sub.user_id)
+    now = [1000.0]
+    wide = WideFanout(
+        WideSettings(threshold=100, chunk_size=50, groups=4, queue_url="q"),
+        queue,
+        executor,
+        clock=lambda: now[0],
+    )
+    fanout = Fanout(store=store, notifier=notifier, executor=executor, wide=wide)
+    fanout.deliver(plan([message_insert("1", "m1")]), NOW_S)
+    # WHEN members leave, so it drops to the threshold, and its next message is fanned out
+    store.by_channel[(WS, "general")] = store.by_channel[(WS, "general")][:60]
+    fanout.deliver(plan([message_insert("2", "m2")]), NOW_S)
+    # THEN that message is queued too, behind the first, not posted directly
+    assert notifier.posts == 0
+    assert [json.loads(c.events[0].data)["id"] for c in queue.sent][-1] == "m2"
+    # and once nothing of it can still be queued, the small channel is posted directly again
+    now[0] += 301
+    fanout.deliver(plan([message_insert("3", "m3")]), NOW_S)
+    assert notifier.posts == 60

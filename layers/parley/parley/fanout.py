@@ -223,7 +223,7 @@ class Fanout:
                 logger.exception("subscriber query failed", extra={"channel": channel})
                 report.failed_sequences.update(s for e in events for s in e.sequences)
                 continue
-            if self.wide is not None and self.wide.applies(len(subscribers)):
+            if self.wide is not None and self.wide.applies(len(subscribers), (workspace, channel)):
                 if not self.wide.hand_off(workspace, channel, events, subscribers).complete:
                     report.failed_sequences.update(s for e in events for s in e.sequences)
                 report.handed_off += len(subscribers)

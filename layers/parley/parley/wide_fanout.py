@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -47,6 +49,9 @@ CHUNK_MAX_BYTES = SQS_MAX_MESSAGE_BYTES - 2_144
 # event is at most protocol.FRAME_BUDGET (100 KB) before escaping.
 EVENTS_MAX_BYTES = 160_000
 SEND_BATCH_ENTRIES = 10  # SendMessageBatch takes at most 10 messages
+# A channel handed off stays on the two-level path this long after its last hand-off, even if it drops
+# to the threshold: an event posted directly could otherwise overtake its predecessors still queued.
+STICKY_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,13 +226,33 @@ class HandOff:
 class WideFanout:
     """Hands a wide channel's events to the chunk queue instead of posting them."""
 
-    def __init__(self, settings: WideSettings, queue: ChunkQueue, executor: Executor) -> None:
+    def __init__(
+        self,
+        settings: WideSettings,
+        queue: ChunkQueue,
+        executor: Executor,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.queue = queue
         self.executor = executor
+        self._clock = clock
+        self._handed: dict[tuple[str, str], float] = {}  # channel -> when it was last handed off
+        self._lock = threading.Lock()
 
-    def applies(self, subscribers: int) -> bool:
-        return self.settings.applies(subscribers)
+    def applies(self, subscribers: int, channel: tuple[str, str] | None = None) -> bool:
+        """Above the threshold; or, for a channel handed off within STICKY_S, any size (its earlier
+        events may still be queued, and a direct post would overtake them). The memory is this
+        container's: a stream shard is read by one invocation at a time, usually in the same container;
+        docs/scaling.md says what remains."""
+        if self.settings.applies(subscribers):
+            return True
+        if channel is None or not self.settings.queue_url or self.settings.threshold <= 0:
+            return False
+        with self._lock:
+            last = self._handed.get(channel)
+            return last is not None and self._clock() - last < STICKY_S
 
     def hand_off(
         self, workspace: str, channel: str, events: list[PlannedEvent], subscribers: list[Subscriber]
@@ -246,6 +271,10 @@ class WideFanout:
             groups=self.settings.groups,
         )
         result = HandOff(chunks=sum(len(c) for c in planned.values()))
+        now = self._clock()
+        with self._lock:
+            self._handed = {k: t for k, t in self._handed.items() if now - t < STICKY_S}
+            self._handed[(workspace, channel)] = now
         pending = {group: iter(chunks) for group, chunks in planned.items()}
         while pending:
             round_: list[tuple[int, Chunk]] = []
