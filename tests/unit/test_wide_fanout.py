@@ -267,3 +267,8 @@ def test_a_channel_that_shrinks_stays_on_the_queue_so_no_direct_post_overtakes_a
     now[0] += 301
     fanout.deliver(plan([message_insert("3", "m3")]), NOW_S)
     assert notifier.posts == 60
+
+
+def test_nothing_to_send_plans_no_chunk() -> None:
+    assert plan_chunks(WS, "general", [], subscribers(5), chunk_size=2, groups=2) == {}
+    assert plan_chunks(WS, "general", [event(1)], [], chunk_size=2, groups=2) == {}

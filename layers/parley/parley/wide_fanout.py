@@ -142,6 +142,8 @@ def plan_chunks(
     """
     if chunk_size < 1 or groups < 1:
         raise ValueError("chunk_size and groups must be at least 1")
+    if not events or not subscribers:
+        return {}
     wire = [ChunkEvent(data=e.encoded, skip=e.skip_user) for e in events]
     members: dict[int, list[tuple[str, str]]] = {}
     for sub in subscribers:
