@@ -38,6 +38,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "reference": (100, [20, 40], 3, 8),
         "realtime": (40, 8),  # two users on make run's defaults: messages, typing indicators
         "poster": (500, 5),  # @connections client CPU: posts per round, rounds
+        "wide": (1000, 1.0, 10.0),  # two-level fan-out: channel size, msg/s, seconds
     },
     "quick": {
         "latency": [(100, 20, 2, 4)],
@@ -49,6 +50,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "reference": (100, [20], 2, 4),
         "realtime": (20, 4),
         "poster": (300, 3),
+        "wide": (500, 1.0, 5.0),
     },
 }
 
@@ -245,6 +247,17 @@ def run(profile_name: str, only: set[str] | None) -> dict[str, Any]:
             results, "@connections client CPU per post", poster.measure, *profile["poster"]
         )
         _save(results)
+    if want("wide"):
+        size, rate, seconds = profile["wide"]
+        if os.environ.get("BENCH_WIDE_SIZE"):
+            size = int(os.environ["BENCH_WIDE_SIZE"])
+        results["wide_channel"] = [
+            _step(
+                results, f"wide channel of {size}, {mode}", scenarios.wide_channel, size, rate, seconds, wide
+            )
+            for mode, wide in (("two-level", True), ("direct", False))
+        ]
+        _save(results)
     if want("reference"):
         from bench import side_by_side
 
@@ -283,6 +296,7 @@ def main() -> None:
             "latency-large",
             "realtime",
             "poster",
+            "wide",
             "reference",
         ],
     )

@@ -417,3 +417,61 @@ def join_storm(
             }
 
         return asyncio.run(main())
+
+
+# ---------------------------------------------------------------- wide channel (two-level fan-out)
+
+
+def wide_channel(
+    n: int,
+    rate: float = 1.0,
+    duration_s: float = 10.0,
+    *,
+    wide: bool = True,
+    chunk_size: int = 250,
+    groups: int = 8,
+) -> dict[str, Any]:
+    """One channel of n members, steady sends; with `wide`, posted through the two-level fan-out
+    (threshold below n, chunks of `chunk_size` in `groups` FIFO groups), else by FanoutFunction alone
+    (WideFanoutThreshold 0). Presence is held back so the joins do not flood the channel.
+
+    The emulator runs a FIFO queue's batches one at a time (parley's chunks are not posted in parallel
+    here as they are on AWS), so this measures the work and correctness of the path, not AWS's speed:
+    docs/scaling.md turns the measured per-post CPU into delivery times."""
+    overrides = {
+        "WideFanoutThreshold": str(max(1, n // 2)) if wide else "0",
+        "WideFanoutChunkSize": str(chunk_size),
+        "WideFanoutGroups": str(groups),
+        "PresenceBatchingWindowSeconds": "300",
+        "PresenceBatchSize": "10000",
+    }
+    tag = f"wide-{n}-{'wide' if wide else 'direct'}"
+    with serve("parley", window_s=0, counting=True, overrides=overrides, tag=tag) as served:
+
+        async def main() -> dict[str, Any]:
+            sink: dict[int, list[tuple[int, float]]] = {}
+            clients = await _setup(served, n, sink)
+            before = await _settle_counts(served)
+            result = await _round(clients, sink, rate, duration_s, base=0)
+            await _quiet(clients, 2.0, 120)
+            counted = diff_counts(await _settle_counts(served), before)
+            await asyncio.gather(*(c.close() for c in clients))
+            return result | {"counted": counted}
+
+        r = asyncio.run(main())
+    invocations = r["counted"]["invocations"]
+    return {
+        "channel_size": n,
+        "mode": "two-level" if wide else "direct",
+        "rate_msgs_per_s": rate,
+        "chunk_size": chunk_size,
+        "groups": groups,
+        "fanout_invocations": invocations.get("FanoutFunction", 0),
+        "chunk_invocations": invocations.get("FanoutChunkFunction", 0),
+        "posts": r["counted"]["calls"].get("apigatewaymanagementapi.PostToConnection", 0),
+        **{
+            k: r[k]
+            for k in ("messages", "expected_deliveries", "delivered", "lost_or_late", "p50_ms", "p99_ms")
+        },
+        **{k: r[k] for k in ("max_ms", "deliveries_per_s", "elapsed_s")},
+    }

@@ -40,7 +40,7 @@ ROUTE_FUNCTIONS = (
     "ChannelsFunction",
 )
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
-DEAD_LETTER_QUEUES = ("FanoutDeadLetterQueue", "PresenceTimerDeadLetterQueue")
+DEAD_LETTER_QUEUES = ("FanoutDeadLetterQueue", "PresenceTimerDeadLetterQueue", "WideFanoutDeadLetterQueue")
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,20 @@ def widgets() -> list[Widget]:
             y_label="per minute",
         ),
         Widget(
+            "Wide channels: two-level fan-out",
+            [
+                parley("WideHandedOff", label="recipients handed to chunk workers"),
+                aws(
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    {"QueueName": "${WideFanoutQueue.QueueName}"},
+                    "Maximum",
+                    "chunks waiting",
+                ),
+                _function("FanoutChunkFunction", "Errors"),
+            ],
+        ),
+        Widget(
             "Authorizer: refused tokens vs errors",
             [
                 parley("TokensRefused", label="tokens refused (401)"),
@@ -144,7 +158,10 @@ def widgets() -> list[Widget]:
         Widget("Route function errors", [_function(f, "Errors") for f in ROUTE_FUNCTIONS], stacked=True),
         Widget(
             "Function throttles",
-            [_function(f, "Throttles") for f in (*ROUTE_FUNCTIONS, "AuthorizerFunction", "FanoutFunction")],
+            [
+                _function(f, "Throttles")
+                for f in (*ROUTE_FUNCTIONS, "AuthorizerFunction", "FanoutFunction", "FanoutChunkFunction")
+            ],
             stacked=True,
         ),
         Widget(

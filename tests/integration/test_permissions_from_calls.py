@@ -65,7 +65,8 @@ def iam_needs(service: str, operation: str, params: dict[str, Any]) -> set[Need]
         return {(table, f"dynamodb:{operation}")}
     if service == "sqs":
         action = "SendMessage" if operation == "SendMessageBatch" else operation
-        return {(params["QueueUrl"].rsplit("/", 1)[1], f"sqs:{action}")}
+        queue = params["QueueUrl"].rsplit("/", 1)[1].removesuffix(".fifo")  # named after its logical id
+        return {(queue, f"sqs:{action}")}
     if service == "ssm":
         assert params["Name"] == PARLEY_ENV["JWT_SECRET_PARAM"], params
         return {("ssm:JwtSecretParameterName", f"ssm:{operation}")}
@@ -84,6 +85,7 @@ class CallRecorder:
         self.gone: set[str] = set()  # connections that answer GoneException
         self.posted: list[str] = []
         self.closed: list[str] = []
+        self.wide_queue = ""  # the two-level fan-out's FIFO queue
 
     def before_parameter_build(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if not self.function:
@@ -133,6 +135,19 @@ def recorder(moto_aws: MotoAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     # The fast @connections client signs with botocore but sends over its own connection, out of the
     # hooks' sight; boto3's client, its fallback, makes the same ManageConnections calls where they see it.
     monkeypatch.setattr(parley_aws, "connections_client", parley_aws.management_api)
+    # The two-level fan-out for channels of more than 4 subscribers (run_every_path makes one).
+    wide_queue = moto_aws.sqs.create_queue(
+        QueueName="WideFanoutQueue.fifo",
+        Attributes={"FifoQueue": "true", "DeduplicationScope": "messageGroup"},
+    )["QueueUrl"]
+    for name, value in {
+        "WIDE_FANOUT_QUEUE_URL": wide_queue,
+        "WIDE_FANOUT_THRESHOLD": str(WIDE_THRESHOLD),
+        "WIDE_FANOUT_CHUNK_SIZE": "2",
+        "WIDE_FANOUT_GROUPS": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    recorder.wide_queue = wide_queue
     clear_cached_clients()
     providers.clear()
     yield recorder
@@ -192,6 +207,31 @@ class Session:
         assert records, "nothing reached the streams"
         assert self.invoke("FanoutFunction", "fanout", {"Records": records}) == {"batchItemFailures": []}
 
+    def post_chunks(self) -> int:
+        """Hand what FanoutFunction enqueued to FanoutChunkFunction, as its SQS mapping would."""
+        sqs, url, handed = self.aws.sqs, self.recorder.wide_queue, 0
+        while got := sqs.receive_message(QueueUrl=url, AttributeNames=["All"]).get("Messages", []):
+            records = [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:WideFanoutQueue.fifo",
+                    "awsRegion": "us-east-1",
+                }
+                for m in got
+            ]
+            result = self.invoke("FanoutChunkFunction", "fanout_chunk", {"Records": records})
+            assert result == {"batchItemFailures": []}
+            for m in got:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            handed += len(got)
+        return handed
+
     def fire_presence_timers(self) -> None:
         sent, self.recorder.sent[:] = list(self.recorder.sent), []
         assert sent, "no presence timer was scheduled"
@@ -227,6 +267,9 @@ ROUTE_FUNCTIONS = {key: fn for key, fn in route_functions().items() if not key.s
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+WIDE_THRESHOLD = 4
 
 
 def run_every_path(session: Session) -> None:
@@ -293,6 +336,20 @@ def run_every_path(session: Session) -> None:
     session.recorder.gone.add(bob)
     session.fan_out()
     assert alice in session.recorder.posted
+    session.fire_presence_timers()
+    # Four more members make #general wide (more than WIDE_THRESHOLD subscribers): FanoutFunction
+    # enqueues chunks, FanoutChunkFunction posts them and meets hank's connection gone.
+    wide = {"erin": "conn-erin=", "frank": "conn-frank=", "gina": "conn-gina=", "hank": "conn-hank="}
+    for user, connection_id in wide.items():
+        session.connect(user, connection_id)
+        assert session.send(connection_id, {"action": "join", "channel": "general"})["type"] == "joined"
+    session.send(alice, {**message, "clientMsgId": "c-5"})
+    session.recorder.gone.add(wide["hank"])
+    posted = len(session.recorder.posted)
+    session.fan_out()
+    assert len(session.recorder.posted) == posted  # the wide channel is not posted by FanoutFunction
+    assert session.post_chunks() >= 2
+    assert "conn-gina=" in session.recorder.posted[posted:]
     session.fire_presence_timers()
     assert session.send(alice, {"action": "leave", "channel": "general"})["type"] == "left"
     session.fire_presence_timers()

@@ -58,6 +58,9 @@ def test_sample_stream_queue_and_schedule_events_run(parley: Any) -> None:
     assert load("presence_timer").handler(sample("presence_timer"), LambdaContext()) == {
         "batchItemFailures": []
     }
+    # the chunk's two connections get its event (the fake @connections API delivers to any id)
+    assert load("fanout_chunk").handler(sample("fanout_chunk"), LambdaContext()) == {"batchItemFailures": []}
+    assert [e["text"] for e in parley.notifier.events("BcDeFgHiJkLmNoP=")] == ["hello, everyone"]
     assert load("sweeper").handler(sample("sweeper"), LambdaContext()) == {
         "staleConnections": 0,
         "overdueLeaves": 0,

@@ -24,7 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DESIGN = ROOT / "docs" / "design.md"
 
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
-QUEUES = ("PresenceTimerQueue", "PresenceTimerDeadLetterQueue", "FanoutDeadLetterQueue")
+QUEUES = (
+    "PresenceTimerQueue",
+    "PresenceTimerDeadLetterQueue",
+    "FanoutDeadLetterQueue",
+    "WideFanoutQueue",
+    "WideFanoutDeadLetterQueue",
+)
 ROUTE_FUNCTIONS = {
     "$connect": "ConnectFunction",
     "$disconnect": "DisconnectFunction",
@@ -182,7 +188,7 @@ def test_the_authorizer_reads_the_secret_only_in_hs256_mode(template):
 
 def test_the_template_declares_exactly_the_functions_of_the_design(template):
     expected = design_functions()
-    assert len(expected) == 17
+    assert len(expected) == 18
     actual = {name: fn["Properties"]["CodeUri"].rstrip("/") for name, fn in functions_of(template).items()}
     assert actual == expected
 
@@ -469,6 +475,37 @@ def test_fanout_filters_are_valid_json_and_the_designs(template, table):
     assert patterns == design_filter_patterns()[table]
 
 
+def test_the_wide_fanout_queue_is_fifo_outlasts_its_worker_and_dead_letters_to_fifo(template):
+    queue = template["Resources"]["WideFanoutQueue"]["Properties"]
+    dlq = template["Resources"]["WideFanoutDeadLetterQueue"]["Properties"]
+    worker = functions_of(template)["FanoutChunkFunction"]["Properties"]
+    assert queue["FifoQueue"] is True and dlq["FifoQueue"] is True  # order per message group
+    assert queue["ContentBasedDeduplication"] is False  # FanoutFunction sets the deduplication id
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["WideFanoutDeadLetterQueue", "Arn"]
+    }
+    # a chunk is no use once the stream itself would have given up on its record
+    fanout = functions_of(template)["FanoutFunction"]["Properties"]
+    ages = {e["Properties"]["MaximumRecordAgeInSeconds"] for e in fanout["Events"].values()}
+    assert queue["MessageRetentionPeriod"] <= max(ages)
+    (event,) = worker["Events"].values()
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["WideFanoutQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["BatchSize"] == 1
+
+
+def test_the_fanout_is_wired_to_the_two_level_fanout_parameters(template):
+    env = functions_of(template)["FanoutFunction"]["Properties"]["Environment"]["Variables"]
+    assert env == {
+        "WIDE_FANOUT_THRESHOLD": {"Ref": "WideFanoutThreshold"},
+        "WIDE_FANOUT_CHUNK_SIZE": {"Ref": "WideFanoutChunkSize"},
+        "WIDE_FANOUT_GROUPS": {"Ref": "WideFanoutGroups"},
+        "WIDE_FANOUT_QUEUE_URL": {"Ref": "WideFanoutQueue"},
+    }
+    assert template["Parameters"]["WideFanoutThreshold"]["MinValue"] == 0  # 0 turns it off
+
+
 def test_presence_timer_queue_outlasts_its_consumer(template):
     queue = template["Resources"]["PresenceTimerQueue"]["Properties"]
     timer = functions_of(template)["PresenceTimerFunction"]["Properties"]
@@ -587,6 +624,10 @@ def test_alarms_watch_every_function_table_and_dead_letter_queue(template):
         (
             "ApproximateNumberOfMessagesVisible",
             '{"Fn::GetAtt": ["PresenceTimerDeadLetterQueue", "QueueName"]}',
+        ),
+        (
+            "ApproximateNumberOfMessagesVisible",
+            '{"Fn::GetAtt": ["WideFanoutDeadLetterQueue", "QueueName"]}',
         ),
     } | {("Errors", json.dumps({"Ref": fn})) for fn in functions - with_own_alarm} | {
         ("Throttles", json.dumps({"Ref": fn})) for fn in functions

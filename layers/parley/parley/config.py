@@ -36,6 +36,12 @@ class Settings(BaseModel):
     jwt_issuer: str = ""
     jwt_audience: str = ""
     fanout_concurrency: int = Field(default=32, ge=1, le=256)
+    # Two-level fan-out (parley.wide_fanout): channels with more subscribers than the threshold are
+    # posted by chunk workers fed through a FIFO queue. 0 or no queue URL: every channel posts directly.
+    wide_fanout_threshold: int = Field(default=0, ge=0)
+    wide_fanout_chunk_size: int = Field(default=500, ge=1, le=10_000)
+    wide_fanout_groups: int = Field(default=32, ge=1, le=10_000)
+    wide_fanout_queue_url: str = ""
     # How long a connection lives without a heartbeat, and the longest a connection can live on AWS.
     heartbeat_timeout_seconds: int = 600
     max_connection_seconds: int = 7200

@@ -19,6 +19,7 @@ from parley.idempotency import PowertoolsOnce
 from parley.notify import ManagementApiNotifier, Notifier
 from parley.store import Store
 from parley.timers import PresenceTimers, SqsPresenceTimers
+from parley.wide_fanout import ChunkQueue, ChunkWorker, SqsChunkQueue, WideFanout, WideSettings
 
 if TYPE_CHECKING:
     from parley.auth import TokenVerifier
@@ -30,6 +31,7 @@ SECRET_CACHE_SECONDS = 300
 class Services:
     chat: Chat
     fanout: Fanout
+    chunks: ChunkWorker  # the second level of the two-level fan-out (FanoutChunkFunction)
 
 
 def build_services(
@@ -39,6 +41,7 @@ def build_services(
     timers: PresenceTimers | None = None,
     clock: Clock | None = None,
     executor: Executor | None = None,
+    chunk_queue: ChunkQueue | None = None,
 ) -> Services:
     """The production wiring; tests pass fakes for what cannot run locally (@connections, time)."""
     store = Store.on(aws.dynamodb(), state_table=config.state_table, messages_table=config.messages_table)
@@ -58,7 +61,20 @@ def build_services(
     )
     if executor is None:
         executor = ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout")
-    return Services(chat=chat, fanout=Fanout(store=store, notifier=notifier, executor=executor))
+    wide = WideSettings(
+        threshold=config.wide_fanout_threshold,
+        chunk_size=config.wide_fanout_chunk_size,
+        groups=config.wide_fanout_groups,
+        queue_url=config.wide_fanout_queue_url,
+    )
+    if chunk_queue is None and wide.queue_url:
+        chunk_queue = SqsChunkQueue(aws.sqs(), wide.queue_url)
+    wide_fanout = WideFanout(wide, chunk_queue, executor) if chunk_queue is not None else None
+    return Services(
+        chat=chat,
+        fanout=Fanout(store=store, notifier=notifier, executor=executor, wide=wide_fanout),
+        chunks=ChunkWorker(notifier=notifier, executor=executor, forget_gone=chat.forget_gone),
+    )
 
 
 @cache

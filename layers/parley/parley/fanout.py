@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
@@ -22,6 +22,9 @@ from parley.models import User
 from parley.notify import Notifier, PostOutcome
 from parley.ports import Subscribers
 from parley.store.items import message_from_item
+
+if TYPE_CHECKING:
+    from parley.wide_fanout import WideFanout
 
 logger = Logger(child=True)
 
@@ -68,6 +71,7 @@ class Report:
     gone_subscriptions: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     throttled: int = 0
     failed_posts: int = 0
+    handed_off: int = 0  # recipients of wide channels, handed to the chunk workers (parley.wide_fanout)
 
     def record(
         self,
@@ -187,10 +191,13 @@ def _framed(chunk: list[PlannedEvent]) -> tuple[str, list[PlannedEvent]]:
 
 
 class Fanout:
-    def __init__(self, *, store: Subscribers, notifier: Notifier, executor: Executor) -> None:
+    def __init__(
+        self, *, store: Subscribers, notifier: Notifier, executor: Executor, wide: WideFanout | None = None
+    ) -> None:
         self.store = store
         self.notifier = notifier
         self.executor = executor
+        self.wide = wide  # channels above its threshold go to the two-level fan-out
 
     def _post_in_order(
         self, connection_id: str, frames: list[tuple[str, list[PlannedEvent]]]
@@ -215,6 +222,11 @@ class Fanout:
             except StoreError:
                 logger.exception("subscriber query failed", extra={"channel": channel})
                 report.failed_sequences.update(s for e in events for s in e.sequences)
+                continue
+            if self.wide is not None and self.wide.applies(len(subscribers), (workspace, channel)):
+                if not self.wide.hand_off(workspace, channel, events, subscribers).complete:
+                    report.failed_sequences.update(s for e in events for s in e.sequences)
+                report.handed_off += len(subscribers)
                 continue
             for sub in subscribers:
                 wanted = [e for e in events if e.skip_user != sub.user_id]

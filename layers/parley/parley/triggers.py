@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
+    SqsFifoPartialProcessor,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -20,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from parley import deps
 from parley.fanout import StreamChange, plan
 from parley.observability import MetricUnit, logger, metrics
+from parley.wide_fanout import Chunk
 
 
 class NotDelivered(Exception):
@@ -59,6 +61,8 @@ def handle_stream(event: dict[str, Any], context: LambdaContext) -> PartialItemF
     metrics.add_metric(name="Posts", unit=MetricUnit.Count, value=report.posts)
     metrics.add_metric(name="GoneConnections", unit=MetricUnit.Count, value=len(report.gone))
     metrics.add_metric(name="Throttles", unit=MetricUnit.Count, value=report.throttled)
+    if report.handed_off:
+        metrics.add_metric(name="WideHandedOff", unit=MetricUnit.Count, value=report.handed_off)
     if oldest is not None:
         metrics.add_metric(
             name="FanoutLatency", unit=MetricUnit.Milliseconds, value=max(0.0, now_ms - oldest)
@@ -86,6 +90,43 @@ def handle_presence_timers(event: dict[str, Any], context: LambdaContext) -> Par
 
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(event=event, record_handler=finish, processor=processor, context=context)
+
+
+class ChunkNotDelivered(Exception):
+    """Marks a fan-out chunk that did not reach every recipient; SQS hands it back (the group waits)."""
+
+
+def handle_chunks(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """The second level of the two-level fan-out: post each chunk of a FIFO batch, in order.
+
+    A chunk that fails fails the later messages of its group in the batch too (they must not overtake
+    it); the other groups' messages go on (`skip_group_on_error`)."""
+    worker = deps.services().chunks
+    totals = {"Posts": 0, "Deliveries": 0, "GoneConnections": 0, "Throttles": 0}
+
+    def post(record: SQSRecord) -> None:
+        chunk = Chunk.model_validate_json(record.body)
+        report = worker.deliver(chunk)
+        totals["Posts"] += report.posts
+        totals["Deliveries"] += report.deliveries
+        totals["GoneConnections"] += len(report.gone)
+        totals["Throttles"] += report.throttled
+        if not report.complete:
+            raise ChunkNotDelivered(f"{report.failed} of {len(chunk.to)} connections not reached")
+
+    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+    # A chunk not delivered is a per-message answer, not a function error (the Errors alarm stays for
+    # real failures), even when it is the batch's only message. The FIFO processor's constructor does
+    # not take the flag BatchProcessor takes; the attribute is the same one.
+    processor.raise_on_entire_batch_failure = False
+    try:
+        return process_partial_response(
+            event=event, record_handler=post, processor=processor, context=context
+        )
+    finally:
+        metrics.add_metric(name="ChunkBatchSize", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+        for name, value in totals.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 # Stop taking new work this long before the Lambda's deadline: one item's calls fit well within it,
