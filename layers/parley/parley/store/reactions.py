@@ -127,7 +127,6 @@ class ReactionStore(TableAccess):
         count = seen.counts.get(change.name, 0)
         names = {
             "#c": keys.REACTION_COUNT_PREFIX + change.name,
-            "#d": "distinct",
             "#v": "v",
             "#ws": "workspace",
             "#ch": "channel",
@@ -160,6 +159,8 @@ class ReactionStore(TableAccess):
         else:
             update, condition = f"{last} ADD #c :minus, #v :one", "#c > :one"
             values[":minus"] = -1
+        if "#d" in update:
+            names["#d"] = "distinct"  # DynamoDB refuses a name the expressions do not use
         return {
             "Key": keys.reactions_key(change.workspace, change.channel, change.message_id),
             "UpdateExpression": update,
