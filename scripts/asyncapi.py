@@ -228,9 +228,7 @@ class ReactionEvent(Sent):
     added: bool
 
 
-Event = Annotated[
-    MessageEvent | TypingEvent | PresenceDiffEvent | ReactionEvent, Field(discriminator="type")
-]
+Event = Annotated[MessageEvent | TypingEvent | PresenceDiffEvent | ReactionEvent, Field(discriminator="type")]
 
 
 class BatchEvent(Sent):

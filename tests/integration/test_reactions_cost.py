@@ -18,7 +18,7 @@ from tests.integration.harness import joined_pair
 def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
     """Every DynamoDB API call made while the test runs, by operation name."""
     counted: Counter[str] = Counter()
-    real = BaseClient._make_api_call
+    real = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore-stubs leave it out
 
     def counting(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         if self.meta.service_model.service_name == "dynamodb":
