@@ -45,6 +45,14 @@ class UserWire(Sent):
     name: str
 
 
+class ReactionCountWire(Sent):
+    """One reaction name on a message, as the reader sees it."""
+
+    name: protocol.ReactionName
+    count: Annotated[int, Field(ge=1)]
+    me: Annotated[bool, Field(description="whether you reacted with it")]
+
+
 class MessageWire(Sent):
     """A stored message. Message lists are always oldest first."""
 
@@ -55,6 +63,13 @@ class MessageWire(Sent):
     text: str
     clientMsgId: Annotated[protocol.ClientMsgId, Field(description="only when the author set one")] = ""
     threadId: Annotated[protocol.MessageId, Field(description="only when it replies to a message")] = ""
+    reactions: Annotated[
+        list[ReactionCountWire],
+        Field(description="only when it ever had a reaction; names in code point order, counts above 0"),
+    ] = []
+    reactionsVersion: Annotated[
+        int, Field(ge=1, description="with `reactions`: keep a name's count only if this is newer")
+    ] = 0
 
 
 class ChannelWire(Sent):
@@ -150,6 +165,17 @@ class ChannelsReply(Sent):
     next: Annotated[protocol.ChannelId | None, Field(description="send as `after` for the next page")]
 
 
+class ReactedReply(Sent):
+    """The reply to `react`: `changed` is false when it was so already (nothing was written)."""
+
+    type: Literal["reacted"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    name: protocol.ReactionName
+    added: bool
+    changed: bool
+
+
 class ErrorReply(Sent):
     """The reply to a frame that failed; `token_expired` is followed by the server closing the socket."""
 
@@ -186,7 +212,23 @@ class PresenceDiffEvent(Sent):
     leaves: list[UserWire]
 
 
-Event = Annotated[MessageEvent | TypingEvent | PresenceDiffEvent, Field(discriminator="type")]
+class ReactionEvent(Sent):
+    """A reaction added or removed: the name's count and the message's reaction version after it."""
+
+    type: Literal["reaction"]
+    id: Annotated[str, Field(description="event id: drop events already handled")]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    name: protocol.ReactionName
+    count: Annotated[int, Field(ge=0, description="the name's count after this change")]
+    version: Annotated[
+        int, Field(ge=1, description="the message's reaction version: keep the highest per message and name")
+    ]
+    user: UserWire
+    added: bool
+
+
+Event = Annotated[MessageEvent | TypingEvent | PresenceDiffEvent | ReactionEvent, Field(discriminator="type")]
 
 
 class BatchEvent(Sent):
@@ -209,8 +251,9 @@ REPLIES: dict[str, type[Sent] | None] = {
     "create_channel": ChannelCreatedReply,
     "invite": InvitedReply,
     "channels": ChannelsReply,
+    "react": ReactedReply,
 }
-EVENTS: list[type[Sent]] = [MessageEvent, TypingEvent, PresenceDiffEvent, BatchEvent]
+EVENTS: list[type[Sent]] = [MessageEvent, TypingEvent, PresenceDiffEvent, ReactionEvent, BatchEvent]
 
 
 def type_of(model: type[Sent]) -> str:
@@ -231,6 +274,8 @@ LIMITS: dict[str, int] = {
     "frameBudgetBytes": protocol.FRAME_BUDGET,
     "joinPresenceBudgetBytes": protocol.JOIN_PRESENCE_BUDGET,
     "errorMessageMaxCharacters": protocol.ERROR_MESSAGE_MAX,
+    "reactionsPerMessage": protocol.MAX_REACTIONS_PER_MESSAGE,
+    "reactionsPerUserPerMessage": protocol.MAX_REACTIONS_PER_USER,
     "tokenMaxBytes": auth.MAX_TOKEN_BYTES,
     "apiGatewayMessageMaxBytes": 128 * 1024,
 }

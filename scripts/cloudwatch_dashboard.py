@@ -38,6 +38,7 @@ ROUTE_FUNCTIONS = (
     "CreateChannelFunction",
     "InviteFunction",
     "ChannelsFunction",
+    "ReactFunction",
 )
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
 DEAD_LETTER_QUEUES = ("FanoutDeadLetterQueue", "PresenceTimerDeadLetterQueue", "WideFanoutDeadLetterQueue")

@@ -7,12 +7,15 @@ const $ = (id) => document.getElementById(id);
 const OPTIONS = { channelsRefreshMs: 30_000, ...(globalThis.parleyOptions || {}) };
 const SESSION_KEY = 'parley.session';
 const GROUP_WINDOW_MS = 5 * 60_000;
+// The picker's choices: fully-qualified emoji (with U+FE0F where Unicode asks for it), as the server compares names.
+const COMMON_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '✅'];
 
 let client = null;
 let active = null; // the channel on screen
 let statusTicker = null;
 let refreshTicker = null;
 let noticeTimer = null;
+let pickerFor = null; // the message id whose reaction picker is open
 
 // ---- sign-in -------------------------------------------------------------------------------------------
 
@@ -146,6 +149,9 @@ function onClientEvent(kind, detail) {
     case 'typing':
       if (detail.channel === active) renderTyping();
       break;
+    case 'reactions':
+      if (detail.channel === active) renderReactions(detail.messageId);
+      break;
     case 'notice':
       showNotice(detail.text, detail.level, Boolean(detail.connection));
       break;
@@ -155,6 +161,7 @@ function onClientEvent(kind, detail) {
 }
 
 function select(name) {
+  if (pickerFor) closePicker();
   active = name;
   sessionStorage.setItem('parley.channel', name);
   const state = client.join(name);
@@ -292,7 +299,105 @@ function messageItem(message, previous) {
       el('time', { class: 'time', dateTime: message.ts, title: message.ts, text: timeOf(message.ts) })));
   }
   li.append(el('div', { class: 'text', text: message.text }));
+  li.append(reactionsRow(message.id));
   return li;
+}
+
+// ---- reactions -----------------------------------------------------------------------------------------
+
+/** The chips under a message (name, count, yours highlighted; a click toggles yours) and the add button. */
+function reactionsRow(messageId) {
+  const { reactions } = client.channel(active);
+  const chips = reactions.list(messageId).map(({ name, count, me }) => {
+    const chip = el('button', {
+      type: 'button',
+      class: `reaction-chip${me ? ' mine' : ''}`,
+      'data-name': name,
+      'aria-pressed': String(me),
+      'aria-label': `${name} ${count}${me ? ', yours: click to take it back' : ': click to add yours'}`,
+    },
+    el('span', { class: 'reaction-name', text: name }),
+    el('span', { class: 'reaction-count', text: String(count) }));
+    chip.addEventListener('click', () => client.toggleReaction(active, messageId, name));
+    return chip;
+  });
+  const add = el('button', {
+    type: 'button',
+    class: 'reaction-add',
+    title: 'Add a reaction',
+    'aria-label': 'Add a reaction',
+    'aria-haspopup': 'menu',
+    'aria-expanded': String(pickerFor === messageId),
+    text: '☺+',
+  });
+  add.addEventListener('click', (event) => {
+    event.stopPropagation();
+    if (pickerFor === messageId) closePicker(); else openPicker(messageId);
+  });
+  return el('div', { class: 'reactions', 'data-message-id': messageId }, ...chips, add);
+}
+
+function messageNode(messageId) {
+  return [...$('message-list').children].find((li) => li.dataset.id === messageId) || null;
+}
+
+function renderReactions(messageId) {
+  const li = messageNode(messageId);
+  const row = li && li.querySelector('.reactions');
+  if (row) row.replaceWith(reactionsRow(messageId));
+}
+
+function picker() {
+  let node = $('reaction-picker');
+  if (!node) {
+    node = el('div', { id: 'reaction-picker', class: 'reaction-picker', role: 'menu', 'aria-label': 'Reactions' },
+      ...COMMON_REACTIONS.map((name) => {
+        const choice = el('button', { type: 'button', role: 'menuitem', class: 'reaction-choice', 'data-name': name, text: name });
+        choice.addEventListener('click', (event) => {
+          event.stopPropagation();
+          if (pickerFor) client.toggleReaction(active, pickerFor, name);
+          closePicker();
+        });
+        return choice;
+      }));
+    node.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') closePicker(true);
+    });
+  }
+  return node;
+}
+
+function openPicker(messageId) {
+  pickerFor = messageId;
+  placePicker();
+  picker().querySelector('button')?.focus();
+}
+
+/** Put the open picker under its message (again after the list was drawn anew), or take it away. */
+function placePicker() {
+  const node = picker();
+  const li = pickerFor && messageNode(pickerFor);
+  if (!li) {
+    node.remove();
+    pickerFor = null;
+    return;
+  }
+  li.append(node);
+  for (const button of $('message-list').querySelectorAll('.reaction-add')) {
+    button.setAttribute('aria-expanded', String(button.closest('.message') === li));
+  }
+}
+
+function closePicker(refocus = false) {
+  const messageId = pickerFor;
+  pickerFor = null;
+  picker().remove();
+  const li = messageId && messageNode(messageId);
+  const add = li && li.querySelector('.reaction-add');
+  if (add) {
+    add.setAttribute('aria-expanded', 'false');
+    if (refocus) add.focus();
+  }
 }
 
 function pendingItem(entry) {
@@ -329,6 +434,7 @@ function renderMessages({ older = false, toBottom = false } = {}) {
   }
   for (const entry of timeline.pendingEntries()) items.push(pendingItem(entry));
   list.replaceChildren(...items);
+  if (pickerFor) placePicker();
   renderOlder();
   if (older) box.scrollTop = box.scrollHeight - fromBottom; // keep what the reader looked at in place
   else if (toBottom || nearBottom) box.scrollTop = box.scrollHeight;
@@ -440,6 +546,10 @@ function wire() {
   $('toggle-people').addEventListener('click', () => toggleDrawer('people'));
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') closeDrawers();
+  });
+  // A click anywhere but the picker closes it.
+  document.addEventListener('click', (event) => {
+    if (pickerFor && !event.target.closest?.('#reaction-picker')) closePicker();
   });
   // The network is back: do not sit out the rest of a long backoff.
   window.addEventListener('online', () => client?.reconnectNow());

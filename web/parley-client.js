@@ -19,7 +19,7 @@ const USER_ID = /^[^\s#]{1,128}$/;
 
 export const REPLY_TYPES = new Set([
   'joined', 'left', 'ack', 'history', 'presence', 'heartbeat', 'channel_created', 'invited', 'channels',
-  'error',
+  'reacted', 'error',
 ]);
 
 export const DEFAULTS = Object.freeze({
@@ -315,6 +315,90 @@ function byNameThenId(a, b) {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/**
+ * The reactions on one channel's messages, converging whatever order (and however often) the events
+ * come: per message and name, the count with the highest version wins, and so does `me` among the
+ * changes made by you (docs/protocol.md, the `reaction` event). A `joined` or `history` message is a
+ * state at its `reactionsVersion` for every name, names it does not list at 0.
+ */
+export class Reactions {
+  constructor() {
+    this.byMessage = new Map(); // messageId -> Map(name -> {count, version, me, meVersion})
+  }
+
+  entry(messageId, name) {
+    let names = this.byMessage.get(messageId);
+    if (!names) this.byMessage.set(messageId, (names = new Map()));
+    let entry = names.get(name);
+    if (!entry) names.set(name, (entry = { count: 0, version: 0, me: false, meVersion: 0 }));
+    return entry;
+  }
+
+  /** A message of `joined` or `history`; true when it changed what is shown. */
+  snapshot(message) {
+    const version = message.reactionsVersion;
+    if (!Number.isInteger(version)) return false;
+    const listed = new Map((message.reactions || []).map((r) => [r.name, r]));
+    const names = new Set([...listed.keys(), ...(this.byMessage.get(message.id)?.keys() ?? [])]);
+    let changed = false;
+    for (const name of names) {
+      const entry = this.entry(message.id, name);
+      const shown = listed.get(name);
+      if (version > entry.version) {
+        entry.count = shown ? shown.count : 0;
+        entry.version = version;
+        changed = true;
+      }
+      if (version > entry.meVersion) {
+        entry.me = Boolean(shown && shown.me);
+        entry.meVersion = version;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** A `reaction` event; `meId` is your user id. True when it changed what is shown. */
+  apply(event, meId) {
+    const entry = this.entry(event.messageId, event.name);
+    let changed = false;
+    if (event.version > entry.version) {
+      Object.assign(entry, { count: event.count, version: event.version });
+      changed = true;
+    }
+    if (event.user && event.user.id === meId && event.version > entry.meVersion) {
+      Object.assign(entry, { me: Boolean(event.added), meVersion: event.version });
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** `[{name, count, me}]` of a message, names with a count, in the order they were first seen. */
+  list(messageId) {
+    const names = this.byMessage.get(messageId);
+    if (!names) return [];
+    return [...names].filter(([, e]) => e.count > 0).map(([name, e]) => ({ name, count: e.count, me: e.me }));
+  }
+
+  /** Whether you reacted with `name` (what a click on its chip toggles). */
+  mine(messageId, name) {
+    return Boolean(this.byMessage.get(messageId)?.get(name)?.me);
+  }
+}
+
+/** A short name (1 to 32 of a-z 0-9 _ + -) or one emoji: the server checks the emoji rule exactly. */
+const REACTION_SHORT_NAME = /^[a-z0-9_+-]{1,32}$/;
+
+/** Why `name` cannot be a reaction, or null (a loose check of the emoji half: the server decides). */
+export function reactionNameProblem(name) {
+  if (typeof name !== 'string' || name === '') return 'A reaction needs a name.';
+  if (REACTION_SHORT_NAME.test(name)) return null;
+  if (/^\p{Extended_Pictographic}|^\p{Regional_Indicator}|\u20e3/u.test(name) && utf8.encode(name).length <= 64) {
+    return null;
+  }
+  return 'A reaction is a short name (a-z, 0-9, _ + -) or one emoji.';
+}
+
 /** Per-channel state the UI shows. `name` is the channel's id, what frames address it by: a public
  * channel's name, or `name.<suffix>` for a private one (its display name: `client.channelName(id)`). */
 export class ChannelState {
@@ -323,6 +407,7 @@ export class ChannelState {
     this.timeline = new Timeline();
     this.presence = new Presence();
     this.typing = new Typing();
+    this.reactions = new Reactions();
     this.subscribed = false; // the user wants this channel joined (kept across reconnects)
     this.ready = false; // `joined` arrived on the current socket
     this.loadingOlder = false; // one history request at a time: replies carry no request id
@@ -352,7 +437,7 @@ const realEnv = () => ({
  *
  * status: 'idle' → 'connecting' → 'open' → (socket lost) → 'waiting' (backoff) → 'connecting' → ...;
  * stop() → 'stopped'. Listeners get `(kind, detail)` with kind in status, channels, channel, messages,
- * presence, typing, notice, and frame (`detail.frame`: each reply or event as received).
+ * presence, typing, reactions, notice, and frame (`detail.frame`: each reply or event as received).
  */
 export class ParleyClient {
   constructor({ url, token, options = {}, env = {} }) {
@@ -683,6 +768,21 @@ export class ParleyClient {
     this.send({ action: 'typing', channel });
   }
 
+  /** Add (or with `remove`, take back) a reaction on a message; false when it cannot be sent now. */
+  react(channel, messageId, name, remove = false) {
+    const state = this.channels.get(channel);
+    if (!state || !state.ready || reactionNameProblem(name)) return false;
+    const frame = { action: 'react', channel, messageId, name };
+    if (remove) frame.remove = true;
+    return this.send(frame);
+  }
+
+  /** Add the reaction, or take it back if it is yours: what a click on a reaction chip does. */
+  toggleReaction(channel, messageId, name) {
+    const state = this.channels.get(channel);
+    return this.react(channel, messageId, name, Boolean(state && state.reactions.mine(messageId, name)));
+  }
+
   /** Ask for the page before the oldest message we hold; false when there is nothing to ask. */
   loadOlder(channel) {
     const state = this.channels.get(channel);
@@ -726,6 +826,8 @@ export class ParleyClient {
       case 'message': return this.onMessage(frame);
       case 'typing': return this.onTyping(frame);
       case 'presence_diff': return this.onPresence(frame);
+      case 'reacted': return undefined; // the `reaction` event carries the new count, to every connection
+      case 'reaction': return this.onReaction(frame);
       case 'gateway':
         return this.emit('notice', { level: 'error', text: `Server: ${frame.message || 'error'}` });
       default: return undefined; // newer servers may add events: ignore them
@@ -739,6 +841,7 @@ export class ParleyClient {
     const first = state.timeline.ids.length === 0;
     const since = state.timeline.lastId;
     for (const message of frame.messages || []) state.timeline.add(message);
+    this.snapshotReactions(state, frame.messages);
     if (first) state.timeline.hasMore = (frame.messages || []).length >= LIMITS.joinWithoutSince;
     this.listPresence(state, frame);
     state.ready = true;
@@ -784,6 +887,7 @@ export class ParleyClient {
     state.loadingOlder = false;
     const messages = frame.messages || [];
     for (const message of messages) state.timeline.add(message);
+    this.snapshotReactions(state, messages);
     if (state.gap) {
       const oldest = messages.length ? messages[0].id : null;
       if (frame.hasMore && oldest && oldest > state.gap.since) {
@@ -879,6 +983,20 @@ export class ParleyClient {
     });
   }
 
+  /** Reactions of `joined` or `history` messages, also of those the timeline already held. */
+  snapshotReactions(state, messages) {
+    for (const message of messages || []) {
+      if (state.reactions.snapshot(message)) this.emit('reactions', { channel: state.name, messageId: message.id });
+    }
+  }
+
+  onReaction(event) {
+    const state = this.channel(event.channel);
+    if (state.reactions.apply(event, this.me && this.me.id)) {
+      this.emit('reactions', { channel: state.name, messageId: event.messageId });
+    }
+  }
+
   onPresence(event) {
     if (!this.seen.add(event.id)) return;
     const state = this.channel(event.channel);
@@ -947,7 +1065,7 @@ export class ParleyClient {
 
 const ERROR_TEXT = {
   rate_limited: (f) => `Slow down: rate limited, retrying in ${f.retryAfterMs ?? '?'} ms.`,
-  not_found: () => 'No such channel, or it is private.',
+  not_found: (f) => (f.action === 'react' ? 'That message is gone.' : 'No such channel, or it is private.'),
   conflict: (f) => (f.action === 'create_channel' ? 'That channel name is taken.' : f.message),
 };
 

@@ -21,6 +21,19 @@ export interface Message {
   text: string;
   clientMsgId?: string;
   threadId?: MessageId;
+  /** In `joined` and `history`, only when the message ever had a reaction (possibly empty). */
+  reactions?: ReactionCount[];
+  /** With `reactions`: the message's reaction version they show. */
+  reactionsVersion?: number;
+}
+
+/** One reaction name on a message, as you see it. */
+export interface ReactionCount {
+  /** A short name (1 to 32 of a-z 0-9 _ + -) or one emoji. */
+  name: string;
+  count: number;
+  /** Whether you reacted with it. */
+  me: boolean;
 }
 
 export interface ChannelInfo {
@@ -49,7 +62,9 @@ export type ClientFrame =
   | { action: 'heartbeat' }
   | { action: 'create_channel'; name: string; private?: boolean; invite?: 'members' | 'creator' }
   | { action: 'invite'; channel: string; user: string }
-  | { action: 'channels'; after?: string };
+  | { action: 'channels'; after?: string }
+  /** Add a reaction, or with `remove: true` take yours back; idempotent either way. */
+  | { action: 'react'; channel: string; messageId: MessageId; name: string; remove?: boolean };
 
 export type ErrorCode =
   | 'bad_request'
@@ -79,6 +94,15 @@ export interface HeartbeatReply { type: 'heartbeat'; ts: string }
 export interface ChannelCreatedReply { type: 'channel_created'; channel: ChannelInfo }
 export interface InvitedReply { type: 'invited'; channel: string; user: string }
 export interface ChannelsReply { type: 'channels'; channels: ChannelListing[]; next: string | null }
+/** `changed: false`: it was so already, nothing was written. */
+export interface ReactedReply {
+  type: 'reacted';
+  channel: string;
+  messageId: MessageId;
+  name: string;
+  added: boolean;
+  changed: boolean;
+}
 export interface ErrorReply {
   type: 'error';
   code: ErrorCode;
@@ -98,6 +122,7 @@ export type Reply =
   | ChannelCreatedReply
   | InvitedReply
   | ChannelsReply
+  | ReactedReply
   | ErrorReply;
 
 export interface MessageEvent extends Message { type: 'message' }
@@ -109,8 +134,23 @@ export interface PresenceDiffEvent {
   joins: User[];
   leaves: User[];
 }
+/** A reaction added or removed: the name's count and the message's reaction version after it. */
+export interface ReactionEvent {
+  type: 'reaction';
+  /** `r{messageId}.{version}` */
+  id: string;
+  channel: string;
+  messageId: MessageId;
+  name: string;
+  /** The name's count after this change (0: the last one was taken back). */
+  count: number;
+  /** One more on every change to the message's reactions: keep the highest per message and name. */
+  version: number;
+  user: User;
+  added: boolean;
+}
 /** A pushed event (a `batch` frame is unpacked into these before anyone sees it). */
-export type ServerEvent = MessageEvent | TypingEvent | PresenceDiffEvent;
+export type ServerEvent = MessageEvent | TypingEvent | PresenceDiffEvent | ReactionEvent;
 
 /** Anything that is not a Parley frame (API Gateway's own `{"message": "Forbidden"}`, non-JSON). */
 export interface GatewayFrame { type: 'gateway'; message?: string; [key: string]: unknown }
@@ -226,6 +266,20 @@ export class Typing {
   nextExpiry(): number | null;
 }
 
+/** A channel's reactions, converging under repeated and reordered events (highest version wins). */
+export class Reactions {
+  constructor();
+  /** A `joined` or `history` message's reactions; true when what is shown changed. */
+  snapshot(message: Message): boolean;
+  /** A `reaction` event; `meId` is your user id. True when what is shown changed. */
+  apply(event: ReactionEvent, meId: string | null | undefined): boolean;
+  /** The names with a count, in the order first seen. */
+  list(messageId: MessageId): ReactionCount[];
+  mine(messageId: MessageId, name: string): boolean;
+}
+
+export function reactionNameProblem(name: string): string | null;
+
 export class ChannelState {
   constructor(name: string);
   /** The channel's id (what frames carry as `channel`), not necessarily its display name. */
@@ -233,6 +287,7 @@ export class ChannelState {
   timeline: Timeline;
   presence: Presence;
   typing: Typing;
+  reactions: Reactions;
   /** The user wants this channel joined (kept across reconnects). */
   subscribed: boolean;
   /** `joined` arrived on the current socket. */
@@ -254,6 +309,7 @@ export interface ClientEvents {
   messages: { channel: string; message?: Message; older?: boolean };
   presence: { channel: string };
   typing: { channel: string };
+  reactions: { channel: string; messageId: MessageId };
   notice: { level: 'info' | 'warn' | 'error'; text: string; code?: string | number; connection?: boolean };
   /** Every reply and event as received, a batch's events one by one. */
   frame: { frame: ServerFrame };
@@ -329,4 +385,8 @@ export class ParleyClient {
   typing(channel: string): void;
   /** Ask for the page before the oldest message held; false when there is nothing to ask. */
   loadOlder(channel: string): boolean;
+  /** Send `react` (with `remove`, take it back); false when the channel is not joined or the name is bad. */
+  react(channel: string, messageId: MessageId, name: string, remove?: boolean): boolean;
+  /** Add the reaction, or take it back if it is yours. */
+  toggleReaction(channel: string, messageId: MessageId, name: string): boolean;
 }

@@ -9,7 +9,9 @@ import pytest
 from tests.support.matrix import assert_error_frame, send, snapshot
 from tests.support.template import action_routes
 
-CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history", "presence"]
+CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history", "presence", "react"]
+# a well-formed message id; reacting needs a joined channel before the message is even looked up
+SOME_MESSAGE = "17900000000000001"
 
 
 def frame_for(action: str, channel: str, **extra: Any) -> dict[str, Any]:
@@ -25,6 +27,7 @@ def frame_for(action: str, channel: str, **extra: Any) -> dict[str, Any]:
         "heartbeat": {"action": "heartbeat"},
         "create_channel": {"action": "create_channel", "name": "brand-new"},
         "channels": {"action": "channels"},
+        "react": {"action": "react", "channel": channel, "messageId": SOME_MESSAGE, "name": "+1"},
     }
     return frames[action] | extra
 
@@ -57,7 +60,8 @@ def with_channel(frame: dict[str, Any], name: str, channel_id: str) -> dict[str,
 
 # join/invite look the channel up (not_found); message/typing/history/presence need a subscription
 CROSS_WORKSPACE = {"join": "not_found", "invite": "not_found", "message": "not_joined",
-                   "typing": "not_joined", "history": "not_joined", "presence": "not_joined"}  # fmt: skip
+                   "typing": "not_joined", "history": "not_joined", "presence": "not_joined",
+                   "react": "not_joined"}  # fmt: skip
 
 
 @pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
@@ -184,7 +188,7 @@ def test_private_channel_refusal_reads_exactly_like_a_missing_channel(hush: Part
     }
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react"])
 def test_non_member_cannot_use_a_private_channel(parley: Any, hush: Party, action: str) -> None:
     # Given the private channel hush, which bob cannot join
     _, bob = hush
@@ -231,7 +235,7 @@ def test_invite_for_another_user_does_not_open_the_channel_to_the_inviter_s_peer
 # ---- subscriptions belong to a connection --------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react"])
 def test_joining_on_one_connection_does_not_join_the_users_other_connection(parley: Any, action: str) -> None:
     # Given alice joined general on her laptop, and has a second connection (phone) that did not join
     laptop, phone = parley.connect("alice"), parley.connect("alice")
@@ -241,7 +245,7 @@ def test_joining_on_one_connection_does_not_join_the_users_other_connection(parl
     refused(parley, phone, frame_for(action, "general"), "not_joined")
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react"])
 def test_after_leave_the_connection_is_no_longer_joined(parley: Any, action: str) -> None:
     # Given alice joined general, then left it
     alice = parley.connect("alice")

@@ -27,6 +27,7 @@ VALID: dict[str, dict[str, Any]] = {
     "presence": {"action": "presence", "channel": "general"},
     "create_channel": {"action": "create_channel", "name": "brand-new"},
     "invite": {"action": "invite", "channel": "general", "user": "bob"},
+    "react": {"action": "react", "channel": "general", "messageId": VALID_ID, "name": "+1"},
 }
 REQUIRED = {
     "join": ["channel"],
@@ -37,6 +38,7 @@ REQUIRED = {
     "presence": ["channel"],
     "create_channel": ["name"],
     "invite": ["channel", "user"],
+    "react": ["channel", "messageId", "name"],
 }
 OPTIONAL_STRINGS = {
     "join": ["since"],
@@ -127,6 +129,7 @@ def _missing_and_mistyped() -> Iterator[Case]:
     for kind, value in NOT_A_BOOL.items():
         yield "create_channel", with_("create_channel", private=value), f"private is {kind}", BAD
         yield "leave", with_("leave", membership=value), f"membership is {kind}", BAD
+        yield "react", with_("react", remove=value), f"remove is {kind}", BAD
     for why, policy in {"unknown": "admins", "uppercase": "Creator", "empty": "", "a bool": True}.items():
         yield "create_channel", with_("create_channel", invite=policy), f"invite policy {why}", BAD
 
@@ -151,7 +154,7 @@ def _lengths_and_formats() -> Iterator[Case]:
     }
     for why, name in bad_names.items():
         yield "create_channel", with_("create_channel", name=name), f"name with {why}", BAD
-        for action in ("join", "leave", "message", "typing", "history", "presence", "invite"):
+        for action in ("join", "leave", "message", "typing", "history", "presence", "invite", "react"):
             yield action, with_(action, channel=name), f"channel with {why}", BAD
     # A private channel's id is `name.` and 10 of [a-z0-9]; names never hold the `.`
     bad_ids = {
@@ -166,7 +169,7 @@ def _lengths_and_formats() -> Iterator[Case]:
         "a trailing newline": "hush.0123456789\n",
     }
     for why, channel_id in bad_ids.items():
-        for action in ("join", "leave", "message", "typing", "history", "presence", "invite"):
+        for action in ("join", "leave", "message", "typing", "history", "presence", "invite", "react"):
             yield action, with_(action, channel=channel_id), f"channel id with {why}", BAD
         yield "channels", {"action": "channels", "after": channel_id}, f"after id with {why}", BAD
     yield "create_channel", with_("create_channel", name="hush.0123456789"), "name in the id form", BAD
@@ -186,6 +189,30 @@ def _lengths_and_formats() -> Iterator[Case]:
         yield "invite", with_("invite", user=user), f"user {why}", BAD
         yield "presence", with_("presence", after=user), f"after {why}", BAD
         yield "leave", with_("leave", user=user), f"user {why}", BAD
+    # a reaction is a short name (1 to 32 of a-z 0-9 _ + -) or exactly one emoji (parley.reaction_names)
+    bad_reactions = {
+        "empty": "",
+        "33 characters": "r" * 33,
+        "uppercase": "ThumbsUp",
+        "a space": "thumbs up",
+        "a colon form": ":thumbsup:",
+        "a trailing newline": "+1\n",
+        "two emoji": "👍👍",
+        "an emoji and text": "👍a",
+        "an emoji and a newline": "👍\n",
+        "a letter beside a keycap": "a\u20e3x",
+        "a lone skin tone": "\U0001f3fd",
+        "a lone zero-width joiner": "\u200d",
+        "a lone flag letter": "\U0001f1eb",
+        "text presentation": "\u2764\ufe0e",
+        "a bidi override": "\u202e",
+        "a NUL": "\x00",
+        "a '#' alone": "#",
+        "a non-emoji symbol": "\u2192",
+        "a CJK character": "\u4e2d",
+    }
+    for why, name in bad_reactions.items():
+        yield "react", with_("react", name=name), f"reaction name {why}", BAD
 
 
 def _bad_message_ids() -> Iterator[Case]:
@@ -204,6 +231,7 @@ def _bad_message_ids() -> Iterator[Case]:
         yield "join", with_("join", since=bad), f"since with {why}", BAD
         yield "history", with_("history", before=bad), f"before with {why}", BAD
         yield "message", with_("message", threadId=bad), f"threadId with {why}", BAD
+        yield "react", with_("react", messageId=bad), f"messageId with {why}", BAD
 
 
 def _lone_surrogates() -> Iterator[Case]:
@@ -217,6 +245,7 @@ def _lone_surrogates() -> Iterator[Case]:
     yield "message", raw("message", clientMsgId='"\\ud800"'), "clientMsgId with a lone surrogate", BAD
     yield "invite", raw("invite", user='"\\udbff"'), "user with a lone surrogate", BAD
     yield "presence", raw("presence", after='"\\ud800"'), "after with a lone surrogate", BAD
+    yield "react", raw("react", name='"\\ud83d"'), "name with a lone surrogate", BAD
 
 
 def _unknown_things() -> Iterator[Case]:
@@ -224,15 +253,17 @@ def _unknown_things() -> Iterator[Case]:
     yield "join", with_("join", channel="nope"), "unknown channel", "not_found"
     yield "join", with_("join", channel="nope", since=VALID_ID), "unknown channel with since", "not_found"
     yield "invite", with_("invite", channel="nope"), "unknown channel", "not_found"
-    for action in ("message", "typing", "history", "presence"):
+    for action in ("message", "typing", "history", "presence", "react"):
         yield action, with_(action, channel="nope"), "unknown channel", "not_joined"
+    yield "react", with_("react", messageId=UNKNOWN_ID), "unknown message", "not_found"
+    yield "react", with_("react", messageId=UNKNOWN_ID, remove=True), "unknown message, removing", "not_found"
     yield "message", with_("message", threadId=UNKNOWN_ID), "unknown thread", "not_found"
     once = with_("message", threadId=UNKNOWN_ID, clientMsgId="t-1")
     yield "message", once, "unknown thread, with clientMsgId", "not_found"
     yield "create_channel", with_("create_channel", name="general"), "name taken", "conflict"
     yield "join", with_("join", channel="general.0123456789"), "unknown private id", "not_found"
     yield "invite", with_("invite", channel="hush.0123456789"), "unknown private id", "not_found"
-    for action in ("message", "typing", "history", "presence"):
+    for action in ("message", "typing", "history", "presence", "react"):
         yield action, with_(action, channel="hush.0123456789"), "unknown private id", "not_joined"
     yield "leave", with_("leave", user="bob"), "removing from a channel one did not create", "forbidden"
     yield "leave", with_("leave", channel="nope", user="bob"), "removing from an unknown channel", "not_found"

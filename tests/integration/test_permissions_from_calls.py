@@ -301,6 +301,12 @@ def run_every_path(session: Session) -> None:
     )
     assert session.send(alice, {**message, "clientMsgId": "c-4"})["type"] == "ack"
     assert session.send(alice, {"action": "typing", "channel": "general"}) is None
+    # a reaction: one BatchGetItem, then the user's item and the counts (UpdateItem) with the message's
+    # ConditionCheck in one transaction; taking back one's only name deletes one's item (DeleteItem)
+    react = {"action": "react", "channel": "general", "messageId": ack["id"], "name": "+1"}
+    assert session.send(bob, react)["changed"] is True
+    assert session.send(bob, {**react, "remove": True})["changed"] is True
+    assert session.send(bob, react)["changed"] is True
     assert session.send(alice, {"action": "history", "channel": "general"})["type"] == "history"
     assert session.send(alice, {"action": "presence", "channel": "general"})["type"] == "presence"
     assert session.send(alice, {"action": "heartbeat"})["type"] == "heartbeat"

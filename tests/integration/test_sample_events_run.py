@@ -27,6 +27,7 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
     expected = {
         "join": "joined",
         "message": "ack",
+        "react": "reacted",
         "typing": None,
         "history": "history",
         "presence": "presence",
@@ -37,6 +38,7 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
         "leave": "left",
     }
     created: dict[str, Any] = {}
+    acked: dict[str, Any] = {}
     for name, frame_type in expected.items():
         event = sample(name)
         if name == "invite":
@@ -44,10 +46,16 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
             # a client invites with the id that create_channel answered.
             body = json.loads(event["body"]) | {"channel": created["channel"]["id"]}
             event["body"] = json.dumps(body)
+        if name == "react":
+            # events/react.json shows the shape; a client reacts to a message id it was given
+            body = json.loads(event["body"]) | {"messageId": acked["id"]}
+            event["body"] = json.dumps(body, ensure_ascii=False)
         answer = reply(name, event)
         assert (answer or {}).get("type") == frame_type, (name, answer)
         if name == "create_channel":
             created = answer or {}
+        if name == "message":
+            acked = answer or {}
     default = reply("default")
     assert default is not None and default["code"] == "unknown_action"
     assert load("disconnect").handler(sample("disconnect"), LambdaContext()) == {"statusCode": 200}

@@ -369,3 +369,102 @@ def test_a_heartbeat_rewrites_the_expiry_only_when_it_moves_by_the_step(store: C
     assert store.connection_due(alice.connection_id, (NOW_S + 719) * 1000) is False
     # And a connection that is gone is still told apart
     assert store.touch_connection("gone=", NOW_S + 720, min_step_s=120) is False
+
+
+# ---- reactions -----------------------------------------------------------------------------------
+
+
+def _reaction(message: Message, user: User, name: str, *, added: bool = True) -> Any:
+    from parley.models import ReactionChange
+
+    return ReactionChange(WS, message.channel, message.id, user, name, added)
+
+
+def _apply(store: ChatStore, change: Any, **bounds: int) -> bool:
+    seen = store.reaction_state(WS, change.channel, change.message_id, change.user.id, consistent=True)
+    assert seen is not None
+    limits = {"max_distinct": 50, "max_mine": 20} | bounds
+    return store.apply_reaction(change, seen, **limits)
+
+
+def test_reactions_are_counted_per_name_with_the_readers_own(store: ChatStore) -> None:
+    # Given a message, a thumbs up from alice and bob, and a party popper from bob
+    message = store.append_message(draft("hi"))
+    for user, name in ((ALICE, "👍"), (BOB, "👍"), (BOB, "🎉")):
+        assert _apply(store, _reaction(message, user, name)) is True
+    # Then each reader's state and summary show the counts, their own names and three changes
+    state = store.reaction_state(WS, "general", message.id, "bob")
+    assert state is not None and (state.counts, state.version, state.mine) == (
+        {"👍": 2, "🎉": 1},
+        3,
+        frozenset({"👍", "🎉"}),
+    )
+    summary = store.reaction_summaries(WS, "general", "alice", message.id, message.id)[message.id]
+    assert (summary.counts, summary.mine, summary.version) == ((("🎉", 1), ("👍", 2)), frozenset({"👍"}), 3)
+
+
+def test_a_reaction_decided_on_a_state_that_moved_writes_nothing(store: ChatStore) -> None:
+    # Given alice and bob both read the message without reactions
+    message = store.append_message(draft("hi"))
+    seen = store.reaction_state(WS, "general", message.id, "alice", consistent=True)
+    assert seen is not None
+    assert _apply(store, _reaction(message, BOB, "👍")) is True
+    # When alice writes her first thumbs up as if the name were new, Then it is refused (read again)
+    assert store.apply_reaction(_reaction(message, ALICE, "👍"), seen, max_distinct=50, max_mine=20) is False
+    # and the same change decided on a fresh read is written
+    assert _apply(store, _reaction(message, ALICE, "👍")) is True
+    state = store.reaction_state(WS, "general", message.id, "alice")
+    assert state is not None and state.counts == {"👍": 2} and state.version == 2
+
+
+def test_the_same_reaction_twice_is_refused_by_the_store_itself(store: ChatStore) -> None:
+    message = store.append_message(draft("hi"))
+    change = _reaction(message, ALICE, "+1")
+    seen = store.reaction_state(WS, "general", message.id, "alice", consistent=True)
+    assert seen is not None
+    assert store.apply_reaction(change, seen, max_distinct=50, max_mine=20) is True
+    # a retry carrying the stale state must not count twice
+    assert store.apply_reaction(change, seen, max_distinct=50, max_mine=20) is False
+    state = store.reaction_state(WS, "general", message.id, "alice")
+    assert state is not None and state.counts == {"+1": 1}
+
+
+def test_the_bounds_hold_in_the_store_itself(store: ChatStore) -> None:
+    message = store.append_message(draft("hi"))
+    assert _apply(store, _reaction(message, ALICE, "a"), max_distinct=2, max_mine=2) is True
+    assert _apply(store, _reaction(message, BOB, "b"), max_distinct=2, max_mine=2) is True
+    # a third distinct name, or alice's third name, is refused even when decided on an older state
+    assert _apply(store, _reaction(message, BOB, "c"), max_distinct=2, max_mine=2) is False
+    assert _apply(store, _reaction(message, ALICE, "b"), max_distinct=2, max_mine=2) is True
+    assert _apply(store, _reaction(message, ALICE, "a2"), max_distinct=3, max_mine=2) is False
+
+
+def test_removing_the_last_reaction_keeps_the_version_and_forgets_the_name(store: ChatStore) -> None:
+    message = store.append_message(draft("hi"))
+    assert _apply(store, _reaction(message, ALICE, "eyes")) is True
+    assert _apply(store, _reaction(message, ALICE, "eyes", added=False)) is True
+    state = store.reaction_state(WS, "general", message.id, "alice")
+    assert state is not None and (state.counts, state.version, state.mine) == ({}, 2, frozenset())
+    summary = store.reaction_summaries(WS, "general", "alice", message.id, message.id)[message.id]
+    assert (summary.counts, summary.version) == ((), 2)
+
+
+def test_reactions_of_a_missing_message_read_as_none(store: ChatStore) -> None:
+    assert store.reaction_state(WS, "general", "17000000000000000", "alice") is None
+
+
+def test_summaries_cover_only_the_asked_range_and_channel(store: ChatStore) -> None:
+    first = store.append_message(draft("one", NOW_MS))
+    second = store.append_message(draft("two", NOW_MS + 10))
+    third = store.append_message(draft("three", NOW_MS + 20))
+    other = store.append_message(draft("elsewhere", NOW_MS + 30, channel="random"))
+    for message in (first, second, third, other):
+        assert _apply(store, _reaction(message, ALICE, "+1")) is True
+    found = store.reaction_summaries(WS, "general", "bob", first.id, second.id)
+    assert set(found) == {first.id, second.id}
+    assert all(s.mine == frozenset() for s in found.values())
+    # reactions never show among messages: the message pages are unchanged
+    page = store.recent_messages(WS, "general", 10)
+    assert [m.text for m in page.messages] == ["one", "two", "three"]
+    after = store.messages_after(WS, "general", first.id, 10)
+    assert [m.text for m in after.messages] == ["two", "three"]

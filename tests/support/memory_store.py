@@ -22,6 +22,9 @@ from parley.models import (
     Message,
     MessagePage,
     PresencePage,
+    ReactionChange,
+    ReactionState,
+    ReactionSummary,
     Subscriber,
     User,
 )
@@ -71,6 +74,10 @@ class MemoryStore:
         self.slots: dict[tuple[str, str], dict[int, tuple[str, int]]] = {}
         self.channel_counts: dict[tuple[str, str], int] = {}  # (workspace, creator or "") -> count
         self.invite_counts: dict[tuple[str, str, int], int] = {}  # (workspace, inviter, hour) -> count
+        # (workspace, channel, message id) -> (counts of the names in use, version)
+        self.reactions: dict[tuple[str, str, str], tuple[dict[str, int], int]] = {}
+        # (workspace, channel, message id, user id) -> the user's names on the message
+        self.reacted: dict[tuple[str, str, str, str], set[str]] = {}
         self._lock = threading.Lock()
 
     # ---- connections ---------------------------------------------------------------------------
@@ -293,6 +300,66 @@ class MemoryStore:
 
     def messages_after(self, workspace: str, channel: str, since: str, limit: int) -> MessagePage:
         return self._newest(workspace, channel, limit, lambda i: i > since)
+
+    # ---- reactions -----------------------------------------------------------------------------
+
+    def reaction_state(
+        self, workspace: str, channel: str, message_id: str, user_id: str, *, consistent: bool = False
+    ) -> ReactionState | None:
+        if self.get_message(workspace, channel, message_id) is None:
+            return None
+        counts, version = self.reactions.get((workspace, channel, message_id), ({}, 0))
+        mine = frozenset(self.reacted.get((workspace, channel, message_id, user_id), set()))
+        return ReactionState(dict(counts), version, mine)
+
+    def apply_reaction(
+        self, change: ReactionChange, seen: ReactionState, *, max_distinct: int, max_mine: int
+    ) -> bool:
+        """The DynamoDB store's conditions, checked the same way: False writes nothing."""
+        message = (change.workspace, change.channel, change.message_id)
+        with self._lock:
+            if change.added and self.get_message(*message) is None:
+                return False
+            counts, version = self.reactions.get(message, ({}, 0))
+            mine = self.reacted.get((*message, change.user.id), set())
+            count = counts.get(change.name, 0)
+            seen_count = seen.counts.get(change.name, 0)
+            if change.added:
+                fits_mine = change.name not in mine and len(mine) < max_mine
+                fits_counts = count == 0 and len(counts) < max_distinct if seen_count == 0 else count >= 1
+            else:
+                fits_mine = change.name in mine and (len(mine) == 1 or seen.mine != {change.name})
+                fits_counts = count == 1 if seen_count <= 1 else count > 1
+            if not (fits_mine and fits_counts):
+                return False
+            counts = dict(counts)
+            if change.added:
+                counts[change.name] = count + 1
+                self.reacted[(*message, change.user.id)] = mine | {change.name}
+            else:
+                if count == 1:
+                    del counts[change.name]
+                else:
+                    counts[change.name] = count - 1
+                if mine == {change.name}:
+                    del self.reacted[(*message, change.user.id)]
+                else:
+                    self.reacted[(*message, change.user.id)] = mine - {change.name}
+            self.reactions[message] = (counts, version + 1)
+            return True
+
+    def reaction_summaries(
+        self, workspace: str, channel: str, user_id: str, first_id: str, last_id: str
+    ) -> dict[str, ReactionSummary]:
+        return {
+            message_id: ReactionSummary(
+                tuple(sorted(counts.items())),
+                frozenset(self.reacted.get((w, c, message_id, user_id), set())) & counts.keys(),
+                version,
+            )
+            for (w, c, message_id), (counts, version) in self.reactions.items()
+            if (w, c) == (workspace, channel) and first_id <= message_id <= last_id
+        }
 
     def _newest(self, workspace: str, channel: str, limit: int, wanted: Callable[[str], bool]) -> MessagePage:
         ids = sorted(i for i in self.messages.get((workspace, channel), {}) if wanted(i))

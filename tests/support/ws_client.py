@@ -26,6 +26,7 @@ REPLY = {
     "create_channel": "channel_created",
     "invite": "invited",
     "channels": "channels",
+    "react": "reacted",
 }
 REPLY_TYPES = frozenset(kind for kind in REPLY.values() if kind) | {"error"}
 

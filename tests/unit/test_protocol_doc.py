@@ -13,7 +13,7 @@ import pytest
 from parley import auth, chat, idempotency, ids, protocol
 from parley.config import Settings
 from parley.errors import ErrorCode
-from parley.models import Channel, ChannelListing, Message, User
+from parley.models import Channel, ChannelListing, Message, ReactionChange, ReactionSummary, User
 from tests.support.ws_client import REPLY
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -22,8 +22,17 @@ DASH = "\u2013"  # the doc writes ranges with an en dash
 
 USER = User("alice", "Alice")
 MESSAGE = Message(
-    "17900000000000001", "acme", "general", "2026-09-21T14:13:20.000Z", USER, "hi", "c1", "1" * 17
+    "17900000000000001",
+    "acme",
+    "general",
+    "2026-09-21T14:13:20.000Z",
+    USER,
+    "hi",
+    "c1",
+    "1" * 17,
+    ReactionSummary((("👍", 2),), frozenset({"👍"}), 3),
 )
+REACTION = ReactionChange("acme", "general", MESSAGE.id, USER, "👍", True)
 CHANNEL = Channel("acme", "design", True, "alice")
 
 # Every frame the server sends, built by its encoder. A new encoder must be added here (see below).
@@ -37,6 +46,8 @@ ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
     "channel_created": lambda: protocol.channel_created(CHANNEL),
     "invited": lambda: protocol.invited("design", "bob"),
     "channels": lambda: protocol.channels([ChannelListing(CHANNEL, True)]),
+    "reacted": lambda: protocol.reacted(REACTION, changed=True),
+    "reaction_event": lambda: protocol.reaction_event(REACTION, 2, 3),
     "message_event": lambda: protocol.message_event(MESSAGE),
     "typing_event": lambda: protocol.typing_event("e1", "general", USER),
     "presence_diff_event": lambda: protocol.presence_diff_event("p1", "general", [USER], []),
@@ -50,6 +61,7 @@ HELPERS = {
     "parse_frame",
     "user_wire",
     "message_wire",
+    "reactions_wire",
     "channel_wire",
     "encode",
     "batch_frame",

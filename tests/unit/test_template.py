@@ -45,6 +45,7 @@ ROUTE_FUNCTIONS = {
     "create_channel": "CreateChannelFunction",
     "invite": "InviteFunction",
     "channels": "ChannelsFunction",
+    "react": "ReactFunction",
 }
 ONE_WAY_ROUTES = {"$connect", "$disconnect"}
 
@@ -188,7 +189,7 @@ def test_the_authorizer_reads_the_secret_only_in_hs256_mode(template):
 
 def test_the_template_declares_exactly_the_functions_of_the_design(template):
     expected = design_functions()
-    assert len(expected) == 18
+    assert len(expected) == 19
     actual = {name: fn["Properties"]["CodeUri"].rstrip("/") for name, fn in functions_of(template).items()}
     assert actual == expected
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
-  DEFAULTS, ParleyClient, authorParts, Presence, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode, errorText,
-  textBytes, textProblem, typingText, userFromToken,
+  DEFAULTS, ParleyClient, authorParts, Presence, Reactions, SeenIds, Timeline, Typing, backoffDelay, codePointLength, decode,
+  errorText, reactionNameProblem, textBytes, textProblem, typingText, userFromToken,
 } from '../src/index.js';
 import { FakeClock, fakeSockets, flush, mid, msg, token } from './fakes.js';
 
@@ -628,5 +628,69 @@ describe('authorParts', () => {
   });
   test('falls back to the id when there is no name', () => {
     assert.deepEqual(authorParts({ id: 'bob' }), { name: 'bob', id: null });
+  });
+});
+
+describe('reactions', () => {
+  const M = mid(1);
+  const ev = (version, count, user, added, name = '👍') => ({
+    type: 'reaction', id: `r${M}.${version}`, channel: 'general', messageId: M, name, count, version,
+    user: { id: user, name: user }, added,
+  });
+  // alice adds, bob adds, alice removes, carol adds: 👍 ends at 2, not alice's
+  const history = [ev(1, 1, 'alice', true), ev(2, 2, 'bob', true), ev(3, 1, 'alice', false), ev(4, 2, 'carol', true)];
+
+  test('every order and repetition of the events converges on the newest count and my own last change', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    for (let round = 0; round < 50; round += 1) {
+      const events = [...history, ...history.filter(() => random() < 0.5)].sort(() => random() - 0.5);
+      const reactions = new Reactions();
+      for (const e of events) reactions.apply(e, 'alice');
+      assert.deepEqual(reactions.list(M), [{ name: '👍', count: 2, me: false }]);
+    }
+  });
+
+  test('a snapshot newer than the events shown replaces them; an older one changes nothing', () => {
+    const reactions = new Reactions();
+    reactions.apply(ev(2, 2, 'bob', true), 'alice');
+    // the count at version 1 is older than bob's event; my own `me` at version 1 is the newest I know
+    reactions.snapshot({ id: M, reactions: [{ name: '👍', count: 1, me: true }], reactionsVersion: 1 });
+    assert.deepEqual(reactions.list(M), [{ name: '👍', count: 2, me: true }]);
+    assert.equal(reactions.snapshot({ id: M, reactions: [{ name: '👍', count: 1, me: true }], reactionsVersion: 1 }), false);
+    // a newer snapshot that no longer lists the name takes it to 0
+    reactions.snapshot({ id: M, reactions: [{ name: 'tada', count: 1, me: true }], reactionsVersion: 5 });
+    assert.deepEqual(reactions.list(M), [{ name: 'tada', count: 1, me: true }]);
+    // events older than the snapshot are ignored, newer ones apply
+    reactions.apply(ev(4, 3, 'carol', true), 'alice');
+    reactions.apply(ev(6, 1, 'alice', true), 'alice');
+    assert.deepEqual(reactions.list(M), [{ name: '👍', count: 1, me: true }, { name: 'tada', count: 1, me: true }]);
+    assert.equal(reactions.mine(M, '👍'), true);
+  });
+
+  test('the client applies reaction events and history reactions, and toggles with react frames', async () => {
+    const s = setup();
+    s.client.join('general');
+    s.client.start();
+    const ws = await s.open();
+    await s.joined(ws, 'general', [{ ...msg(1), reactions: [{ name: '👍', count: 1, me: false }], reactionsVersion: 1 }]);
+    const state = s.client.channel('general');
+    assert.deepEqual(state.reactions.list(M), [{ name: '👍', count: 1, me: false }]);
+    ws.push({ type: 'batch', events: [ev(2, 2, 'alice', true), ev(2, 2, 'alice', true)] });
+    assert.deepEqual(state.reactions.list(M), [{ name: '👍', count: 2, me: true }]);
+    assert.ok(s.events.some((e) => e.kind === 'reactions' && e.messageId === M));
+    assert.equal(s.client.toggleReaction('general', M, '👍'), true);
+    assert.equal(s.client.toggleReaction('general', M, 'tada'), true);
+    const sent = ws.sent.filter((f) => f.action === 'react');
+    assert.deepEqual(sent, [
+      { action: 'react', channel: 'general', messageId: M, name: '👍', remove: true },
+      { action: 'react', channel: 'general', messageId: M, name: 'tada' },
+    ]);
+    assert.equal(s.client.react('general', M, 'Not A Name'), false);
+  });
+
+  test('reaction names: short names and emoji pass, text does not', () => {
+    for (const name of ['+1', 'thumbs_up', '👍', '👍🏽', '🇫🇷', '1️⃣']) assert.equal(reactionNameProblem(name), null, name);
+    for (const name of ['', 'Thumbs Up', 'a'.repeat(33), 'hello!']) assert.ok(reactionNameProblem(name), name);
   });
 });

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from parley import protocol
+from parley import protocol, reacting
 from parley.clock import Clock, iso_ms
 from parley.config import Settings
 from parley.errors import (
@@ -242,11 +242,14 @@ class Chat:
         if frame.since is not None:
             page = self.store.messages_after(caller.workspace, channel.id, frame.since, protocol.RECOVER_MAX)
             recovered = not page.has_more
-            messages = self._just_before(caller.workspace, channel.id, frame.since) + page.messages
+            before = self._just_before(caller.workspace, channel.id, frame.since)
+            # a page cut short leaves a gap after `before`: each run of ids gets its own reactions read
+            runs = [before, page.messages] if page.has_more else [before + page.messages]
+            messages = [m for run in runs for m in self._with_reactions(caller, channel.id, run)]
         else:
             page = self.store.recent_messages(caller.workspace, channel.id, protocol.JOIN_RECENT)
             recovered = True
-            messages = page.messages
+            messages = self._with_reactions(caller, channel.id, page.messages)
         present = self.store.present_users(
             caller.workspace, channel.id, now // 1000, limit=protocol.JOIN_PRESENCE_MAX
         )
@@ -381,7 +384,20 @@ class Chat:
             page = self.store.recent_messages(caller.workspace, frame.channel, frame.limit)
         else:
             page = self.store.messages_before(caller.workspace, frame.channel, frame.before, frame.limit)
-        return Reply(protocol.history(frame.channel, page.messages, page.has_more))
+        messages = self._with_reactions(caller, frame.channel, page.messages)
+        return Reply(protocol.history(frame.channel, messages, page.has_more))
+
+    def react(self, caller: Caller, frame: protocol.ReactFrame) -> Reply:
+        """Add or remove a reaction on a message of a channel this connection joined (parley.reacting)."""
+        self._require_joined(caller, frame.channel)
+        return Reply(
+            reacting.react(
+                self.store, caller, frame, lambda: self._take_rate(caller.workspace, caller.user.id, "react")
+            )
+        )
+
+    def _with_reactions(self, caller: Caller, channel: str, messages: list[Message]) -> list[Message]:
+        return reacting.with_reactions(self.store, caller.workspace, channel, caller.user.id, messages)
 
     def presence(self, caller: Caller, frame: protocol.PresenceFrame) -> Reply:
         self._require_joined(caller, frame.channel)

@@ -22,6 +22,7 @@ from parley.models import User
 from parley.notify import Notifier, PostOutcome
 from parley.ports import Subscribers
 from parley.store.items import message_from_item
+from parley.store.reaction_items import change_from_image
 
 if TYPE_CHECKING:
     from parley.wide_fanout import WideFanout
@@ -104,7 +105,7 @@ def plan(changes: Iterable[StreamChange]) -> Plan:
     for change in changes:
         image = change.new_image if change.event_name != "REMOVE" else change.old_image
         kind = (image or {}).get("kind")
-        if image is None or kind not in ("message", "typing", "presence"):
+        if image is None or kind not in ("message", "typing", "presence", "reactions"):
             result.ignored.append(change.sequence)
             continue
         key = (str(image["workspace"]), str(image["channel"]))
@@ -116,6 +117,8 @@ def plan(changes: Iterable[StreamChange]) -> Plan:
             user = User(str(image["userId"]), str(image["userName"]))
             encoded = protocol.encode(protocol.typing_event(change.event_id, key[1], user))
             events[key].append(PlannedEvent(encoded, [change.sequence], skip_user=user.id))
+        elif kind == "reactions" and change.event_name in ("INSERT", "MODIFY"):
+            events[key].append(_reaction_event(change, image))
         elif kind == "presence" and change.event_name in ("INSERT", "REMOVE"):
             presence[key].append((change, image, change.event_name == "INSERT"))
             events.setdefault(key, [])
@@ -129,6 +132,14 @@ def plan(changes: Iterable[StreamChange]) -> Plan:
             events[key].extend(diffs)
     result.channels = {key: _messages_in_id_order(evs) for key, evs in events.items() if evs}
     return result
+
+
+def _reaction_event(change: StreamChange, image: dict[str, Any]) -> PlannedEvent:
+    """A counts item changed: its last change, with the name's count and the message's version after it.
+    Sorted after its message and in version order, so a batch never shows a reaction before its message."""
+    reaction, count, version = change_from_image(image)
+    encoded = protocol.encode(protocol.reaction_event(reaction, count, version))
+    return PlannedEvent(encoded, [change.sequence], sort_key=f"{reaction.message_id}~{version:012d}")
 
 
 def _presence_diffs(

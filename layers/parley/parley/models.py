@@ -60,10 +60,44 @@ class Message:
     text: str
     client_msg_id: str | None = None
     thread_id: str | None = None
+    # the reactions as one reader sees them (history, join); None: not read, or none ever (parley.reacting)
+    reactions: ReactionSummary | None = None
 
     def renumbered(self, message_id: str) -> Message:
         """The same message under another id (the id was taken), its timestamp the new id's."""
         return replace(self, id=message_id, ts=iso_ms(message_id_ms(message_id)))
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionSummary:
+    """A message's reactions for one reader: each name's count (names in code point order, counts > 0),
+    the names the reader used, and the message's reaction version (every change adds one)."""
+
+    counts: tuple[tuple[str, int], ...]
+    mine: frozenset[str]
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionState:
+    """What a `react` decides on: a message's reaction counts, how many distinct names it has, its
+    version, and the names the reacting user already used on it."""
+
+    counts: dict[str, int]
+    version: int
+    mine: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionChange:
+    """One user adding (or removing) one reaction name on one message."""
+
+    workspace: str
+    channel: str
+    message_id: str
+    user: User
+    name: str
+    added: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,9 @@ from parley.models import (
     Message,
     MessagePage,
     PresencePage,
+    ReactionChange,
+    ReactionState,
+    ReactionSummary,
     Subscriber,
 )
 
@@ -154,5 +157,21 @@ class DueItems(Protocol):
     def connection_due(self, connection_id: str, now_ms: int) -> bool: ...
 
 
-class ChatStore(Connections, Channels, Messages, RateStates, DueItems, Protocol):
+class Reactions(Protocol):
+    """Reactions on messages: the state a `react` decides on, the change, a page's summaries."""
+
+    def reaction_state(
+        self, workspace: str, channel: str, message_id: str, user_id: str, *, consistent: bool = False
+    ) -> ReactionState | None: ...
+
+    def apply_reaction(
+        self, change: ReactionChange, seen: ReactionState, *, max_distinct: int, max_mine: int
+    ) -> bool: ...
+
+    def reaction_summaries(
+        self, workspace: str, channel: str, user_id: str, first_id: str, last_id: str
+    ) -> dict[str, ReactionSummary]: ...
+
+
+class ChatStore(Connections, Channels, Messages, RateStates, DueItems, Reactions, Protocol):
     """Everything the chat use cases read and write."""

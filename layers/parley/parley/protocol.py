@@ -22,8 +22,9 @@ from pydantic import (
 )
 
 from parley.errors import BadRequest, ErrorCode
-from parley.models import Channel, ChannelListing, Message, User
+from parley.models import Channel, ChannelListing, Message, ReactionChange, ReactionSummary, User
 from parley.names import user_id_problem
+from parley.reaction_names import reaction_name_problem
 
 MAX_TEXT = 4000
 # A text's UTF-8 bytes as Parley sends it, inside a JSON string (a quote or a newline counts 2 bytes,
@@ -49,6 +50,9 @@ FRAME_BUDGET = 100_000
 # `joined` gives its presence list at most this share of the budget; its messages get the rest.
 JOIN_PRESENCE_BUDGET = FRAME_BUDGET // 2
 ERROR_MESSAGE_MAX = 1000
+# Distinct reaction names on one message, and names one user may put on one message (parley.reacting).
+MAX_REACTIONS_PER_MESSAGE = 50
+MAX_REACTIONS_PER_USER = 20
 
 
 def _no_lone_surrogates(value: Any) -> Any:
@@ -72,6 +76,13 @@ def _user_id(value: str) -> str:
 def text_bytes(value: str) -> int:
     """A text's bytes as sent: its UTF-8 inside a JSON string, escapes included, quotes excluded."""
     return len(json.dumps(value, ensure_ascii=False).encode("utf-8")) - 2
+
+
+def _reaction_name(value: str) -> str:
+    problem = reaction_name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def _within_text_bytes(value: str) -> str:
@@ -101,6 +112,10 @@ Text = Annotated[
     AfterValidator(_within_text_bytes),
 ]
 ClientMsgId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CLIENT_MSG_ID), _Unicode]
+# A short name or one emoji (parley.reaction_names); 64 characters bounds the work before the rule runs.
+ReactionName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), _Unicode, AfterValidator(_reaction_name)
+]
 
 
 class Frame(BaseModel):
@@ -176,6 +191,16 @@ class ChannelsFrame(Frame):
     after: ChannelId | None = None
 
 
+class ReactFrame(Frame):
+    """Add a reaction to a message of a joined channel, or with `remove` take it back. Idempotent."""
+
+    action: Literal["react"]
+    channel: ChannelId
+    message_id: MessageId = Field(alias="messageId")
+    name: ReactionName
+    remove: bool = False
+
+
 F = TypeVar("F", bound=Frame)
 
 FRAMES: dict[str, type[Frame]] = {
@@ -189,6 +214,7 @@ FRAMES: dict[str, type[Frame]] = {
     "create_channel": CreateChannelFrame,
     "invite": InviteFrame,
     "channels": ChannelsFrame,
+    "react": ReactFrame,
 }
 
 
@@ -244,7 +270,18 @@ def message_wire(message: Message) -> dict[str, Any]:
         wire["clientMsgId"] = message.client_msg_id
     if message.thread_id is not None:
         wire["threadId"] = message.thread_id
+    if message.reactions is not None:
+        wire |= reactions_wire(message.reactions)
     return wire
+
+
+def reactions_wire(summary: ReactionSummary) -> dict[str, Any]:
+    """`reactions` (each name with a count, and `me` when the reader used it) and `reactionsVersion`,
+    for a message that has ever had a reaction: a client keeps the newest version (docs/protocol.md)."""
+    return {
+        "reactions": [{"name": n, "count": c, "me": n in summary.mine} for n, c in summary.counts],
+        "reactionsVersion": summary.version,
+    }
 
 
 def channel_wire(channel: Channel) -> dict[str, Any]:
@@ -340,6 +377,34 @@ def presence(
         }
 
     return fit_frame(build, wires, keep="first", budget=budget)
+
+
+def reacted(change: ReactionChange, *, changed: bool) -> dict[str, Any]:
+    """The answer to `react`: `changed` is false when there was nothing to do (already so)."""
+    return {
+        "type": "reacted",
+        "channel": change.channel,
+        "messageId": change.message_id,
+        "name": change.name,
+        "added": change.added,
+        "changed": changed,
+    }
+
+
+def reaction_event(change: ReactionChange, count: int, version: int) -> dict[str, Any]:
+    """A reaction added or removed: the name's count after it, and the message's reaction version
+    after it (one more on every change), so a client keeps the newest whatever order events come in."""
+    return {
+        "type": "reaction",
+        "id": f"r{change.message_id}.{version}",
+        "channel": change.channel,
+        "messageId": change.message_id,
+        "name": change.name,
+        "count": count,
+        "version": version,
+        "user": user_wire(change.user),
+        "added": change.added,
+    }
 
 
 def heartbeat(ts: str) -> dict[str, Any]:

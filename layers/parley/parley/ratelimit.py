@@ -20,6 +20,8 @@ ACTION_LIMITS: dict[str, tuple[int, float]] = {
     "presence": (60, 5.0),
     "channels": (30, 2.0),
     "heartbeat": (10, 0.5),
+    # a click each: a burst of reactions at once, then a few a second
+    "react": (30, 3.0),
 }
 
 

@@ -144,3 +144,24 @@ def message_sk(message_id: str) -> str:
 
 def message_key(workspace: str, channel: str, message_id: str) -> Key:
     return {"PK": channel_messages_pk(workspace, channel), "SK": message_sk(message_id)}
+
+
+# Reactions live in the channel's message partition, sorted by message id, so a page of messages finds
+# them with one range Query of each kind (parley.store.reactions). Their prefixes sort between `HEAD` and
+# `MSG#` ("MR" < "MS"): no message Query (`begins_with MSG#`, `> MSG#{since}`) ever meets them.
+# `#` never occurs in a user id (parley.names).
+REACTIONS_PREFIX = "MRC#"  # a message's counts: one item per message that ever had a reaction
+REACTED_PREFIX = "MRU#"  # one user's names on one message: MRU#{userId}#{messageId}
+REACTION_COUNT_PREFIX = "c#"  # the counts item's attribute per name: `c#{name}`
+
+
+def reactions_key(workspace: str, channel: str, message_id: str) -> Key:
+    return {"PK": channel_messages_pk(workspace, channel), "SK": f"{REACTIONS_PREFIX}{message_id}"}
+
+
+def reacted_prefix(user_id: str) -> str:
+    return f"{REACTED_PREFIX}{user_id}#"
+
+
+def reacted_key(workspace: str, channel: str, user_id: str, message_id: str) -> Key:
+    return {"PK": channel_messages_pk(workspace, channel), "SK": f"{reacted_prefix(user_id)}{message_id}"}
