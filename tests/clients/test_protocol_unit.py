@@ -46,9 +46,9 @@ def test_a_reply_answers_its_action_and_an_ack_its_own_client_msg_id_only():
 
 
 def test_an_unknown_action_is_answered_by_an_unknown_type_never_by_a_known_reply_or_event():
-    assert protocol.answers({"type": "reacted"}, "react", None)
-    assert not protocol.answers({"type": "heartbeat", "ts": "t"}, "react", None)
-    assert not protocol.answers({"type": "message", "id": "1"}, "react", None)
+    assert protocol.answers({"type": "shouted"}, "shout", None)
+    assert not protocol.answers({"type": "heartbeat", "ts": "t"}, "shout", None)
+    assert not protocol.answers({"type": "message", "id": "1"}, "shout", None)
 
 
 def test_text_limits_are_the_servers():

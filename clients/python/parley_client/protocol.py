@@ -34,8 +34,9 @@ REPLIES: dict[str, str | None] = {
     "create_channel": "channel_created",
     "invite": "invited",
     "channels": "channels",
+    "react": "reacted",
 }
-EVENT_TYPES: set[str] = {"message", "typing", "presence_diff"}
+EVENT_TYPES: set[str] = {"message", "typing", "presence_diff", "reaction"}
 
 
 def register_action(action: str, reply: str | None, *, events: tuple[str, ...] = ()) -> None:
