@@ -55,6 +55,17 @@ class MessageWire(Sent):
     text: str
     clientMsgId: Annotated[protocol.ClientMsgId, Field(description="only when the author set one")] = ""
     threadId: Annotated[protocol.MessageId, Field(description="only when it replies to a message")] = ""
+    version: Annotated[
+        int, Field(ge=1, description="only once edited or deleted: +1 per change; keep the highest seen")
+    ] = 0
+    editedAt: Annotated[str, Field(description="only once edited: when it last was")] = ""
+    deleted: Annotated[bool, Field(description="only on a tombstone (then `text` is empty)")] = False
+    deletedAt: Annotated[str, Field(description="only on a tombstone: when it was deleted")] = ""
+    replyCount: Annotated[int, Field(ge=0, description="only on a thread's parent: live replies")] = 0
+    lastReplyAt: Annotated[str, Field(description="only on a thread's parent: the newest reply's ts")] = ""
+    threadVersion: Annotated[
+        int, Field(ge=1, description="only on a thread's parent: +1 per reply posted or deleted")
+    ] = 0
 
 
 class ChannelWire(Sent):
@@ -150,6 +161,37 @@ class ChannelsReply(Sent):
     next: Annotated[protocol.ChannelId | None, Field(description="send as `after` for the next page")]
 
 
+class EditedReply(Sent):
+    """The reply to `edit` (also to a repeated one): the message's version now."""
+
+    type: Literal["edited"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    version: Annotated[int, Field(ge=0)]
+    editedAt: str | None
+
+
+class DeletedReply(Sent):
+    """The reply to `delete` (also to a repeated one): the tombstone's version."""
+
+    type: Literal["deleted"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    version: Annotated[int, Field(ge=1)]
+    deletedAt: str
+
+
+class ThreadReply(Sent):
+    """The reply to `thread`: the parent as it is now and a page of its replies, oldest first."""
+
+    type: Literal["thread"]
+    channel: protocol.ChannelId
+    threadId: protocol.MessageId
+    parent: MessageWire
+    messages: list[MessageWire]
+    next: Annotated[protocol.MessageId | None, Field(description="send as `after` for the next page")]
+
+
 class ErrorReply(Sent):
     """The reply to a frame that failed; `token_expired` is followed by the server closing the socket."""
 
@@ -186,7 +228,45 @@ class PresenceDiffEvent(Sent):
     leaves: list[UserWire]
 
 
-Event = Annotated[MessageEvent | TypingEvent | PresenceDiffEvent, Field(discriminator="type")]
+class MessageUpdatedEvent(MessageWire):
+    """A message was edited: the message as it is now. Keep it unless you hold a higher `version`
+    (events are at least once and may arrive out of order); for a message you do not hold, it is the
+    message."""
+
+    type: Literal["message_updated"]
+
+
+class MessageDeletedEvent(Sent):
+    """A message was deleted: show a tombstone, unless you hold a higher `version`."""
+
+    type: Literal["message_deleted"]
+    id: protocol.MessageId
+    channel: protocol.ChannelId
+    version: Annotated[int, Field(ge=1)]
+    deletedAt: str
+    threadId: Annotated[protocol.MessageId, Field(description="only when it was a reply")] = ""
+
+
+class ThreadUpdatedEvent(Sent):
+    """A thread's summary changed (a reply posted or deleted); keep the highest `threadVersion`."""
+
+    type: Literal["thread_updated"]
+    id: Annotated[protocol.MessageId, Field(description="the thread's parent")]
+    channel: protocol.ChannelId
+    replyCount: Annotated[int, Field(ge=0)]
+    lastReplyAt: str | None
+    threadVersion: Annotated[int, Field(ge=1)]
+
+
+Event = Annotated[
+    MessageEvent
+    | TypingEvent
+    | PresenceDiffEvent
+    | MessageUpdatedEvent
+    | MessageDeletedEvent
+    | ThreadUpdatedEvent,
+    Field(discriminator="type"),
+]
 
 
 class BatchEvent(Sent):
@@ -209,8 +289,19 @@ REPLIES: dict[str, type[Sent] | None] = {
     "create_channel": ChannelCreatedReply,
     "invite": InvitedReply,
     "channels": ChannelsReply,
+    "edit": EditedReply,
+    "delete": DeletedReply,
+    "thread": ThreadReply,
 }
-EVENTS: list[type[Sent]] = [MessageEvent, TypingEvent, PresenceDiffEvent, BatchEvent]
+EVENTS: list[type[Sent]] = [
+    MessageEvent,
+    TypingEvent,
+    PresenceDiffEvent,
+    MessageUpdatedEvent,
+    MessageDeletedEvent,
+    ThreadUpdatedEvent,
+    BatchEvent,
+]
 
 
 def type_of(model: type[Sent]) -> str:

@@ -27,6 +27,9 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
     expected = {
         "join": "joined",
         "message": "ack",
+        "thread": "thread",
+        "edit": "edited",
+        "delete": "deleted",
         "typing": None,
         "history": "history",
         "presence": "presence",
@@ -37,6 +40,7 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
         "leave": "left",
     }
     created: dict[str, Any] = {}
+    posted: dict[str, Any] = {}
     for name, frame_type in expected.items():
         event = sample(name)
         if name == "invite":
@@ -44,10 +48,16 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
             # a client invites with the id that create_channel answered.
             body = json.loads(event["body"]) | {"channel": created["channel"]["id"]}
             event["body"] = json.dumps(body)
+        if name in ("edit", "delete", "thread"):
+            # a message's id is drawn when it is posted: these name the one the sample message got
+            field = "threadId" if name == "thread" else "messageId"
+            event["body"] = json.dumps(json.loads(event["body"]) | {field: posted["id"]})
         answer = reply(name, event)
         assert (answer or {}).get("type") == frame_type, (name, answer)
         if name == "create_channel":
             created = answer or {}
+        if name == "message":
+            posted = answer or {}
     default = reply("default")
     assert default is not None and default["code"] == "unknown_action"
     assert load("disconnect").handler(sample("disconnect"), LambdaContext()) == {"statusCode": 200}

@@ -35,6 +35,9 @@ REPLY = {
     "create_channel": "channel_created",
     "invite": "invited",
     "channels": "channels",
+    "edit": "edited",
+    "delete": "deleted",
+    "thread": "thread",
 }
 REPLY_TYPES = frozenset(kind for kind in REPLY.values() if kind) | {"error"}
 

@@ -20,6 +20,9 @@ ACTION_LIMITS: dict[str, tuple[int, float]] = {
     "presence": (60, 5.0),
     "channels": (30, 2.0),
     "heartbeat": (10, 0.5),
+    "edit": (30, 1.0),
+    "delete": (30, 1.0),
+    "thread": (60, 5.0),
 }
 
 
