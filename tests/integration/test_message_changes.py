@@ -22,7 +22,9 @@ def _post(client: Any, text: str, **extra: Any) -> dict[str, Any]:
 
 def _edit(client: Any, message_id: str, text: str, **extra: Any) -> dict[str, Any]:
     client.harness.clock.advance(300)
-    reply = client.send({"action": "edit", "channel": "general", "messageId": message_id, "text": text, **extra})
+    reply = client.send(
+        {"action": "edit", "channel": "general", "messageId": message_id, "text": text, **extra}
+    )
     assert reply is not None
     return reply
 
