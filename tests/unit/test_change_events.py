@@ -28,7 +28,13 @@ def test_a_delete_becomes_message_deleted_without_text() -> None:
     old = message_item(ID, version=1)
     new = {k: v for k, v in message_item(ID, version=2, deletedAt="d").items() if k != "text"}
     (event,) = _events(change("1", "MODIFY", old=old, new=new))
-    assert event == {"type": "message_deleted", "id": ID, "channel": "general", "version": 2, "deletedAt": "d"}
+    assert event == {
+        "type": "message_deleted",
+        "id": ID,
+        "channel": "general",
+        "version": 2,
+        "deletedAt": "d",
+    }
 
 
 def test_a_reply_counted_on_its_parent_becomes_thread_updated() -> None:
