@@ -335,3 +335,19 @@ def test_recovery_after_a_reconnect_shows_the_current_text_and_tombstones(parley
     recovered = {m["id"]: m for m in joined["messages"]}
     assert recovered[edited["id"]]["text"] == "typo" and recovered[edited["id"]]["editedAt"]
     assert recovered[deleted["id"]]["deleted"] is True and recovered[deleted["id"]]["text"] == ""
+
+
+def test_a_tombstone_keeps_nothing_derived_from_the_text(parley: Any) -> None:
+    # Given a message whose item also holds a list parsed from its text (another feature's `mentions`)
+    _, bob = joined_pair(parley)
+    posted = _post(bob, "@alice see this")
+    key = {"PK": "WS#acme#CHAN#general", "SK": f"MSG#{posted['id']}"}
+    table = parley.aws.dynamodb.Table("MessagesTable")
+    table.update_item(
+        Key=key, UpdateExpression="SET mentions = :m", ExpressionAttributeValues={":m": ["alice"]}
+    )
+    # When bob deletes it
+    _delete(bob, posted["id"])
+    # Then neither the text nor the mentions are kept
+    item = table.get_item(Key=key)["Item"]
+    assert "text" not in item and "mentions" not in item

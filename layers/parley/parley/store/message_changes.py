@@ -59,10 +59,10 @@ class MessageChangeStore(TableAccess):
             "TableName": self._tables.messages_name,
             "Key": keys.message_key(seen.workspace, seen.channel, seen.id),
             # `mentions` (another feature's list, parsed from the text) goes with the text
-            "UpdateExpression": "SET deletedAt = :at, version = :next REMOVE #text, mentions",
+            "UpdateExpression": "SET deletedAt = :at, version = :next REMOVE #text, #mentions",
             "ConditionExpression": f"attribute_exists(PK) AND attribute_not_exists(deletedAt) AND "
             f"{_version_holds(seen.version)}",
-            "ExpressionAttributeNames": {"#text": "text"},
+            "ExpressionAttributeNames": {"#text": "text", "#mentions": "mentions"},
             "ExpressionAttributeValues": values,
         }
         tombstone = _replace(seen, text="", deleted_at=deleted_at, version=seen.version + 1)
