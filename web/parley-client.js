@@ -238,9 +238,12 @@ export class Timeline {
     if (entry) Object.assign(entry, { state: 'failed', error });
   }
 
-  /** A newer state of a message (`message_updated`, `message_deleted`); true when it changed what is held. */
+  /** A newer state of a message (`message_updated`, `message_deleted`); true when it changed what is held.
+   * One older than every message held is left out: `history` shows it as it is when paged back to (held,
+   * it would make the oldest id jump back, and paging on from there would skip what lies between). */
   change(message) {
     const held = this.byId.get(message.id);
+    if (!held && this.ids.length && message.id < this.ids[0]) return false;
     if (!held) return this.add(message);
     const merged = mergeMessage(held, message);
     this.byId.set(message.id, merged);

@@ -65,6 +65,14 @@ describe('message changes', () => {
     assert.equal(timeline.get(mid(1)).text, 'edited');
   });
 
+  test('a change to a message older than the loaded history is left to history', () => {
+    const timeline = new Timeline();
+    timeline.add(msg(5));
+    assert.equal(timeline.change(updated(2, 1, 'old, edited')), false);
+    assert.equal(timeline.firstId, mid(5)); // paging back still starts before message 5
+    assert.equal(timeline.change({ ...deleted(7, 1), deleted: true, text: '' }), true); // newer: kept
+  });
+
   test('merging never lets an older state bring the text of a tombstone back', () => {
     const tomb = mergeMessage({ id: mid(1) }, { id: mid(1), version: 2, deleted: true, text: '' });
     assert.equal(mergeMessage(tomb, msg(1)).text, '');
