@@ -406,7 +406,9 @@ function renderThread() {
   const replies = new Map();
   for (const message of state.thread(openThread).replies.messages()) replies.set(message.id, message);
   for (const message of state.timeline.messages()) {
-    if (message.threadId === openThread) replies.set(message.id, state.timeline.get(message.id));
+    const known = replies.get(message.id);
+    const newer = !known || (message.version || 0) > (known.version || 0);
+    if (message.threadId === openThread && newer) replies.set(message.id, message);
   }
   const parent = state.timeline.get(openThread);
   const items = parent ? [messageItem(parent, null, true)] : [];
