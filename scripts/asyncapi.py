@@ -70,6 +70,17 @@ class MessageWire(Sent):
     reactionsVersion: Annotated[
         int, Field(ge=1, description="with `reactions`: keep a name's count only if this is newer")
     ] = 0
+    version: Annotated[
+        int, Field(ge=1, description="only once edited or deleted: +1 per change; keep the highest seen")
+    ] = 0
+    editedAt: Annotated[str, Field(description="only once edited: when it last was")] = ""
+    deleted: Annotated[bool, Field(description="only on a tombstone (then `text` is empty)")] = False
+    deletedAt: Annotated[str, Field(description="only on a tombstone: when it was deleted")] = ""
+    replyCount: Annotated[int, Field(ge=0, description="only on a thread's parent: live replies")] = 0
+    lastReplyAt: Annotated[str, Field(description="only on a thread's parent: the newest reply's ts")] = ""
+    threadVersion: Annotated[
+        int, Field(ge=1, description="only on a thread's parent: +1 per reply posted or deleted")
+    ] = 0
 
 
 class ChannelWire(Sent):
@@ -174,6 +185,35 @@ class ReactedReply(Sent):
     name: protocol.ReactionName
     added: bool
     changed: bool
+class EditedReply(Sent):
+    """The reply to `edit` (also to a repeated one): the message's version now."""
+
+    type: Literal["edited"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    version: Annotated[int, Field(ge=0)]
+    editedAt: str | None
+
+
+class DeletedReply(Sent):
+    """The reply to `delete` (also to a repeated one): the tombstone's version."""
+
+    type: Literal["deleted"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    version: Annotated[int, Field(ge=1)]
+    deletedAt: str
+
+
+class ThreadReply(Sent):
+    """The reply to `thread`: the parent as it is now and a page of its replies, oldest first."""
+
+    type: Literal["thread"]
+    channel: protocol.ChannelId
+    threadId: protocol.MessageId
+    parent: MessageWire
+    messages: list[MessageWire]
+    next: Annotated[protocol.MessageId | None, Field(description="send as `after` for the next page")]
 
 
 class ErrorReply(Sent):
@@ -228,7 +268,48 @@ class ReactionEvent(Sent):
     added: bool
 
 
-Event = Annotated[MessageEvent | TypingEvent | PresenceDiffEvent | ReactionEvent, Field(discriminator="type")]
+
+class MessageUpdatedEvent(MessageWire):
+    """A message was edited: the message as it is now. Keep it unless you hold a higher `version`
+    (events are at least once and may arrive out of order); for a message you do not hold, it is the
+    message."""
+
+    type: Literal["message_updated"]
+
+
+class MessageDeletedEvent(Sent):
+    """A message was deleted: show a tombstone, unless you hold a higher `version`."""
+
+    type: Literal["message_deleted"]
+    id: protocol.MessageId
+    channel: protocol.ChannelId
+    version: Annotated[int, Field(ge=1)]
+    deletedAt: str
+    threadId: Annotated[protocol.MessageId, Field(description="only when it was a reply")] = ""
+
+
+class ThreadUpdatedEvent(Sent):
+    """A thread's summary changed (a reply posted or deleted); keep the highest `threadVersion`."""
+
+    type: Literal["thread_updated"]
+    id: Annotated[protocol.MessageId, Field(description="the thread's parent")]
+    channel: protocol.ChannelId
+    replyCount: Annotated[int, Field(ge=0)]
+    lastReplyAt: str | None
+    threadVersion: Annotated[int, Field(ge=1)]
+
+
+
+Event = Annotated[
+    MessageEvent
+    | TypingEvent
+    | PresenceDiffEvent
+    | ReactionEvent
+    | MessageUpdatedEvent
+    | MessageDeletedEvent
+    | ThreadUpdatedEvent,
+    Field(discriminator="type"),
+]
 
 
 class BatchEvent(Sent):
@@ -252,8 +333,20 @@ REPLIES: dict[str, type[Sent] | None] = {
     "invite": InvitedReply,
     "channels": ChannelsReply,
     "react": ReactedReply,
+    "edit": EditedReply,
+    "delete": DeletedReply,
+    "thread": ThreadReply,
 }
-EVENTS: list[type[Sent]] = [MessageEvent, TypingEvent, PresenceDiffEvent, ReactionEvent, BatchEvent]
+EVENTS: list[type[Sent]] = [
+    MessageEvent,
+    TypingEvent,
+    PresenceDiffEvent,
+    ReactionEvent,
+    MessageUpdatedEvent,
+    MessageDeletedEvent,
+    ThreadUpdatedEvent,
+    BatchEvent,
+]
 
 
 def type_of(model: type[Sent]) -> str:

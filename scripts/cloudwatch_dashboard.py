@@ -37,6 +37,9 @@ ROUTE_FUNCTIONS = (
     "HeartbeatFunction",
     "CreateChannelFunction",
     "InviteFunction",
+    "EditFunction",
+    "DeleteFunction",
+    "ThreadFunction",
     "ChannelsFunction",
     "ReactFunction",
 )

@@ -16,6 +16,8 @@ let statusTicker = null;
 let refreshTicker = null;
 let noticeTimer = null;
 let pickerFor = null; // the message id whose reaction picker is open
+let editing = null; // {channel, id}: the composer edits this message instead of sending a new one
+let openThread = null; // the parent id of the thread shown beside the channel
 
 // ---- sign-in -------------------------------------------------------------------------------------------
 
@@ -140,8 +142,12 @@ function onClientEvent(kind, detail) {
       if (detail.channel === active) {
         client.channel(active).unread = 0;
         renderMessages({ older: Boolean(detail.older) });
+        renderThread();
       }
       renderChannels();
+      break;
+    case 'thread':
+      if (detail.channel === active && detail.threadId === openThread) renderThread();
       break;
     case 'presence':
       if (detail.channel === active) renderPresence();
@@ -162,6 +168,10 @@ function onClientEvent(kind, detail) {
 
 function select(name) {
   if (pickerFor) closePicker();
+  if (name !== active) {
+    stopEditing();
+    openThread = null;
+  }
   active = name;
   sessionStorage.setItem('parley.channel', name);
   const state = client.join(name);
@@ -172,6 +182,7 @@ function select(name) {
   renderMessages({ toBottom: true });
   renderPresence();
   renderTyping();
+  renderThread();
 }
 
 // ---- rendering -----------------------------------------------------------------------------------------
@@ -285,7 +296,7 @@ function timeOf(ts) {
   return Number.isNaN(date.getTime()) ? '' : date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
-function messageItem(message, previous) {
+function messageItem(message, previous, inThread = false) {
   const own = client.me && message.user?.id === client.me.id;
   const continued = previous && previous.user?.id === message.user?.id
     && new Date(message.ts) - new Date(previous.ts) < GROUP_WINDOW_MS;
@@ -298,9 +309,42 @@ function messageItem(message, previous) {
       authorParts(message.user).id ? el('span', { class: 'user-id', text: ` ${authorParts(message.user).id}` }) : null,
       el('time', { class: 'time', dateTime: message.ts, title: message.ts, text: timeOf(message.ts) })));
   }
-  li.append(el('div', { class: 'text', text: message.text }));
+  if (message.deleted) {
+    li.classList.add('deleted');
+    li.append(el('div', { class: 'text', text: 'This message was deleted.' }));
+    return li;
+  }
+  li.append(el('div', { class: 'text', text: message.text },
+    message.editedAt ? el('span', { class: 'edited', title: message.editedAt, text: ' (edited)' }) : null));
+  li.append(messageActions(message, own, inThread));
   li.append(reactionsRow(message.id));
+  if (!inThread && message.replyCount > 0) {
+    const n = message.replyCount;
+    const replies = el('button', { type: 'button', class: 'link-button replies', text: `${n} ${n === 1 ? 'reply' : 'replies'}` });
+    replies.addEventListener('click', () => showThread(message.id));
+    li.append(replies);
+  }
   return li;
+}
+
+function messageActions(message, own, inThread) {
+  const actions = el('div', { class: 'actions' });
+  if (!inThread && !message.threadId) {
+    const reply = el('button', { type: 'button', class: 'link-button reply', text: 'Reply' });
+    reply.addEventListener('click', () => showThread(message.id));
+    actions.append(reply);
+  }
+  if (own) {
+    const edit = el('button', { type: 'button', class: 'link-button edit', text: 'Edit' });
+    edit.addEventListener('click', () => startEditing(message));
+    const remove = el('button', { type: 'button', class: 'link-button delete', text: 'Delete' });
+    remove.addEventListener('click', () => {
+      // Deleting cannot be undone: ask first.
+      if (window.confirm('Delete this message? This cannot be undone.')) client.delete(active, message.id);
+    });
+    actions.append(edit, remove);
+  }
+  return actions;
 }
 
 // ---- reactions -----------------------------------------------------------------------------------------
@@ -429,6 +473,7 @@ function renderMessages({ older = false, toBottom = false } = {}) {
   const items = [];
   let previous = null;
   for (const message of timeline.messages()) {
+    if (message.threadId) continue; // replies are shown in their thread (the channel has them too)
     items.push(messageItem(message, previous));
     previous = message;
   }
@@ -440,6 +485,87 @@ function renderMessages({ older = false, toBottom = false } = {}) {
   else if (toBottom || nearBottom) box.scrollTop = box.scrollHeight;
   // Nothing to scroll yet, so no scroll-up can ask for more: ask now.
   if (box.scrollHeight <= box.clientHeight && timeline.hasMore) client.loadOlder(active);
+}
+
+// ---- threads and edits ---------------------------------------------------------------------------------
+
+function showThread(id) {
+  openThread = id;
+  client.thread(active, id);
+  renderThread();
+  $('thread-text').focus();
+}
+
+function closeThread() {
+  openThread = null;
+  renderThread();
+}
+
+/** The open thread: its parent, then its replies (those read with `thread` and those that came live). */
+function renderThread() {
+  const panel = $('thread-panel');
+  const shown = Boolean(openThread && active && client);
+  panel.hidden = !shown;
+  $('chat').classList.toggle('thread-open', shown);
+  if (!shown) return;
+  const state = client.channel(active);
+  const replies = new Map();
+  for (const message of state.thread(openThread).replies.messages()) replies.set(message.id, message);
+  for (const message of state.timeline.messages()) {
+    const known = replies.get(message.id);
+    const newer = !known || (message.version || 0) > (known.version || 0);
+    if (message.threadId === openThread && newer) replies.set(message.id, message);
+  }
+  const parent = state.timeline.get(openThread);
+  const items = parent ? [messageItem(parent, null, true)] : [];
+  let previous = null;
+  for (const id of [...replies.keys()].sort()) {
+    const reply = replies.get(id);
+    items.push(messageItem(reply, previous, true));
+    previous = reply;
+  }
+  $('thread-list').replaceChildren(...items);
+}
+
+function sendReply() {
+  const text = $('thread-text');
+  if (!active || !client || !openThread) return;
+  const result = client.sendMessage(active, text.value, { threadId: openThread });
+  if (!result.ok) {
+    showNotice(result.error, 'error');
+    return;
+  }
+  text.value = '';
+}
+
+function startEditing(message) {
+  editing = { channel: active, id: message.id };
+  const text = $('composer-text');
+  text.value = message.text;
+  text.dataset.editing = 'true';
+  text.placeholder = 'Editing — Enter saves, Escape cancels';
+  autoGrow();
+  text.focus();
+}
+
+function stopEditing() {
+  if (!editing) return;
+  editing = null;
+  const text = $('composer-text');
+  text.value = '';
+  delete text.dataset.editing;
+  text.placeholder = 'Message — Enter sends, Shift+Enter adds a line';
+  autoGrow();
+}
+
+/** Your newest message in the channel that can still be edited (Up in an empty composer edits it). */
+function lastOwnMessage() {
+  const messages = client.channel(active).timeline.messages();
+  for (let i = messages.length - 1; i >= 0; i -= 1) {
+    const m = messages[i];
+    if (client.me && m.user?.id === client.me.id && !m.deleted && !m.threadId) return m;
+  }
+  return null;
 }
 
 function renderPresence() {
@@ -532,8 +658,28 @@ function wire() {
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       send();
+    } else if (event.key === 'ArrowUp' && text.value === '' && !editing && active && client) {
+      const last = lastOwnMessage();
+      if (last) {
+        event.preventDefault();
+        startEditing(last);
+      }
+    } else if (event.key === 'Escape' && editing) {
+      event.preventDefault();
+      stopEditing();
     }
   });
+  $('thread-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    sendReply();
+  });
+  $('thread-text').addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      sendReply();
+    }
+  });
+  $('close-thread').addEventListener('click', closeThread);
   text.addEventListener('input', () => {
     autoGrow();
     if (text.value.trim() && active) client?.typing(active);
@@ -561,6 +707,15 @@ function wire() {
 function send() {
   const text = $('composer-text');
   if (!active || !client) return;
+  if (editing) {
+    const edited = client.edit(editing.channel, editing.id, text.value);
+    if (!edited.ok) {
+      showNotice(edited.error, 'error');
+      return;
+    }
+    stopEditing();
+    return;
+  }
   const result = client.sendMessage(active, text.value);
   if (!result.ok) {
     showNotice(result.error, 'error');

@@ -12,6 +12,7 @@ export const LIMITS = Object.freeze({
   clientMsgIdMax: 64,
   historyPage: 50,
   joinWithoutSince: 50,
+  threadPage: 50,
 });
 
 const CHANNEL_NAME = /^[a-z0-9_-]{1,80}$/;
@@ -19,7 +20,7 @@ const USER_ID = /^[^\s#]{1,128}$/;
 
 export const REPLY_TYPES = new Set([
   'joined', 'left', 'ack', 'history', 'presence', 'heartbeat', 'channel_created', 'invited', 'channels',
-  'reacted', 'error',
+  'reacted', 'edited', 'deleted', 'thread', 'error',
 ]);
 
 export const DEFAULTS = Object.freeze({
@@ -161,6 +162,26 @@ export class SeenIds {
   }
 }
 
+const THREAD_FIELDS = ['replyCount', 'lastReplyAt', 'threadVersion'];
+
+/**
+ * Two states of one message, merged: its own fields from the one with the higher `version` (edits and
+ * the delete), its thread summary from the one with the higher `threadVersion`, the other filling in
+ * what one lacks (a `message_deleted` carries no author). Events come at least once and out of order,
+ * so whichever arrives last, the newest state wins; a tombstone keeps no text.
+ */
+export function mergeMessage(held, incoming) {
+  const newer = (incoming.version || 0) > (held.version || 0);
+  const merged = newer ? { ...held, ...incoming } : { ...incoming, ...held };
+  const thread = (incoming.threadVersion || 0) > (held.threadVersion || 0) ? incoming : held;
+  for (const key of THREAD_FIELDS) {
+    if (thread[key] !== undefined) merged[key] = thread[key];
+  }
+  if (merged.deleted) merged.text = '';
+  delete merged.type;
+  return merged;
+}
+
 /** One channel's messages: unique by id, ordered by id, plus own messages still waiting for an ack. */
 export class Timeline {
   constructor() {
@@ -168,13 +189,21 @@ export class Timeline {
     this.ids = []; // sorted: ids are 17-digit strings, so string order is time order
     this.pending = new Map(); // clientMsgId -> {clientMsgId, text, user, state, error}
     this.hasMore = false; // older messages exist on the server
+    this.summaries = new Map(); // thread summaries of parents not held yet (thread_updated came first)
   }
 
-  /** Adds a message unless its id is known; true when it is new. Settles own pending by clientMsgId. */
+  /** Adds a message unless its id is known; true when it is new. Settles own pending by clientMsgId.
+   * A known one is merged (mergeMessage): a newer state from an edit, a delete or a later read wins. */
   add(message) {
     if (message.clientMsgId) this.pending.delete(message.clientMsgId);
-    if (this.byId.has(message.id)) return false;
-    this.byId.set(message.id, message);
+    const held = this.byId.get(message.id);
+    if (held) {
+      this.byId.set(message.id, mergeMessage(held, message));
+      return false;
+    }
+    const summary = this.summaries.get(message.id);
+    this.summaries.delete(message.id);
+    this.byId.set(message.id, mergeMessage(summary || { id: message.id }, message));
     const ids = this.ids;
     if (ids.length === 0 || ids[ids.length - 1] < message.id) {
       ids.push(message.id);
@@ -198,13 +227,45 @@ export class Timeline {
   ack(clientMsgId, id, ts, channel) {
     const entry = this.pending.get(clientMsgId);
     if (!entry) return false;
-    this.add({ id, ts, channel, user: entry.user, text: entry.text, clientMsgId });
+    const message = { id, ts, channel, user: entry.user, text: entry.text, clientMsgId };
+    if (entry.threadId) message.threadId = entry.threadId;
+    this.add(message);
     return true;
   }
 
   fail(clientMsgId, error) {
     const entry = this.pending.get(clientMsgId);
     if (entry) Object.assign(entry, { state: 'failed', error });
+  }
+
+  /** A newer state of a message (`message_updated`, `message_deleted`); true when it changed what is held.
+   * One older than every message held is left out: `history` shows it as it is when paged back to (held,
+   * it would make the oldest id jump back, and paging on from there would skip what lies between). */
+  change(message) {
+    const held = this.byId.get(message.id);
+    if (!held && this.ids.length && message.id < this.ids[0]) return false;
+    if (!held) return this.add(message);
+    const merged = mergeMessage(held, message);
+    this.byId.set(message.id, merged);
+    return merged.version !== held.version;
+  }
+
+  /** A thread's summary (`thread_updated`); kept for later when its parent is not held. */
+  summarize(event) {
+    const summary = Object.fromEntries(THREAD_FIELDS.map((k) => [k, event[k]]));
+    const held = this.byId.get(event.id);
+    if (!held) {
+      const kept = this.summaries.get(event.id);
+      if (!kept || kept.threadVersion < summary.threadVersion) this.summaries.set(event.id, { id: event.id, ...summary });
+      return false;
+    }
+    const merged = mergeMessage(held, { id: event.id, ...summary });
+    this.byId.set(event.id, merged);
+    return merged.threadVersion !== held.threadVersion;
+  }
+
+  get(id) {
+    return this.byId.get(id);
   }
 
   get lastId() {
@@ -418,6 +479,28 @@ export class ChannelState {
     this.presenceStale = false; // the reply in flight belongs to an earlier `joined` (or a left channel)
     this.presenceQueued = null; // the cursor to ask for once that stale reply is in
     this.unread = 0;
+    this.threads = new Map(); // parent id -> ThreadState, for the threads opened with `thread`
+  }
+
+  /** The thread of parent `id` as far as it was read (`client.thread` reads it). */
+  thread(id) {
+    let thread = this.threads.get(id);
+    if (!thread) {
+      thread = new ThreadState(id);
+      this.threads.set(id, thread);
+    }
+    return thread;
+  }
+}
+
+/** One thread: its replies (a Timeline of their own: they are read apart from the channel's pages). */
+export class ThreadState {
+  constructor(id) {
+    this.id = id;
+    this.replies = new Timeline();
+    this.next = null; // the cursor of the following page, while more replies are on the server
+    this.loading = false;
+    this.loaded = false; // a first page arrived
   }
 }
 
@@ -465,6 +548,7 @@ export class ParleyClient {
     this.lastTypingSent = new Map();
     this.pendingJoins = new Set();
     this.connectionCount = 0;
+    this.pendingEdits = new Map(); // messageId -> text sent with `edit`, until `edited` answers
   }
 
   on(listener) {
@@ -702,11 +786,13 @@ export class ParleyClient {
     return this.send({ action: 'invite', channel, user });
   }
 
-  /** Queue a message; it shows at once as pending and is sent (and re-sent) until answered. */
-  sendMessage(channel, text) {
+  /** Queue a message; it shows at once as pending and is sent (and re-sent) until answered. With
+   * `threadId` it is a reply in that thread (and, as every reply, also a message of the channel). */
+  sendMessage(channel, text, { threadId } = {}) {
     const problem = textProblem(text);
     if (problem) return { ok: false, error: problem };
     const entry = { channel, text, clientMsgId: newClientMsgId(this.env.crypto), user: this.me };
+    if (threadId) entry.threadId = threadId;
     this.channel(channel).timeline.addPending(entry);
     this.outbox.push(entry);
     this.emit('messages', { channel });
@@ -745,7 +831,9 @@ export class ParleyClient {
     if (!this.channel(head.channel).ready) return;
     this.outbox.shift();
     this.inFlight = head;
-    this.send({ action: 'message', channel: head.channel, text: head.text, clientMsgId: head.clientMsgId });
+    const frame = { action: 'message', channel: head.channel, text: head.text, clientMsgId: head.clientMsgId };
+    if (head.threadId) frame.threadId = head.threadId;
+    this.send(frame);
     this.setTimer('ack', this.options.ackTimeoutMs, () => this.requeueInFlight(0));
   }
 
@@ -781,6 +869,36 @@ export class ParleyClient {
   toggleReaction(channel, messageId, name) {
     const state = this.channels.get(channel);
     return this.react(channel, messageId, name, Boolean(state && state.reactions.mine(messageId, name)));
+  }
+
+  /** Edit your own message: sent with the version held, so an edit made from an old text is refused
+   * (`conflict`) rather than overwrite a newer one. False (with a reason) when it cannot be sent. */
+  edit(channel, messageId, text) {
+    const problem = textProblem(text);
+    if (problem) return { ok: false, error: problem };
+    const held = this.channel(channel).timeline.get(messageId);
+    const frame = { action: 'edit', channel, messageId, text };
+    if (held) frame.version = held.version || 0;
+    if (!this.send(frame)) return { ok: false, error: 'Not connected.' };
+    this.pendingEdits.set(messageId, text);
+    return { ok: true };
+  }
+
+  /** Delete a message (your own; an admin's token: anyone's). False when not connected. */
+  delete(channel, messageId) {
+    return this.send({ action: 'delete', channel, messageId });
+  }
+
+  /** Read a thread's first page, or its next one; false when there is nothing to ask. */
+  thread(channel, threadId) {
+    const state = this.channels.get(channel);
+    if (!state || !state.ready) return false;
+    const thread = state.thread(threadId);
+    if (thread.loading || (thread.loaded && !thread.next)) return false;
+    const frame = { action: 'thread', channel, threadId, limit: LIMITS.threadPage };
+    if (thread.next) frame.after = thread.next;
+    thread.loading = this.send(frame);
+    return thread.loading;
   }
 
   /** Ask for the page before the oldest message we hold; false when there is nothing to ask. */
@@ -822,8 +940,15 @@ export class ParleyClient {
       case 'invited':
         return this.emit('notice', { level: 'info', text: `Invited ${frame.user} to #${this.channelName(frame.channel)}.` });
       case 'channels': return this.onChannels(frame);
+      case 'edited': return this.onEdited(frame);
+      case 'deleted': return this.onChange({ id: frame.messageId, channel: frame.channel, version: frame.version,
+        deletedAt: frame.deletedAt, deleted: true, text: '' });
+      case 'thread': return this.onThread(frame);
       case 'error': return this.onError(frame);
       case 'message': return this.onMessage(frame);
+      case 'message_updated': return this.onChange(frame);
+      case 'message_deleted': return this.onChange({ ...frame, deleted: true, text: '' });
+      case 'thread_updated': return this.onThreadUpdated(frame);
       case 'typing': return this.onTyping(frame);
       case 'presence_diff': return this.onPresence(frame);
       case 'reacted': return undefined; // the `reaction` event carries the new count, to every connection
@@ -951,8 +1076,48 @@ export class ParleyClient {
     this.emit('channels', { created: id });
   }
 
+  /** A newer state of a message, wherever it is held: the channel, and its thread when read. */
+  onChange(message) {
+    const state = this.channel(message.channel);
+    const changed = state.timeline.change(message);
+    const threadId = message.threadId || state.timeline.get(message.id)?.threadId;
+    const thread = threadId ? state.threads.get(threadId) : undefined;
+    if (thread) thread.replies.change(message);
+    if (changed) this.emit('messages', { channel: state.name, message: state.timeline.get(message.id) });
+    if (thread) this.emit('thread', { channel: state.name, threadId });
+  }
+
+  onEdited(frame) {
+    const text = this.pendingEdits.get(frame.messageId);
+    this.pendingEdits.delete(frame.messageId);
+    if (text === undefined) return;
+    this.onChange({ id: frame.messageId, channel: frame.channel, version: frame.version, editedAt: frame.editedAt,
+      text });
+  }
+
+  onThread(frame) {
+    const state = this.channel(frame.channel);
+    const thread = state.thread(frame.threadId);
+    thread.loading = false;
+    thread.loaded = true;
+    thread.next = frame.next;
+    for (const reply of frame.messages || []) thread.replies.add(reply);
+    if (frame.parent) state.timeline.change(frame.parent);
+    this.emit('thread', { channel: state.name, threadId: frame.threadId });
+  }
+
+  onThreadUpdated(event) {
+    const state = this.channel(event.channel);
+    if (state.timeline.summarize(event)) this.emit('messages', { channel: state.name });
+    if (state.threads.has(event.id)) this.emit('thread', { channel: state.name, threadId: event.id });
+  }
+
   onMessage(message) {
     const state = this.channel(message.channel);
+    if (message.threadId && state.threads.has(message.threadId)) {
+      state.thread(message.threadId).replies.add(message);
+      this.emit('thread', { channel: state.name, threadId: message.threadId });
+    }
     const isNew = state.timeline.add(message);
     if (!isNew) return;
     state.typing.stopped(message.user && message.user.id);
@@ -1043,6 +1208,10 @@ export class ParleyClient {
     if (frame.action === 'history') {
       for (const state of this.channels.values()) state.loadingOlder = false;
     }
+    if (frame.action === 'thread') {
+      for (const state of this.channels.values()) for (const thread of state.threads.values()) thread.loading = false;
+    }
+    if (frame.action === 'edit') this.pendingEdits.clear(); // errors name no message: forget the texts sent
     if (frame.action === 'presence') {
       // Errors name no channel: stop every paging (what was listed stays, kept current by diffs),
       // but still ask for a list a newer `joined` is waiting for.
@@ -1065,7 +1234,10 @@ export class ParleyClient {
 
 const ERROR_TEXT = {
   rate_limited: (f) => `Slow down: rate limited, retrying in ${f.retryAfterMs ?? '?'} ms.`,
-  not_found: (f) => (f.action === 'react' ? 'That message is gone.' : 'No such channel, or it is private.'),
+  not_found: (f) => {
+    if (f.action === 'react') return 'That message is gone.';
+    return ['edit', 'delete', 'thread'].includes(f.action) ? f.message : 'No such channel, or it is private.';
+  },
   conflict: (f) => (f.action === 'create_channel' ? 'That channel name is taken.' : f.message),
 };
 

@@ -21,6 +21,16 @@ export interface Message {
   text: string;
   clientMsgId?: string;
   threadId?: MessageId;
+  /** Once edited or deleted: one more per change; the highest held wins. */
+  version?: number;
+  editedAt?: string;
+  /** A tombstone: `text` is empty. */
+  deleted?: boolean;
+  deletedAt?: string;
+  /** On a thread's parent: its live replies, the newest reply's ts, and the summary's own version. */
+  replyCount?: number;
+  lastReplyAt?: string | null;
+  threadVersion?: number;
   /** In `joined` and `history`, only when the message ever had a reaction (possibly empty). */
   reactions?: ReactionCount[];
   /** With `reactions`: the message's reaction version they show. */
@@ -64,7 +74,10 @@ export type ClientFrame =
   | { action: 'invite'; channel: string; user: string }
   | { action: 'channels'; after?: string }
   /** Add a reaction, or with `remove: true` take yours back; idempotent either way. */
-  | { action: 'react'; channel: string; messageId: MessageId; name: string; remove?: boolean };
+  | { action: 'react'; channel: string; messageId: MessageId; name: string; remove?: boolean }
+  | { action: 'edit'; channel: string; messageId: MessageId; text: string; version?: number }
+  | { action: 'delete'; channel: string; messageId: MessageId }
+  | { action: 'thread'; channel: string; threadId: MessageId; after?: MessageId; limit?: number };
 
 export type ErrorCode =
   | 'bad_request'
@@ -103,6 +116,22 @@ export interface ReactedReply {
   added: boolean;
   changed: boolean;
 }
+export interface EditedReply {
+  type: 'edited';
+  channel: string;
+  messageId: MessageId;
+  version: number;
+  editedAt: string | null;
+}
+export interface DeletedReply { type: 'deleted'; channel: string; messageId: MessageId; version: number; deletedAt: string }
+export interface ThreadReply {
+  type: 'thread';
+  channel: string;
+  threadId: MessageId;
+  parent: Message;
+  messages: Message[];
+  next: MessageId | null;
+}
 export interface ErrorReply {
   type: 'error';
   code: ErrorCode;
@@ -123,6 +152,9 @@ export type Reply =
   | InvitedReply
   | ChannelsReply
   | ReactedReply
+  | EditedReply
+  | DeletedReply
+  | ThreadReply
   | ErrorReply;
 
 export interface MessageEvent extends Message { type: 'message' }
@@ -149,8 +181,34 @@ export interface ReactionEvent {
   user: User;
   added: boolean;
 }
+/** A message was edited: the message as it is now. */
+export interface MessageUpdatedEvent extends Message { type: 'message_updated'; version: number }
+export interface MessageDeletedEvent {
+  type: 'message_deleted';
+  id: MessageId;
+  channel: string;
+  version: number;
+  deletedAt: string;
+  threadId?: MessageId;
+}
+export interface ThreadUpdatedEvent {
+  type: 'thread_updated';
+  /** The thread's parent. */
+  id: MessageId;
+  channel: string;
+  replyCount: number;
+  lastReplyAt: string | null;
+  threadVersion: number;
+}
 /** A pushed event (a `batch` frame is unpacked into these before anyone sees it). */
-export type ServerEvent = MessageEvent | TypingEvent | PresenceDiffEvent | ReactionEvent;
+export type ServerEvent =
+  | MessageEvent
+  | TypingEvent
+  | PresenceDiffEvent
+  | ReactionEvent
+  | MessageUpdatedEvent
+  | MessageDeletedEvent
+  | ThreadUpdatedEvent;
 
 /** Anything that is not a Parley frame (API Gateway's own `{"message": "Forbidden"}`, non-JSON). */
 export interface GatewayFrame { type: 'gateway'; message?: string; [key: string]: unknown }
@@ -166,6 +224,7 @@ export const LIMITS: Readonly<{
   clientMsgIdMax: number;
   historyPage: number;
   joinWithoutSince: number;
+  threadPage: number;
 }>;
 
 export const REPLY_TYPES: ReadonlySet<Reply['type']>;
@@ -228,6 +287,7 @@ export interface PendingMessage {
   text: string;
   clientMsgId: string;
   user: User | null;
+  threadId?: MessageId;
   state: 'pending' | 'failed';
   error: string | null;
 }
@@ -237,6 +297,8 @@ export class Timeline {
   byId: Map<MessageId, Message>;
   ids: MessageId[];
   pending: Map<string, PendingMessage>;
+  /** Thread summaries of parents not held yet. */
+  summaries: Map<MessageId, Pick<Message, 'id' | 'replyCount' | 'lastReplyAt' | 'threadVersion'>>;
   hasMore: boolean;
   add(message: Message): boolean;
   addPending(entry: Omit<PendingMessage, 'state' | 'error'>): void;
@@ -246,6 +308,11 @@ export class Timeline {
   readonly firstId: MessageId | null;
   messages(): Message[];
   pendingEntries(): PendingMessage[];
+  /** A newer state of a message (an edit, a delete); true when it changed what is held. */
+  change(message: Partial<Message> & { id: MessageId }): boolean;
+  /** A thread's summary; kept for later when its parent is not held. */
+  summarize(event: ThreadUpdatedEvent): boolean;
+  get(id: MessageId): Message | undefined;
 }
 
 export class Presence {
@@ -295,7 +362,22 @@ export class ChannelState {
   loadingOlder: boolean;
   gap: { since: MessageId; before: MessageId } | null;
   unread: number;
+  threads: Map<MessageId, ThreadState>;
+  /** The thread of parent `id` as far as it was read (`client.thread` reads it). */
+  thread(id: MessageId): ThreadState;
 }
+
+export class ThreadState {
+  constructor(id: MessageId);
+  id: MessageId;
+  replies: Timeline;
+  next: MessageId | null;
+  loading: boolean;
+  loaded: boolean;
+}
+
+/** Two states of one message merged: the higher `version` wins its fields, the higher `threadVersion` its thread summary. */
+export function mergeMessage(held: Partial<Message>, incoming: Partial<Message>): Message;
 
 // ---- the client ----------------------------------------------------------------------------------------
 
@@ -307,6 +389,8 @@ export interface ClientEvents {
   channels: { created?: string };
   channel: { channel: string };
   messages: { channel: string; message?: Message; older?: boolean };
+  /** A thread read with `thread` changed: a page, a reply, an edit or delete in it. */
+  thread: { channel: string; threadId: MessageId };
   presence: { channel: string };
   typing: { channel: string };
   reactions: { channel: string; messageId: MessageId };
@@ -379,7 +463,17 @@ export class ParleyClient {
   createChannel(name: string, isPrivate?: boolean): boolean;
   invite(channel: string, user: string): boolean;
   /** Queue a message: pending at once, sent (and re-sent with the same clientMsgId) until acked. */
-  sendMessage(channel: string, text: string): { ok: true; clientMsgId: string } | { ok: false; error: string };
+  sendMessage(
+    channel: string,
+    text: string,
+    options?: { threadId?: MessageId },
+  ): { ok: true; clientMsgId: string } | { ok: false; error: string };
+  /** Edit your own message (sent with the version held: an edit from an old text is a `conflict`). */
+  edit(channel: string, messageId: MessageId, text: string): { ok: true } | { ok: false; error: string };
+  /** Delete a message (yours; with an admin token, anyone's); false when not connected. */
+  delete(channel: string, messageId: MessageId): boolean;
+  /** Read a thread's first page, or its next one; false when there is nothing to ask. */
+  thread(channel: string, threadId: MessageId): boolean;
   retryMessage(channel: string, clientMsgId: string): void;
   discardMessage(channel: string, clientMsgId: string): void;
   typing(channel: string): void;

@@ -9,9 +9,10 @@ import pytest
 from tests.support.matrix import assert_error_frame, send, snapshot
 from tests.support.template import action_routes
 
-CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history", "presence", "react"]
+CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history", "presence", "react", "edit", "delete", "thread"]
 # a well-formed message id; reacting needs a joined channel before the message is even looked up
 SOME_MESSAGE = "17900000000000001"
+SOME_ID = SOME_MESSAGE  # well-formed: only authorization (or its absence) can refuse these
 
 
 def frame_for(action: str, channel: str, **extra: Any) -> dict[str, Any]:
@@ -28,6 +29,9 @@ def frame_for(action: str, channel: str, **extra: Any) -> dict[str, Any]:
         "create_channel": {"action": "create_channel", "name": "brand-new"},
         "channels": {"action": "channels"},
         "react": {"action": "react", "channel": channel, "messageId": SOME_MESSAGE, "name": "+1"},
+        "edit": {"action": "edit", "channel": channel, "messageId": SOME_ID, "text": "changed"},
+        "delete": {"action": "delete", "channel": channel, "messageId": SOME_ID},
+        "thread": {"action": "thread", "channel": channel, "threadId": SOME_ID},
     }
     return frames[action] | extra
 
@@ -61,7 +65,8 @@ def with_channel(frame: dict[str, Any], name: str, channel_id: str) -> dict[str,
 # join/invite look the channel up (not_found); message/typing/history/presence need a subscription
 CROSS_WORKSPACE = {"join": "not_found", "invite": "not_found", "message": "not_joined",
                    "typing": "not_joined", "history": "not_joined", "presence": "not_joined",
-                   "react": "not_joined"}  # fmt: skip
+                   "react": "not_joined",
+                   "edit": "not_joined", "delete": "not_joined", "thread": "not_joined"}  # fmt: skip
 
 
 @pytest.mark.parametrize("private", [False, True], ids=["public", "private"])
@@ -188,7 +193,7 @@ def test_private_channel_refusal_reads_exactly_like_a_missing_channel(hush: Part
     }
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"])
 def test_non_member_cannot_use_a_private_channel(parley: Any, hush: Party, action: str) -> None:
     # Given the private channel hush, which bob cannot join
     _, bob = hush
@@ -235,7 +240,7 @@ def test_invite_for_another_user_does_not_open_the_channel_to_the_inviter_s_peer
 # ---- subscriptions belong to a connection --------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"])
 def test_joining_on_one_connection_does_not_join_the_users_other_connection(parley: Any, action: str) -> None:
     # Given alice joined general on her laptop, and has a second connection (phone) that did not join
     laptop, phone = parley.connect("alice"), parley.connect("alice")
@@ -245,7 +250,7 @@ def test_joining_on_one_connection_does_not_join_the_users_other_connection(parl
     refused(parley, phone, frame_for(action, "general"), "not_joined")
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react"])
+@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"])
 def test_after_leave_the_connection_is_no_longer_joined(parley: Any, action: str) -> None:
     # Given alice joined general, then left it
     alice = parley.connect("alice")
@@ -254,6 +259,96 @@ def test_after_leave_the_connection_is_no_longer_joined(parley: Any, action: str
     # When she posts, types or reads there
     # Then it is not_joined and nothing is written
     refused(parley, alice, frame_for(action, "general"), "not_joined")
+
+
+# ---- edits and deletes: whose message -----------------------------------------------------------
+
+
+@pytest.fixture
+def bobs_message(parley: Any) -> tuple[Any, Any, str]:
+    """alice and bob joined general; bob posted a message (its id is the third item)."""
+    alice, bob = parley.connect("alice"), parley.connect("bob")
+    alice.send({"action": "join", "channel": "general"})
+    bob.send({"action": "join", "channel": "general"})
+    ack = bob.send({"action": "message", "channel": "general", "text": "bob's own"})
+    assert ack is not None and ack["type"] == "ack"
+    return alice, bob, ack["id"]
+
+
+@pytest.mark.parametrize("action", ["edit", "delete"])
+def test_someone_elses_message_cannot_be_edited_or_deleted(
+    parley: Any, bobs_message: tuple[Any, Any, str], action: str
+) -> None:
+    # Given bob's message in general, which alice has joined too
+    alice, _, message_id = bobs_message
+    # When alice edits or deletes it
+    # Then she is forbidden and nothing is written
+    refused(parley, alice, frame_for(action, "general", messageId=message_id), "forbidden")
+
+
+@pytest.mark.parametrize("claim", [{"admin": True}, {"parley:admin": True}, {"role": "admin"}])
+def test_an_admin_claim_in_the_frame_body_grants_nothing(
+    parley: Any, bobs_message: tuple[Any, Any, str], claim: dict[str, Any]
+) -> None:
+    # Given bob's message, and alice, who is no admin, claims to be one in the frame
+    alice, _, message_id = bobs_message
+    # When she deletes bob's message with that claim
+    # Then she is still forbidden: only the authorizer's context makes an admin
+    refused(parley, alice, frame_for("delete", "general", messageId=message_id, **claim), "forbidden")
+
+
+@pytest.mark.parametrize("value", [False, "false", "yes", 1, None])
+def test_only_a_true_admin_context_makes_an_admin(
+    parley: Any, bobs_message: tuple[Any, Any, str], value: Any
+) -> None:
+    # Given alice's authorizer context carries an admin value that is not true
+    alice, _, message_id = bobs_message
+    alice.auth["admin"] = value
+    # When she deletes bob's message
+    # Then she is forbidden
+    refused(parley, alice, frame_for("delete", "general", messageId=message_id), "forbidden")
+
+
+@pytest.mark.parametrize("value", [True, "true"])
+def test_an_admin_context_may_delete_anyones_message_but_edit_none(
+    parley: Any, bobs_message: tuple[Any, Any, str], value: Any
+) -> None:
+    # Given alice's authorizer context says admin (API Gateway may hand it back as a string)
+    alice, _, message_id = bobs_message
+    alice.auth["admin"] = value
+    # When she edits, then deletes, bob's message
+    # Then the edit is forbidden and the delete leaves a tombstone
+    refused(parley, alice, frame_for("edit", "general", messageId=message_id), "forbidden")
+    reply = alice.send(frame_for("delete", "general", messageId=message_id))
+    assert reply is not None and reply["type"] == "deleted" and reply["messageId"] == message_id
+
+
+def test_an_admin_of_another_workspace_cannot_delete_acme_messages(
+    parley: Any, bobs_message: tuple[Any, Any, str]
+) -> None:
+    # Given bob's message in acme, and mallory, an admin of workspace other, joined her own general
+    _, _, message_id = bobs_message
+    mallory = parley.connect("mallory", "other")
+    mallory.auth["admin"] = True
+    mallory.send({"action": "join", "channel": "general"})
+    # When she deletes by bob's message id
+    # Then there is no such message in her workspace, and nothing is written
+    refused(parley, mallory, frame_for("delete", "general", messageId=message_id), "not_found")
+
+
+@pytest.mark.parametrize("action", ["edit", "delete", "thread"])
+def test_a_non_member_cannot_touch_a_message_of_a_private_channel(
+    parley: Any, hush: Party, action: str
+) -> None:
+    # Given alice posted in the private channel hush, and bob is no member
+    alice, bob = hush
+    ack = alice.send({"action": "message", "channel": hush.id, "text": "hush hush"})
+    assert ack is not None and ack["type"] == "ack"
+    bob.auth["admin"] = True  # not even as an admin
+    field = "threadId" if action == "thread" else "messageId"
+    # When bob acts on it by its id
+    # Then he is refused (he cannot join) and nothing is written
+    refused(parley, bob, frame_for(action, hush.id, **{field: ack["id"]}), "not_joined")
 
 
 # ---- identity comes from the authorizer, never from the frame ------------------------------------

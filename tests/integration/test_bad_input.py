@@ -28,6 +28,9 @@ VALID: dict[str, dict[str, Any]] = {
     "create_channel": {"action": "create_channel", "name": "brand-new"},
     "invite": {"action": "invite", "channel": "general", "user": "bob"},
     "react": {"action": "react", "channel": "general", "messageId": VALID_ID, "name": "+1"},
+    "edit": {"action": "edit", "channel": "general", "messageId": UNKNOWN_ID, "text": "fixed"},
+    "delete": {"action": "delete", "channel": "general", "messageId": UNKNOWN_ID},
+    "thread": {"action": "thread", "channel": "general", "threadId": UNKNOWN_ID},
 }
 REQUIRED = {
     "join": ["channel"],
@@ -39,6 +42,9 @@ REQUIRED = {
     "create_channel": ["name"],
     "invite": ["channel", "user"],
     "react": ["channel", "messageId", "name"],
+    "edit": ["channel", "messageId", "text"],
+    "delete": ["channel", "messageId"],
+    "thread": ["channel", "threadId"],
 }
 OPTIONAL_STRINGS = {
     "join": ["since"],
@@ -46,6 +52,7 @@ OPTIONAL_STRINGS = {
     "history": ["before"],
     "presence": ["after"],
     "leave": ["user"],
+    "thread": ["after"],
 }
 
 NOT_A_STRING: dict[str, Any] = {
@@ -109,6 +116,7 @@ def accepted(world: Any, client: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 Case = tuple[str, str | dict[str, Any], str, str]  # action, body, why, expected code
+CHANGES = ("edit", "delete", "thread")
 BAD = "bad_request"
 
 
@@ -126,6 +134,9 @@ def _missing_and_mistyped() -> Iterator[Case]:
     for kind, value in NOT_AN_INT.items():
         yield "history", with_("history", limit=value), f"limit is {kind}", BAD
         yield "presence", with_("presence", limit=value), f"limit is {kind}", BAD
+        yield "thread", with_("thread", limit=value), f"limit is {kind}", BAD
+        if value is not None:  # null: no version given, accepted
+            yield "edit", with_("edit", version=value), f"version is {kind}", BAD
     for kind, value in NOT_A_BOOL.items():
         yield "create_channel", with_("create_channel", private=value), f"private is {kind}", BAD
         yield "leave", with_("leave", membership=value), f"membership is {kind}", BAD
@@ -143,6 +154,12 @@ def _lengths_and_formats() -> Iterator[Case]:
     for limit in (0, 101, -1):
         yield "history", with_("history", limit=limit), f"limit {limit}", BAD
         yield "presence", with_("presence", limit=limit), f"limit {limit}", BAD
+        yield "thread", with_("thread", limit=limit), f"limit {limit}", BAD
+    yield "edit", with_("edit", text="x" * (MAX_TEXT + 1)), "text of 4001 characters", BAD
+    yield "edit", with_("edit", text="😀" * (MAX_TEXT + 1)), "text of 4001 emoji", BAD
+    yield "edit", with_("edit", text="\u0001" * MAX_TEXT), "text of 24000 bytes as sent", BAD
+    yield "edit", with_("edit", text=""), "empty text", BAD
+    yield "edit", with_("edit", version=-1), "negative version", BAD
     bad_names = {
         "81 characters": "c" * 81,
         "uppercase": "General",
@@ -154,7 +171,7 @@ def _lengths_and_formats() -> Iterator[Case]:
     }
     for why, name in bad_names.items():
         yield "create_channel", with_("create_channel", name=name), f"name with {why}", BAD
-        for action in ("join", "leave", "message", "typing", "history", "presence", "invite", "react"):
+        for action in ("join", "leave", "message", "typing", "history", "presence", "invite", "react", *CHANGES):
             yield action, with_(action, channel=name), f"channel with {why}", BAD
     # A private channel's id is `name.` and 10 of [a-z0-9]; names never hold the `.`
     bad_ids = {
@@ -169,7 +186,7 @@ def _lengths_and_formats() -> Iterator[Case]:
         "a trailing newline": "hush.0123456789\n",
     }
     for why, channel_id in bad_ids.items():
-        for action in ("join", "leave", "message", "typing", "history", "presence", "invite", "react"):
+        for action in ("join", "leave", "message", "typing", "history", "presence", "invite", "react", *CHANGES):
             yield action, with_(action, channel=channel_id), f"channel id with {why}", BAD
         yield "channels", {"action": "channels", "after": channel_id}, f"after id with {why}", BAD
     yield "create_channel", with_("create_channel", name="hush.0123456789"), "name in the id form", BAD
@@ -232,6 +249,10 @@ def _bad_message_ids() -> Iterator[Case]:
         yield "history", with_("history", before=bad), f"before with {why}", BAD
         yield "message", with_("message", threadId=bad), f"threadId with {why}", BAD
         yield "react", with_("react", messageId=bad), f"messageId with {why}", BAD
+        yield "edit", with_("edit", messageId=bad), f"messageId with {why}", BAD
+        yield "delete", with_("delete", messageId=bad), f"messageId with {why}", BAD
+        yield "thread", with_("thread", threadId=bad), f"threadId with {why}", BAD
+        yield "thread", with_("thread", after=bad), f"after with {why}", BAD
 
 
 def _lone_surrogates() -> Iterator[Case]:
@@ -243,6 +264,7 @@ def _lone_surrogates() -> Iterator[Case]:
     }.items():
         yield "message", raw("message", text=escaped), f"text with a lone {why} surrogate", BAD
     yield "message", raw("message", clientMsgId='"\\ud800"'), "clientMsgId with a lone surrogate", BAD
+    yield "edit", raw("edit", text='"\\ud800"'), "text with a lone surrogate", BAD
     yield "invite", raw("invite", user='"\\udbff"'), "user with a lone surrogate", BAD
     yield "presence", raw("presence", after='"\\ud800"'), "after with a lone surrogate", BAD
     yield "react", raw("react", name='"\\ud83d"'), "name with a lone surrogate", BAD
@@ -258,6 +280,10 @@ def _unknown_things() -> Iterator[Case]:
     yield "react", with_("react", messageId=UNKNOWN_ID), "unknown message", "not_found"
     yield "react", with_("react", messageId=UNKNOWN_ID, remove=True), "unknown message, removing", "not_found"
     yield "message", with_("message", threadId=UNKNOWN_ID), "unknown thread", "not_found"
+    for action in CHANGES:
+        yield action, VALID[action], "unknown message", "not_found"
+        yield action, with_(action, channel="nope"), "unknown channel", "not_joined"
+        yield action, with_(action, channel="hush.0123456789"), "unknown private id", "not_joined"
     once = with_("message", threadId=UNKNOWN_ID, clientMsgId="t-1")
     yield "message", once, "unknown thread, with clientMsgId", "not_found"
     yield "create_channel", with_("create_channel", name="general"), "name taken", "conflict"

@@ -300,13 +300,23 @@ def run_every_path(session: Session) -> None:
         ExpressionAttributeValues={":future": f"{(_now_ms() + 60_000) * 10_000:017d}"},
     )
     assert session.send(alice, {**message, "clientMsgId": "c-4"})["type"] == "ack"
-    assert session.send(alice, {"action": "typing", "channel": "general"}) is None
-    # a reaction: one BatchGetItem, then the user's item and the counts (UpdateItem) with the message's
+    # a reaction (before the message is deleted: a tombstone takes none): one BatchGetItem, then the user's item and the counts (UpdateItem) with the message's
     # ConditionCheck in one transaction; taking back one's only name deletes one's item (DeleteItem)
     react = {"action": "react", "channel": "general", "messageId": ack["id"], "name": "+1"}
     assert session.send(bob, react)["changed"] is True
     assert session.send(bob, {**react, "remove": True})["changed"] is True
     assert session.send(bob, react)["changed"] is True
+    # an edit (a consistent read, then a conditional update), a thread page (the Threads index), the
+    # delete of a reply (a transaction with its parent's count) and of a message (one update)
+    edit = {"action": "edit", "channel": "general", "messageId": ack["id"], "text": "hi!"}
+    assert session.send(alice, edit)["type"] == "edited"
+    thread = {"action": "thread", "channel": "general", "threadId": ack["id"]}
+    assert session.send(bob, thread)["type"] == "thread"
+    answer = session.send(alice, {**reply, "clientMsgId": "c-5"})
+    for message_id in (answer["id"], ack["id"]):
+        gone = session.send(alice, {"action": "delete", "channel": "general", "messageId": message_id})
+        assert gone["type"] == "deleted"
+    assert session.send(alice, {"action": "typing", "channel": "general"}) is None
     assert session.send(alice, {"action": "history", "channel": "general"})["type"] == "history"
     assert session.send(alice, {"action": "presence", "channel": "general"})["type"] == "presence"
     assert session.send(alice, {"action": "heartbeat"})["type"] == "heartbeat"

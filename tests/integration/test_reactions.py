@@ -269,6 +269,27 @@ def test_a_message_of_another_channel_is_not_found(parley: Any) -> None:
     assert snapshot(parley.aws.dynamodb) == before
 
 
+def test_a_deleted_message_takes_no_reaction(parley: Any) -> None:
+    # Given bob reacted to alice's message, and she then deleted it (a tombstone: `deletedAt`, no text)
+    alice, bob = joined_pair(parley)
+    message_id = _post(alice)
+    _react(bob, message_id, "+1")
+    deleted = alice.send({"action": "delete", "channel": "general", "messageId": message_id})
+    assert deleted is not None and deleted["type"] == "deleted"
+    before = snapshot(parley.aws.dynamodb)
+    # When either of them reacts to it, or bob takes his reaction back
+    for client, frame_extra in (
+        (bob, {"name": "tada"}),
+        (alice, {"name": "+1"}),
+        (bob, {"name": "+1", "remove": True}),
+    ):
+        frame = {"action": "react", "channel": "general", "messageId": message_id, **frame_extra}
+        request_id, reply = send(client, frame)
+        # Then the tombstone is not found for reactions, and nothing is written
+        assert_error_frame(reply, code="not_found", request_id=request_id, action="react")
+    assert snapshot(parley.aws.dynamodb) == before
+
+
 @pytest.mark.parametrize("name", ["👍", "👍🏽", "❤️", "🇫🇷", "1️⃣", "👨‍👩‍👧", "🏴󠁧󠁢󠁥󠁮󠁧󠁿", "©", "+1", "thumbs_up", "-1"])
 def test_names_of_one_emoji_or_a_short_name_are_accepted(parley: Any, name: str) -> None:
     alice, _ = joined_pair(parley)

@@ -28,6 +28,9 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
         "join": "joined",
         "message": "ack",
         "react": "reacted",
+        "thread": "thread",
+        "edit": "edited",
+        "delete": "deleted",
         "typing": None,
         "history": "history",
         "presence": "presence",
@@ -38,7 +41,7 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
         "leave": "left",
     }
     created: dict[str, Any] = {}
-    acked: dict[str, Any] = {}
+    posted: dict[str, Any] = {}
     for name, frame_type in expected.items():
         event = sample(name)
         if name == "invite":
@@ -48,14 +51,18 @@ def test_a_session_of_sample_events_gets_the_documented_replies(parley: Any) -> 
             event["body"] = json.dumps(body)
         if name == "react":
             # events/react.json shows the shape; a client reacts to a message id it was given
-            body = json.loads(event["body"]) | {"messageId": acked["id"]}
+            body = json.loads(event["body"]) | {"messageId": posted["id"]}
             event["body"] = json.dumps(body, ensure_ascii=False)
+        if name in ("edit", "delete", "thread"):
+            # a message's id is drawn when it is posted: these name the one the sample message got
+            field = "threadId" if name == "thread" else "messageId"
+            event["body"] = json.dumps(json.loads(event["body"]) | {field: posted["id"]})
         answer = reply(name, event)
         assert (answer or {}).get("type") == frame_type, (name, answer)
         if name == "create_channel":
             created = answer or {}
         if name == "message":
-            acked = answer or {}
+            posted = answer or {}
     default = reply("default")
     assert default is not None and default["code"] == "unknown_action"
     assert load("disconnect").handler(sample("disconnect"), LambdaContext()) == {"statusCode": 200}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from parley.errors import Conflict
+from parley.errors import Conflict, NotFound
 from parley.ids import message_id_for
 from parley.models import Caller, Channel, DueItem, Message, User
 from parley.ports import ChatStore
@@ -252,6 +252,56 @@ def test_message_attributes_survive_the_round_trip(store: ChatStore) -> None:
     reply = Message(message_id_for(NOW_MS + 1000), WS, "general", "ts", ALICE, "reply", "c-1", parent.id)
     store.append_message(reply)
     assert store.get_message(WS, "general", reply.id) == reply
+
+
+def test_a_reply_counts_on_its_parent_and_pages_from_its_thread(store: ChatStore) -> None:
+    # Given a parent and three replies
+    parent = store.append_message(draft("parent"))
+    replies = [
+        store.append_message(
+            Message(message_id_for(NOW_MS + 1000 * i), WS, "general", f"t{i}", BOB, f"r{i}", None, parent.id)
+        )
+        for i in range(1, 4)
+    ]
+    # Then the parent counts them, with the last one's time, and the thread pages them oldest first
+    counted = store.current_message(WS, "general", parent.id)
+    assert counted is not None
+    assert (counted.reply_count, counted.last_reply_at, counted.thread_version) == (3, "t3", 3)
+    first = store.thread_replies(WS, "general", parent.id, None, 2)
+    assert [m.id for m in first.messages] == [r.id for r in replies[:2]] and first.has_more
+    rest = store.thread_replies(WS, "general", parent.id, replies[1].id, 2)
+    assert [m.id for m in rest.messages] == [replies[2].id] and not rest.has_more
+    # and a reply to a reply is refused
+    with pytest.raises(NotFound):
+        store.append_message(
+            Message(message_id_for(NOW_MS + 9000), WS, "general", "t", BOB, "x", None, replies[0].id)
+        )
+
+
+def test_an_edit_and_a_delete_are_compare_and_set_on_the_version(store: ChatStore) -> None:
+    # Given a message, read at version 0
+    seen = store.append_message(draft("one"))
+    # When it is edited from version 0, Then it is at version 1; an edit from 0 again loses
+    edited = store.replace_text(seen, "two", "e1")
+    assert edited is not None and (edited.text, edited.version, edited.edited_at) == ("two", 1, "e1")
+    assert store.replace_text(seen, "stale", "e2") is None
+    # When it is deleted from version 1, Then it is a tombstone without text; deleting again loses
+    tomb = store.tombstone(edited, "d1")
+    assert tomb is not None and (tomb.text, tomb.version, tomb.deleted_at) == ("", 2, "d1")
+    assert store.tombstone(tomb, "d2") is None and store.replace_text(tomb, "back", "e3") is None
+    assert store.current_message(WS, "general", seen.id) == tomb
+
+
+def test_deleting_a_reply_counts_one_fewer_on_the_parent(store: ChatStore) -> None:
+    parent = store.append_message(draft("parent"))
+    reply = store.append_message(
+        Message(message_id_for(NOW_MS + 1000), WS, "general", "t1", BOB, "r", None, parent.id)
+    )
+    assert store.tombstone(reply, "d1") is not None
+    counted = store.current_message(WS, "general", parent.id)
+    assert counted is not None and (counted.reply_count, counted.thread_version) == (0, 2)
+    (listed,) = store.thread_replies(WS, "general", parent.id, None, 10).messages
+    assert listed.deleted and listed.text == ""
 
 
 # ---- rate state --------------------------------------------------------------------------------

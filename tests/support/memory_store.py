@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from parley.errors import Conflict, QuotaExceeded
+from parley.errors import Conflict, NotFound, QuotaExceeded
 from parley.ids import message_id_ms, next_message_id
 from parley.models import (
     Caller,
@@ -285,9 +285,60 @@ class MemoryStore:
             if last is not None and last >= draft.id:
                 new_id = next_message_id(max(last, draft.id), message_id_ms(draft.id))
                 message = draft.renumbered(new_id)
+            if message.thread_id is not None:
+                parent = self.messages.get(key, {}).get(message.thread_id)
+                if parent is None or parent.deleted or parent.thread_id is not None:
+                    raise NotFound(f"thread '{message.thread_id}' is not a live message")
+                self.messages[key][parent.id] = replace(
+                    parent,
+                    reply_count=parent.reply_count + 1,
+                    last_reply_at=message.ts,
+                    thread_version=parent.thread_version + 1,
+                )
             self.heads[key] = message.id
             self.messages.setdefault(key, {})[message.id] = message
             return message
+
+    def current_message(self, workspace: str, channel: str, message_id: str) -> Message | None:
+        return self.get_message(workspace, channel, message_id)
+
+    def replace_text(self, seen: Message, text: str, edited_at: str) -> Message | None:
+        with self._lock:
+            stored = self.messages.get((seen.workspace, seen.channel), {}).get(seen.id)
+            if stored is None or stored.deleted or stored.version != seen.version:
+                return None
+            # the stored one, not `seen`: its thread summary may have moved on since the read
+            written = replace(stored, text=text, edited_at=edited_at, version=stored.version + 1)
+            self.messages[(seen.workspace, seen.channel)][seen.id] = written
+            return written
+
+    def tombstone(self, seen: Message, deleted_at: str) -> Message | None:
+        key = (seen.workspace, seen.channel)
+        with self._lock:
+            stored = self.messages.get(key, {}).get(seen.id)
+            if stored is None or stored.deleted or stored.version != seen.version:
+                return None
+            written = replace(stored, text="", deleted_at=deleted_at, version=stored.version + 1)
+            self.messages[key][seen.id] = written
+            parent = self.messages[key].get(seen.thread_id or "")
+            if parent is not None:
+                self.messages[key][parent.id] = replace(
+                    parent, reply_count=parent.reply_count - 1, thread_version=parent.thread_version + 1
+                )
+            return written
+
+    def thread_replies(
+        self, workspace: str, channel: str, parent_id: str, after: str | None, limit: int
+    ) -> MessagePage:
+        replies = sorted(
+            (
+                m
+                for m in self.messages.get((workspace, channel), {}).values()
+                if m.thread_id == parent_id and (after is None or m.id > after)
+            ),
+            key=lambda m: m.id,
+        )
+        return MessagePage(replies[:limit], len(replies) > limit)
 
     def get_message(self, workspace: str, channel: str, message_id: str) -> Message | None:
         return self.messages.get((workspace, channel), {}).get(message_id)
@@ -306,7 +357,8 @@ class MemoryStore:
     def reaction_state(
         self, workspace: str, channel: str, message_id: str, user_id: str, *, consistent: bool = False
     ) -> ReactionState | None:
-        if self.get_message(workspace, channel, message_id) is None:
+        stored = self.get_message(workspace, channel, message_id)
+        if stored is None or stored.deleted:
             return None
         counts, version = self.reactions.get((workspace, channel, message_id), ({}, 0))
         mine = frozenset(self.reacted.get((workspace, channel, message_id, user_id), set()))
@@ -318,7 +370,8 @@ class MemoryStore:
         """The DynamoDB store's conditions, checked the same way: False writes nothing."""
         message = (change.workspace, change.channel, change.message_id)
         with self._lock:
-            if change.added and self.get_message(*message) is None:
+            stored = self.get_message(*message)
+            if change.added and (stored is None or stored.deleted):
                 return False
             counts, version = self.reactions.get(message, ({}, 0))
             mine = self.reacted.get((*message, change.user.id), set())

@@ -27,6 +27,9 @@ REPLY = {
     "invite": "invited",
     "channels": "channels",
     "react": "reacted",
+    "edit": "edited",
+    "delete": "deleted",
+    "thread": "thread",
 }
 REPLY_TYPES = frozenset(kind for kind in REPLY.values() if kind) | {"error"}
 

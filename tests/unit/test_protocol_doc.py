@@ -34,6 +34,12 @@ MESSAGE = Message(
 )
 REACTION = ReactionChange("acme", "general", MESSAGE.id, USER, "👍", True)
 CHANNEL = Channel("acme", "design", True, "alice")
+# A message with every optional field: reacted to, edited, then deleted, and a thread's parent
+CHANGED = Message(
+    "17900000000000002", "acme", "general", "2026-09-21T14:13:20.000Z", USER, "", "c2", "1" * 17,
+    reactions=ReactionSummary((("👍", 2),), frozenset({"👍"}), 3), version=2, edited_at="2026-09-21T14:15:00.000Z", deleted_at="2026-09-21T14:16:00.000Z",
+    reply_count=1, last_reply_at="2026-09-21T14:14:00.000Z", thread_version=1,
+)  # fmt: skip
 
 # Every frame the server sends, built by its encoder. A new encoder must be added here (see below).
 ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -49,6 +55,12 @@ ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
     "reacted": lambda: protocol.reacted(REACTION, changed=True),
     "reaction_event": lambda: protocol.reaction_event(REACTION, 2, 3),
     "message_event": lambda: protocol.message_event(MESSAGE),
+    "edited": lambda: protocol.edited(CHANGED),
+    "deleted": lambda: protocol.deleted(CHANGED),
+    "thread": lambda: protocol.thread(CHANGED, [MESSAGE], False),
+    "message_updated_event": lambda: protocol.message_updated_event(CHANGED),
+    "message_deleted_event": lambda: protocol.message_deleted_event(CHANGED),
+    "thread_updated_event": lambda: protocol.thread_updated_event(CHANGED),
     "typing_event": lambda: protocol.typing_event("e1", "general", USER),
     "presence_diff_event": lambda: protocol.presence_diff_event("p1", "general", [USER], []),
     "error": lambda: protocol.error(
@@ -62,6 +74,7 @@ HELPERS = {
     "user_wire",
     "message_wire",
     "reactions_wire",
+    "thread_wire",
     "channel_wire",
     "encode",
     "batch_frame",
@@ -165,7 +178,7 @@ def test_an_actions_section_shows_its_reply_with_every_key(action):
 
 
 def test_the_message_table_lists_exactly_the_message_fields():
-    assert set(table_rows(section("Messages"))) == set(protocol.message_wire(MESSAGE))
+    assert set(table_rows(section("Messages"))) == set(protocol.message_wire(CHANGED))
 
 
 def test_nested_objects_are_documented():
@@ -179,7 +192,10 @@ def test_nested_objects_are_documented():
         assert mentioned(key, section("`presence`"))
 
 
-@pytest.mark.parametrize("event", ["message", "typing", "presence_diff", "batch"])
+@pytest.mark.parametrize(
+    "event",
+    ["message", "typing", "presence_diff", "message_updated", "message_deleted", "thread_updated", "batch"],
+)
 def test_every_event_has_a_section(event):
     assert f'"type": "{event}"' in section(f"`{event}` event")
 

@@ -46,6 +46,9 @@ ROUTE_FUNCTIONS = {
     "invite": "InviteFunction",
     "channels": "ChannelsFunction",
     "react": "ReactFunction",
+    "edit": "EditFunction",
+    "delete": "DeleteFunction",
+    "thread": "ThreadFunction",
 }
 ONE_WAY_ROUTES = {"$connect", "$disconnect"}
 
@@ -131,7 +134,7 @@ def test_no_data_statement_uses_a_wildcard_or_unknown_resource(template):
     # Tables, their indexes and streams, and queues must be named by this stack's own ARNs.
     data_resources = set(TABLES) | set(QUEUES)
     data_resources |= {f"{t}/stream" for t in TABLES} | {f"{t}/stream/*" for t in TABLES}
-    data_resources |= {f"{t}/index/Due" for t in TABLES}
+    data_resources |= {f"{t}/index/Due" for t in TABLES} | {"MessagesTable/index/Threads"}
     for st in all_statements(template):
         actions = _as_list(st["Action"])
         if not any(a.startswith(("dynamodb:", "sqs:")) for a in actions):
@@ -189,7 +192,7 @@ def test_the_authorizer_reads_the_secret_only_in_hs256_mode(template):
 
 def test_the_template_declares_exactly_the_functions_of_the_design(template):
     expected = design_functions()
-    assert len(expected) == 19
+    assert len(expected) == 22
     actual = {name: fn["Properties"]["CodeUri"].rstrip("/") for name, fn in functions_of(template).items()}
     assert actual == expected
 

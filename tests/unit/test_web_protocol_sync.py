@@ -31,6 +31,7 @@ LIMITS = {
     "clientMsgIdMax": protocol.MAX_CLIENT_MSG_ID,
     "historyPage": protocol.HISTORY_DEFAULT,
     "joinWithoutSince": protocol.JOIN_RECENT,
+    "threadPage": protocol.THREAD_DEFAULT,
 }
 
 

@@ -35,8 +35,19 @@ REPLIES: dict[str, str | None] = {
     "invite": "invited",
     "channels": "channels",
     "react": "reacted",
+    "edit": "edited",
+    "delete": "deleted",
+    "thread": "thread",
 }
-EVENT_TYPES: set[str] = {"message", "typing", "presence_diff", "reaction"}
+EVENT_TYPES: set[str] = {
+    "message",
+    "typing",
+    "presence_diff",
+    "reaction",
+    "message_updated",
+    "message_deleted",
+    "thread_updated",
+}
 
 
 def register_action(action: str, reply: str | None, *, events: tuple[str, ...] = ()) -> None:

@@ -23,6 +23,9 @@ ACCEPTED_TOKEN_USE = "id"
 # A token may live at most this long from `iat` to `exp` unless configured otherwise
 # (MAX_TOKEN_LIFETIME_SECONDS): a stolen long-lived token is a long-lived door.
 MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+# A workspace admin's token carries `"parley:admin": true` (exactly true: "true" or 1 are not admins).
+# The authorizer passes it on in its context; it may delete anyone's message in the token's workspace.
+ADMIN_CLAIM = "parley:admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +34,20 @@ class Identity:
     name: str
     workspace: str
     expires_at: int  # epoch seconds
+    admin: bool = False
 
-    def authorizer_context(self) -> dict[str, str | int]:
-        """What API Gateway hands every later event as requestContext.authorizer."""
-        return {
+    def authorizer_context(self) -> dict[str, str | int | bool]:
+        """What API Gateway hands every later event as requestContext.authorizer (`admin` only when
+        true, so the context of every other user is as it always was)."""
+        context: dict[str, str | int | bool] = {
             "userId": self.user_id,
             "userName": self.name,
             "workspace": self.workspace,
             "tokenExp": self.expires_at,
         }
+        if self.admin:
+            context["admin"] = True
+        return context
 
 
 class KeySource(Protocol):
@@ -189,4 +197,7 @@ def _identity(claims: dict[str, Any], max_lifetime_s: int = MAX_TOKEN_LIFETIME_S
         raise InvalidToken("bad iat claim")
     if exp - iat > max_lifetime_s:
         raise InvalidToken("token lifetime (exp - iat) above the maximum")
-    return Identity(user_id=sub, name=name, workspace=workspace, expires_at=int(exp))
+    admin = claims.get(ADMIN_CLAIM, False)
+    if not isinstance(admin, bool):
+        raise InvalidToken(f"bad {ADMIN_CLAIM} claim")
+    return Identity(user_id=sub, name=name, workspace=workspace, expires_at=int(exp), admin=admin)

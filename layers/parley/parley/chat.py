@@ -339,8 +339,11 @@ class Chat:
 
     def _append(self, command: PostCommand) -> Posted:
         workspace, channel, thread_id = command.workspace, command.channel, command.thread_id
-        if thread_id is not None and self.store.get_message(workspace, channel, thread_id) is None:
-            raise NotFound(f"thread '{thread_id}' is not a message of channel '{channel}'")
+        if thread_id is not None:
+            parent = self.store.get_message(workspace, channel, thread_id)
+            # a thread hangs off a live top-level message (replies to a reply go to its thread's parent)
+            if parent is None or parent.deleted or parent.thread_id is not None:
+                raise NotFound(f"thread '{thread_id}' is not a message of channel '{channel}'")
         self._take_rate(workspace, command.user_id, "message")
         message_id = message_id_for(self.clock.now_ms())
         draft = _message_of(command, message_id, iso_ms(message_id_ms(message_id)))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from parley import protocol
+from parley.change_events import change_events
 from parley.errors import StoreError
 from parley.models import User
 from parley.notify import Notifier, PostOutcome
@@ -113,6 +114,11 @@ def plan(changes: Iterable[StreamChange]) -> Plan:
             message = message_from_item(image)
             encoded = protocol.encode(protocol.message_event(message))
             events[key].append(PlannedEvent(encoded, [change.sequence], sort_key=message.id))
+        elif kind == "message" and change.event_name == "MODIFY":
+            changed = change_events(change.old_image, image)  # edits, deletes, thread summaries
+            if not changed:
+                result.ignored.append(change.sequence)
+            events[key].extend(PlannedEvent(encoded, [change.sequence]) for encoded in changed)
         elif kind == "typing" and change.event_name in ("INSERT", "MODIFY"):
             user = User(str(image["userId"]), str(image["userName"]))
             encoded = protocol.encode(protocol.typing_event(change.event_id, key[1], user))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketConnectEventModel,
     APIGatewayWebSocketConnectEventRequestContext,
@@ -9,9 +11,14 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketMessageEventModel,
     APIGatewayWebSocketMessageEventRequestContext,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from parley.models import Caller, User
+
+
+def _context_bool(value: Any) -> bool:
+    # API Gateway may hand context values back as strings: only true (or "true") is true
+    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 class AuthorizerContext(BaseModel):
@@ -22,6 +29,7 @@ class AuthorizerContext(BaseModel):
     user_name: str = Field(alias="userName")
     workspace: str
     token_exp: int = Field(alias="tokenExp")  # API Gateway may hand context numbers back as strings
+    admin: Annotated[bool, BeforeValidator(_context_bool)] = False  # absent: not an admin
 
 
 class RouteRequestContext(APIGatewayWebSocketMessageEventRequestContext):
@@ -50,4 +58,5 @@ def caller_of(connection_id: str, request_id: str, auth: AuthorizerContext) -> C
         workspace=auth.workspace,
         token_expires_at=auth.token_exp,
         request_id=request_id,
+        admin=auth.admin,
     )

@@ -24,6 +24,8 @@ class Caller:
     workspace: str
     token_expires_at: int  # epoch seconds
     request_id: str = ""
+    # a workspace admin (the token's `parley:admin` claim, verified by the authorizer): may delete any message
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,21 @@ class Message:
     thread_id: str | None = None
     # the reactions as one reader sees them (history, join); None: not read, or none ever (parley.reacting)
     reactions: ReactionSummary | None = None
+    # Every edit and the delete add one to `version`: the order of a message's own changes, by which
+    # clients drop a stale or repeated `message_updated`/`message_deleted` (parley.message_changes).
+    version: int = 0
+    edited_at: str | None = None
+    deleted_at: str | None = None  # a tombstone: its text is gone (empty here)
+    # On a thread's parent: its replies (deleted ones not counted), the newest reply's time, and the
+    # order of these two's changes (`thread_updated`), kept apart from `version` so replies never make
+    # an edit of the parent conflict.
+    reply_count: int = 0
+    last_reply_at: str | None = None
+    thread_version: int = 0
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
     def renumbered(self, message_id: str) -> Message:
         """The same message under another id (the id was taken), its timestamp the new id's."""

@@ -117,6 +117,20 @@ class Messages(Protocol):
     def messages_after(self, workspace: str, channel: str, since: str, limit: int) -> MessagePage: ...
 
 
+class MessageChanges(Protocol):
+    """Edits and deletes (compare-and-set on a message's version) and a thread's replies."""
+
+    def current_message(self, workspace: str, channel: str, message_id: str) -> Message | None: ...
+
+    def replace_text(self, seen: Message, text: str, edited_at: str) -> Message | None: ...
+
+    def tombstone(self, seen: Message, deleted_at: str) -> Message | None: ...
+
+    def thread_replies(
+        self, workspace: str, channel: str, parent_id: str, after: str | None, limit: int
+    ) -> MessagePage: ...
+
+
 class RateStates(Protocol):
     """The rate limiter's per-user, per-action state, compare-and-set."""
 
@@ -173,5 +187,5 @@ class Reactions(Protocol):
     ) -> dict[str, ReactionSummary]: ...
 
 
-class ChatStore(Connections, Channels, Messages, RateStates, DueItems, Reactions, Protocol):
+class ChatStore(Connections, Channels, Messages, MessageChanges, RateStates, DueItems, Reactions, Protocol):
     """Everything the chat use cases read and write."""

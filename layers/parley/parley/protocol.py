@@ -43,6 +43,8 @@ HISTORY_MAX = 100
 # `joined` lists this many present users at most (plus the joiner); `presence` pages through the rest.
 JOIN_PRESENCE_MAX = 100
 PRESENCE_MAX = 100
+THREAD_DEFAULT = 50
+THREAD_MAX = 100
 # API Gateway refuses any WebSocket message over 128 KB, route responses and @connections posts alike,
 # and the quota cannot be raised. Every frame Parley sends is built to at most this many UTF-8 bytes,
 # as `encode` writes it; lists are cut to fit (see `fit`).
@@ -149,6 +151,35 @@ class MessageFrame(Frame):
     thread_id: MessageId | None = Field(default=None, alias="threadId")
 
 
+class EditFrame(Frame):
+    """Replace the text of one's own message. `version`, when given, is the version the edit was made
+    from: if the message changed since, the edit is refused (`conflict`) rather than overwrite it."""
+
+    action: Literal["edit"]
+    channel: ChannelId
+    message_id: MessageId = Field(alias="messageId")
+    text: Text
+    version: Annotated[int, Field(ge=0)] | None = None
+
+
+class DeleteFrame(Frame):
+    """Delete one's own message (a workspace admin: anyone's); what stays is a tombstone without text."""
+
+    action: Literal["delete"]
+    channel: ChannelId
+    message_id: MessageId = Field(alias="messageId")
+
+
+class ThreadFrame(Frame):
+    """A page of a thread's replies, oldest first, after the reply `after` (none: from the start)."""
+
+    action: Literal["thread"]
+    channel: ChannelId
+    thread_id: MessageId = Field(alias="threadId")
+    after: MessageId | None = None
+    limit: Annotated[int, Field(ge=1, le=THREAD_MAX)] = THREAD_DEFAULT
+
+
 class TypingFrame(Frame):
     action: Literal["typing"]
     channel: ChannelId
@@ -215,6 +246,9 @@ FRAMES: dict[str, type[Frame]] = {
     "invite": InviteFrame,
     "channels": ChannelsFrame,
     "react": ReactFrame,
+    "edit": EditFrame,
+    "delete": DeleteFrame,
+    "thread": ThreadFrame,
 }
 
 
@@ -270,9 +304,30 @@ def message_wire(message: Message) -> dict[str, Any]:
         wire["clientMsgId"] = message.client_msg_id
     if message.thread_id is not None:
         wire["threadId"] = message.thread_id
+    # Each of these only once it applies, so a message never edited, deleted, replied to or reacted to
+    # is sent exactly as before (existing clients ignore fields they do not know).
+    if message.version:
+        wire["version"] = message.version
+    if message.edited_at is not None:
+        wire["editedAt"] = message.edited_at
+    if message.deleted_at is not None:
+        wire["deleted"] = True
+        wire["deletedAt"] = message.deleted_at
+        wire["text"] = ""
+    if message.thread_version:
+        wire.update(thread_wire(message))
     if message.reactions is not None:
         wire |= reactions_wire(message.reactions)
     return wire
+
+
+def thread_wire(parent: Message) -> dict[str, Any]:
+    """A thread's summary, as its parent carries it."""
+    return {
+        "replyCount": parent.reply_count,
+        "lastReplyAt": parent.last_reply_at,
+        "threadVersion": parent.thread_version,
+    }
 
 
 def reactions_wire(summary: ReactionSummary) -> dict[str, Any]:
@@ -341,6 +396,51 @@ def left(channel: str, *, membership: bool = False, user: str | None = None) -> 
 
 def ack(message: Message) -> dict[str, Any]:
     return {"type": "ack", "clientMsgId": message.client_msg_id, "id": message.id, "ts": message.ts}
+
+
+def edited(message: Message) -> dict[str, Any]:
+    """The answer to `edit`: the version the message now has (its `message_updated` carries the same)."""
+    return {
+        "type": "edited",
+        "channel": message.channel,
+        "messageId": message.id,
+        "version": message.version,
+        "editedAt": message.edited_at,
+    }
+
+
+def deleted(message: Message) -> dict[str, Any]:
+    """The answer to `delete` (also to a repeated one: the tombstone's version)."""
+    return {
+        "type": "deleted",
+        "channel": message.channel,
+        "messageId": message.id,
+        "version": message.version,
+        "deletedAt": message.deleted_at,
+    }
+
+
+def thread(
+    parent: Message, replies: list[Message], has_more: bool, *, budget: int = FRAME_BUDGET
+) -> dict[str, Any]:
+    """A page of a thread, oldest first, with its parent (a tombstone if deleted) and its summary;
+    `next` is the cursor for the following page (the last reply's id), or null. The last replies are
+    left out to fit the budget, and then `next` is set."""
+    parent_wire = message_wire(parent)
+    wires = [message_wire(m) for m in replies]
+
+    def build(n: int) -> dict[str, Any]:
+        more = has_more or n < len(wires)
+        return {
+            "type": "thread",
+            "channel": parent.channel,
+            "threadId": parent.id,
+            "parent": parent_wire,
+            "messages": wires[:n],
+            "next": wires[n - 1]["id"] if more and n else None,
+        }
+
+    return fit_frame(build, wires, keep="first", budget=budget)
 
 
 def history(
@@ -436,6 +536,30 @@ def channels(listings: list[ChannelListing], *, budget: int = FRAME_BUDGET) -> d
 
 def message_event(message: Message) -> dict[str, Any]:
     return {"type": "message", **message_wire(message)}
+
+
+def message_updated_event(message: Message) -> dict[str, Any]:
+    """An edit: the message as it is now; a client keeps it unless it holds a higher `version`."""
+    return {"type": "message_updated", **message_wire(message)}
+
+
+def message_deleted_event(message: Message) -> dict[str, Any]:
+    """A delete: the tombstone's id and version (and thread); no text."""
+    event: dict[str, Any] = {
+        "type": "message_deleted",
+        "id": message.id,
+        "channel": message.channel,
+        "version": message.version,
+        "deletedAt": message.deleted_at,
+    }
+    if message.thread_id is not None:
+        event["threadId"] = message.thread_id
+    return event
+
+
+def thread_updated_event(parent: Message) -> dict[str, Any]:
+    """A thread's summary changed (a reply was posted or deleted); ordered by `threadVersion`."""
+    return {"type": "thread_updated", "id": parent.id, "channel": parent.channel, **thread_wire(parent)}
 
 
 def typing_event(event_id: str, channel: str, user: User) -> dict[str, Any]:

@@ -22,6 +22,9 @@ ACTION_LIMITS: dict[str, tuple[int, float]] = {
     "heartbeat": (10, 0.5),
     # a click each: a burst of reactions at once, then a few a second
     "react": (30, 3.0),
+    "edit": (30, 1.0),
+    "delete": (30, 1.0),
+    "thread": (60, 5.0),
 }
 
 

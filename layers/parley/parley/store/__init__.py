@@ -1,7 +1,7 @@
 """DynamoDB data access, the only code that reads or writes tables: one module per aggregate.
 
 `keys` builds every key, `items` maps items to domain objects and back, `calls` turns SDK calls into
-outcomes; `connections`, `channels`, `messages`, `rates`, `due` and `reactions` hold the access
+outcomes; `connections`, `channels`, `messages`, `message_changes`, `rates`, `due` and `reactions` hold the access
 patterns. Every access is a key lookup or a Query (never a Scan); docs/design.md lists the keys.
 """
 
@@ -13,6 +13,7 @@ from parley.store.channels import ChannelStore
 from parley.store.connections import ConnectionStore
 from parley.store.due import DueStore
 from parley.store.keys import DUE_SHARDS
+from parley.store.message_changes import MessageChangeStore
 from parley.store.messages import MessageStore
 from parley.store.rates import RateStore
 from parley.store.reactions import ReactionStore
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["DUE_SHARDS", "Store", "Tables"]
 
 
-class Store(ConnectionStore, ChannelStore, MessageStore, RateStore, DueStore, ReactionStore):
+class Store(ConnectionStore, ChannelStore, MessageStore, MessageChangeStore, RateStore, DueStore, ReactionStore):
     """Every aggregate's access patterns over one pair of tables: what the use cases' store ports are
     given in production (parley.ports.ChatStore, parley.ports.Subscribers)."""
 

@@ -156,6 +156,7 @@ def message_item(message: Message) -> Item:
         item["clientMsgId"] = message.client_msg_id
     if message.thread_id is not None:
         item["threadId"] = message.thread_id
+        item[keys.THREAD_KEY] = keys.thread_key(message.workspace, message.channel, message.thread_id)
     return item
 
 
@@ -167,7 +168,17 @@ def message_from_item(item: Item) -> Message:
         channel=str(item["channel"]),
         ts=str(item["ts"]),
         user=User(str(item["userId"]), str(item["userName"])),
-        text=str(item["text"]),
+        text=str(item.get("text", "")),  # a tombstone has none
         client_msg_id=item.get("clientMsgId"),
         thread_id=item.get("threadId"),
+        version=as_int(item.get("version", 0)),
+        edited_at=_optional_str(item.get("editedAt")),
+        deleted_at=_optional_str(item.get("deletedAt")),
+        reply_count=as_int(item.get("replyCount", 0)),
+        last_reply_at=_optional_str(item.get("lastReplyAt")),
+        thread_version=as_int(item.get("threadVersion", 0)),
     )
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)

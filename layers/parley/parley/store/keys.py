@@ -23,6 +23,10 @@ PRESENCE_PREFIX = "PRES#"
 CHANNEL_PREFIX = "CHAN#"
 MESSAGE_PREFIX = "MSG#"
 SLOT_PREFIX = "SLOT#"
+# The sparse `Threads` index of MessagesTable: only replies carry its partition key, `threadKey`; its
+# sort key is the table's own `SK` (`MSG#{id}`), so a thread's replies are in id order.
+THREADS_INDEX = "Threads"
+THREAD_KEY = "threadKey"
 
 # ---- StateTable -------------------------------------------------------------------------------------
 
@@ -165,3 +169,6 @@ def reacted_prefix(user_id: str) -> str:
 
 def reacted_key(workspace: str, channel: str, user_id: str, message_id: str) -> Key:
     return {"PK": channel_messages_pk(workspace, channel), "SK": f"{reacted_prefix(user_id)}{message_id}"}
+def thread_key(workspace: str, channel: str, parent_id: str) -> str:
+    """The `Threads` index partition of one thread's replies."""
+    return f"WS#{workspace}#CHAN#{channel}#THREAD#{parent_id}"

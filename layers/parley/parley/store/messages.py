@@ -6,11 +6,11 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from parley.errors import StoreError
+from parley.errors import NotFound, StoreError
 from parley.ids import message_id_ms, next_message_id
 from parley.models import Message, MessagePage
 from parley.store import items, keys
-from parley.store.calls import call, transact
+from parley.store.calls import CONDITION_FAILED, call, transact
 from parley.store.tables import TableAccess, query_up_to
 
 _APPEND_ATTEMPTS = 8
@@ -29,23 +29,27 @@ class MessageStore(TableAccess):
         messages = self._tables.messages_name
         message = draft
         for _ in range(_APPEND_ATTEMPTS):
-            cancelled = transact(
-                self._client,
-                [
-                    {
-                        "Update": {
-                            "TableName": messages,
-                            "Key": head,
-                            "UpdateExpression": "SET lastId = :id, kind = :k",
-                            "ConditionExpression": "attribute_not_exists(lastId) OR lastId < :id",
-                            "ExpressionAttributeValues": {":id": message.id, ":k": "head"},
-                        }
-                    },
-                    {"Put": {"TableName": messages, "Item": items.message_item(message)}},
-                ],
-            )
+            transaction: list[dict[str, Any]] = [
+                {
+                    "Update": {
+                        "TableName": messages,
+                        "Key": head,
+                        "UpdateExpression": "SET lastId = :id, kind = :k",
+                        "ConditionExpression": "attribute_not_exists(lastId) OR lastId < :id",
+                        "ExpressionAttributeValues": {":id": message.id, ":k": "head"},
+                    }
+                },
+                {"Put": {"TableName": messages, "Item": items.message_item(message)}},
+            ]
+            if message.thread_id is not None:
+                transaction.append(_reply_counted(messages, message))
+            cancelled = transact(self._client, transaction)
             if cancelled is None:
                 return message
+            if cancelled.reasons[2:] == (CONDITION_FAILED,):
+                raise NotFound(
+                    f"thread '{message.thread_id}' is not a live message of channel '{message.channel}'"
+                ) from cancelled.cause
             # the head's condition failed: another writer took this id or a later one
             stored = call(self._messages.get_item, Key=head, ConsistentRead=True).get("Item", {})
             last = str(stored.get("lastId", message.id))
@@ -84,3 +88,20 @@ class MessageStore(TableAccess):
         messages = [items.message_from_item(i) for i in found[:limit]]
         messages.reverse()
         return MessagePage(messages, len(found) > limit)
+
+
+def _reply_counted(table: str, reply: Message) -> dict[str, Any]:
+    """The parent's side of a reply, in the reply's transaction: one more reply, its time the newest
+    (ids, so times, grow in commit order per channel), on condition that the parent is a live message
+    that is no reply itself."""
+    assert reply.thread_id is not None
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": keys.message_key(reply.workspace, reply.channel, reply.thread_id),
+            "UpdateExpression": "ADD replyCount :one, threadVersion :one SET lastReplyAt = :ts",
+            "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(deletedAt) "
+            "AND attribute_not_exists(threadId)",
+            "ExpressionAttributeValues": {":one": 1, ":ts": reply.ts},
+        }
+    }

@@ -26,7 +26,7 @@ class ReactionStore(TableAccess):
         self, workspace: str, channel: str, message_id: str, user_id: str, *, consistent: bool = False
     ) -> ReactionState | None:
         """The message's counts and the user's names on it, in one BatchGetItem with the message
-        itself; None when there is no such message."""
+        itself; None when there is no such message, or it was deleted (a tombstone takes no reactions)."""
         wanted = {
             "message": keys.message_key(workspace, channel, message_id),
             "counts": keys.reactions_key(workspace, channel, message_id),
@@ -39,7 +39,8 @@ class ReactionStore(TableAccess):
             key = wanted[name]
             return by_key.get((key["PK"], key["SK"]))
 
-        if item("message") is None:
+        message = item("message")
+        if message is None or "deletedAt" in message:
             return None
         return reaction_items.state_from_items(item("counts"), item("mine"))
 
@@ -70,15 +71,13 @@ class ReactionStore(TableAccess):
             {"Update": {"TableName": messages, **self._counts_update(change, seen, max_distinct)}},
         ]
         if change.added:
-            # a message deleted meanwhile takes no new reaction (a tombstone, should it keep `deleted`)
+            # a message deleted meanwhile takes no new reaction (a tombstone has `deletedAt`)
             transaction.append(
                 {
                     "ConditionCheck": {
                         "TableName": messages,
                         "Key": keys.message_key(change.workspace, change.channel, change.message_id),
-                        "ConditionExpression": "attribute_exists(PK) AND "
-                        "(attribute_not_exists(deleted) OR deleted = :false)",
-                        "ExpressionAttributeValues": {":false": False},
+                        "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(deletedAt)",
                     }
                 }
             )
