@@ -185,6 +185,8 @@ class ReactedReply(Sent):
     name: protocol.ReactionName
     added: bool
     changed: bool
+
+
 class EditedReply(Sent):
     """The reply to `edit` (also to a repeated one): the message's version now."""
 
@@ -268,7 +270,6 @@ class ReactionEvent(Sent):
     added: bool
 
 
-
 class MessageUpdatedEvent(MessageWire):
     """A message was edited: the message as it is now. Keep it unless you hold a higher `version`
     (events are at least once and may arrive out of order); for a message you do not hold, it is the
@@ -297,7 +298,6 @@ class ThreadUpdatedEvent(Sent):
     replyCount: Annotated[int, Field(ge=0)]
     lastReplyAt: str | None
     threadVersion: Annotated[int, Field(ge=1)]
-
 
 
 Event = Annotated[

@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from websockets.exceptions import InvalidStatus
 
+from parley_client import HandshakeRefused
+from parley_client.protocol import retryable
 from tests.e2e.conftest import Target, _serve_in_thread
 from tests.e2e.test_chat_e2e import _state_table
-from tests.support.ws_client import Peer, retryable
+from tests.support.ws_client import Peer
 
 MEMBERS = 2_000
 MESSAGES = 5
@@ -64,7 +65,7 @@ async def _members(stack: contextlib.AsyncExitStack, target: Target, workspace: 
                 try:
                     peer = await Peer.open(target.url(user, workspace), open_timeout=60, ping_interval=None)
                     break
-                except (OSError, TimeoutError, InvalidStatus):  # 500: $connect's store call timed out
+                except (OSError, TimeoutError, HandshakeRefused):  # 500: $connect's store call timed out
                     if attempt == 9:
                         raise
                     await asyncio.sleep(1.0 + attempt)

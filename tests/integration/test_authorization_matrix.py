@@ -9,7 +9,18 @@ import pytest
 from tests.support.matrix import assert_error_frame, send, snapshot
 from tests.support.template import action_routes
 
-CHANNEL_ACTIONS = ["join", "invite", "message", "typing", "history", "presence", "react", "edit", "delete", "thread"]
+CHANNEL_ACTIONS = [
+    "join",
+    "invite",
+    "message",
+    "typing",
+    "history",
+    "presence",
+    "react",
+    "edit",
+    "delete",
+    "thread",
+]
 # a well-formed message id; reacting needs a joined channel before the message is even looked up
 SOME_MESSAGE = "17900000000000001"
 SOME_ID = SOME_MESSAGE  # well-formed: only authorization (or its absence) can refuse these
@@ -193,7 +204,9 @@ def test_private_channel_refusal_reads_exactly_like_a_missing_channel(hush: Part
     }
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"])
+@pytest.mark.parametrize(
+    "action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"]
+)
 def test_non_member_cannot_use_a_private_channel(parley: Any, hush: Party, action: str) -> None:
     # Given the private channel hush, which bob cannot join
     _, bob = hush
@@ -240,7 +253,9 @@ def test_invite_for_another_user_does_not_open_the_channel_to_the_inviter_s_peer
 # ---- subscriptions belong to a connection --------------------------------------------------------
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"])
+@pytest.mark.parametrize(
+    "action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"]
+)
 def test_joining_on_one_connection_does_not_join_the_users_other_connection(parley: Any, action: str) -> None:
     # Given alice joined general on her laptop, and has a second connection (phone) that did not join
     laptop, phone = parley.connect("alice"), parley.connect("alice")
@@ -250,7 +265,9 @@ def test_joining_on_one_connection_does_not_join_the_users_other_connection(parl
     refused(parley, phone, frame_for(action, "general"), "not_joined")
 
 
-@pytest.mark.parametrize("action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"])
+@pytest.mark.parametrize(
+    "action", ["message", "typing", "history", "presence", "react", "edit", "delete", "thread"]
+)
 def test_after_leave_the_connection_is_no_longer_joined(parley: Any, action: str) -> None:
     # Given alice joined general, then left it
     alice = parley.connect("alice")

@@ -171,7 +171,17 @@ def _lengths_and_formats() -> Iterator[Case]:
     }
     for why, name in bad_names.items():
         yield "create_channel", with_("create_channel", name=name), f"name with {why}", BAD
-        for action in ("join", "leave", "message", "typing", "history", "presence", "invite", "react", *CHANGES):
+        for action in (
+            "join",
+            "leave",
+            "message",
+            "typing",
+            "history",
+            "presence",
+            "invite",
+            "react",
+            *CHANGES,
+        ):
             yield action, with_(action, channel=name), f"channel with {why}", BAD
     # A private channel's id is `name.` and 10 of [a-z0-9]; names never hold the `.`
     bad_ids = {
@@ -186,7 +196,17 @@ def _lengths_and_formats() -> Iterator[Case]:
         "a trailing newline": "hush.0123456789\n",
     }
     for why, channel_id in bad_ids.items():
-        for action in ("join", "leave", "message", "typing", "history", "presence", "invite", "react", *CHANGES):
+        for action in (
+            "join",
+            "leave",
+            "message",
+            "typing",
+            "history",
+            "presence",
+            "invite",
+            "react",
+            *CHANGES,
+        ):
             yield action, with_(action, channel=channel_id), f"channel id with {why}", BAD
         yield "channels", {"action": "channels", "after": channel_id}, f"after id with {why}", BAD
     yield "create_channel", with_("create_channel", name="hush.0123456789"), "name in the id form", BAD

@@ -300,8 +300,9 @@ def run_every_path(session: Session) -> None:
         ExpressionAttributeValues={":future": f"{(_now_ms() + 60_000) * 10_000:017d}"},
     )
     assert session.send(alice, {**message, "clientMsgId": "c-4"})["type"] == "ack"
-    # a reaction (before the message is deleted: a tombstone takes none): one BatchGetItem, then the user's item and the counts (UpdateItem) with the message's
-    # ConditionCheck in one transaction; taking back one's only name deletes one's item (DeleteItem)
+    # a reaction (before the message is deleted: a tombstone takes none): one BatchGetItem, then the
+    # user's item and the counts (UpdateItem) with the message's ConditionCheck in one transaction;
+    # taking back one's only name deletes one's item (DeleteItem)
     react = {"action": "react", "channel": "general", "messageId": ack["id"], "name": "+1"}
     assert session.send(bob, react)["changed"] is True
     assert session.send(bob, {**react, "remove": True})["changed"] is True

@@ -37,7 +37,8 @@ CHANNEL = Channel("acme", "design", True, "alice")
 # A message with every optional field: reacted to, edited, then deleted, and a thread's parent
 CHANGED = Message(
     "17900000000000002", "acme", "general", "2026-09-21T14:13:20.000Z", USER, "", "c2", "1" * 17,
-    reactions=ReactionSummary((("👍", 2),), frozenset({"👍"}), 3), version=2, edited_at="2026-09-21T14:15:00.000Z", deleted_at="2026-09-21T14:16:00.000Z",
+    reactions=ReactionSummary((("👍", 2),), frozenset({"👍"}), 3),
+    version=2, edited_at="2026-09-21T14:15:00.000Z", deleted_at="2026-09-21T14:16:00.000Z",
     reply_count=1, last_reply_at="2026-09-21T14:14:00.000Z", thread_version=1,
 )  # fmt: skip
 

@@ -1,8 +1,8 @@
 """DynamoDB data access, the only code that reads or writes tables: one module per aggregate.
 
 `keys` builds every key, `items` maps items to domain objects and back, `calls` turns SDK calls into
-outcomes; `connections`, `channels`, `messages`, `message_changes`, `rates`, `due` and `reactions` hold the access
-patterns. Every access is a key lookup or a Query (never a Scan); docs/design.md lists the keys.
+outcomes; `connections`, `channels`, `messages`, `message_changes`, `rates`, `due` and `reactions` hold
+the access patterns. Every access is a key lookup or a Query (never a Scan); docs/design.md lists the keys.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["DUE_SHARDS", "Store", "Tables"]
 
 
-class Store(ConnectionStore, ChannelStore, MessageStore, MessageChangeStore, RateStore, DueStore, ReactionStore):
+class Store(
+    ConnectionStore, ChannelStore, MessageStore, MessageChangeStore, RateStore, DueStore, ReactionStore
+):
     """Every aggregate's access patterns over one pair of tables: what the use cases' store ports are
     given in production (parley.ports.ChatStore, parley.ports.Subscribers)."""
 

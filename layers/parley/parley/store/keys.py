@@ -169,6 +169,8 @@ def reacted_prefix(user_id: str) -> str:
 
 def reacted_key(workspace: str, channel: str, user_id: str, message_id: str) -> Key:
     return {"PK": channel_messages_pk(workspace, channel), "SK": f"{reacted_prefix(user_id)}{message_id}"}
+
+
 def thread_key(workspace: str, channel: str, parent_id: str) -> str:
     """The `Threads` index partition of one thread's replies."""
     return f"WS#{workspace}#CHAN#{channel}#THREAD#{parent_id}"
