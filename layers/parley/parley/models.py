@@ -60,6 +60,8 @@ class Message:
     text: str
     client_msg_id: str | None = None
     thread_id: str | None = None
+    # the app (parley.apps) that posted it through the publish function; None for a user's message
+    app: str | None = None
 
     def renumbered(self, message_id: str) -> Message:
         """The same message under another id (the id was taken), its timestamp the new id's."""

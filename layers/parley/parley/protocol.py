@@ -244,6 +244,8 @@ def message_wire(message: Message) -> dict[str, Any]:
         wire["clientMsgId"] = message.client_msg_id
     if message.thread_id is not None:
         wire["threadId"] = message.thread_id
+    if message.app is not None:
+        wire["app"] = message.app
     return wire
 
 

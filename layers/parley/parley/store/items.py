@@ -156,6 +156,8 @@ def message_item(message: Message) -> Item:
         item["clientMsgId"] = message.client_msg_id
     if message.thread_id is not None:
         item["threadId"] = message.thread_id
+    if message.app is not None:
+        item["app"] = message.app
     return item
 
 
@@ -170,4 +172,5 @@ def message_from_item(item: Item) -> Message:
         text=str(item["text"]),
         client_msg_id=item.get("clientMsgId"),
         thread_id=item.get("threadId"),
+        app=item.get("app"),
     )
