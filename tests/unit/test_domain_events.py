@@ -181,7 +181,7 @@ class FakeEventBridge:
         self.raise_on = raise_on or set()
         self.accepted: list[str] = []
 
-    def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+    def put_events(self, *, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         call = len(self.calls)
