@@ -116,7 +116,7 @@ async def recorded(emu: Any, **query: str) -> list[dict[str, Any]]:
 
 def _recorded(emu: Any, **query: str) -> list[dict[str, Any]]:
     url = emu.admin_url + "/events" + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-    with urllib.request.urlopen(url) as response:  # noqa: S310 - the emulator's own loopback URL
+    with urllib.request.urlopen(url) as response:
         events: list[dict[str, Any]] = json.loads(response.read())["events"]
         return events
 
