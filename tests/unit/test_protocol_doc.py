@@ -22,7 +22,15 @@ DASH = "\u2013"  # the doc writes ranges with an en dash
 
 USER = User("alice", "Alice")
 MESSAGE = Message(
-    "17900000000000001", "acme", "general", "2026-09-21T14:13:20.000Z", USER, "hi", "c1", "1" * 17
+    "17900000000000001",
+    "acme",
+    "general",
+    "2026-09-21T14:13:20.000Z",
+    USER,
+    "hi",
+    "c1",
+    "1" * 17,
+    app="deploy-bot",
 )
 CHANNEL = Channel("acme", "design", True, "alice")
 
