@@ -30,7 +30,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from parley import aws
 from parley.config import settings
 from parley.observability import MetricUnit, logger, metrics
+from parley.protocol import channel_wire
 from parley.store import keys
+from parley.store.items import channel_from_item
 
 SOURCE = "parley"
 # PutEvents: at most 10 entries a call, and at most 256 KB for the entries of one call together (each
@@ -125,9 +127,6 @@ def events_of(record: Record) -> list[DomainEvent]:
         workspace, user_id = keys.member_of_pk(pk)
         detail |= {"workspace": workspace, "channel": str(image.get("channel", "")), "user": user_id}
     elif kind == "channel":
-        from parley.protocol import channel_wire
-        from parley.store.items import channel_from_item
-
         workspace = keys.workspace_of_pk(pk)
         detail |= {"workspace": workspace, "channel": channel_wire(channel_from_item(workspace, dict(image)))}
     else:  # workspace
