@@ -53,13 +53,18 @@ class ReactionCountWire(Sent):
     me: Annotated[bool, Field(description="whether you reacted with it")]
 
 
+class AuthorWire(Sent):
+    id: Annotated[str, Field(description="the author's user id; an app's message: app#<app name>")]
+    name: str
+
+
 class MessageWire(Sent):
     """A stored message. Message lists are always oldest first."""
 
     id: Annotated[protocol.MessageId, Field(description="unique; later messages have greater ids")]
     channel: protocol.ChannelId
     ts: Annotated[str, Field(description="ISO-8601 UTC with milliseconds, e.g. 2026-09-21T14:13:20.000Z")]
-    user: UserWire
+    user: AuthorWire
     text: str
     clientMsgId: Annotated[protocol.ClientMsgId, Field(description="only when the author set one")] = ""
     threadId: Annotated[protocol.MessageId, Field(description="only when it replies to a message")] = ""
@@ -81,6 +86,7 @@ class MessageWire(Sent):
     threadVersion: Annotated[
         int, Field(ge=1, description="only on a thread's parent: +1 per reply posted or deleted")
     ] = 0
+    app: Annotated[str, Field(description="only when an app posted it (the publish function)")] = ""
 
 
 class ChannelWire(Sent):

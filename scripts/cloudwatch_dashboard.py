@@ -169,6 +169,25 @@ def widgets() -> list[Widget]:
             stacked=True,
         ),
         Widget(
+            "Apps: messages published (publish function), errors, throttles",
+            [
+                parley("AppMessagesSent", label="app messages"),
+                _function("PublishFunction", "Errors"),
+                _function("PublishFunction", "Throttles"),
+            ],
+            y_label="per minute",
+        ),
+        Widget(
+            "Domain events: put on the bus, failed; consumer errors and throttles",
+            [
+                parley("DomainEvents", label="events put"),
+                parley("DomainEventsFailed", label="events not put"),
+                _function("DomainEventsFunction", "Errors"),
+                _function("DomainEventsFunction", "Throttles"),
+            ],
+            y_label="per minute",
+        ),
+        Widget(
             "Rejected by Parley: rate limited, store throttled, internal errors",
             [parley("RateLimited"), parley("StoreThrottled"), parley("InternalErrors")],
         ),

@@ -21,6 +21,8 @@ export interface Message {
   text: string;
   clientMsgId?: string;
   threadId?: MessageId;
+  /** Set when an app posted it through the publish function (docs/apps.md); `user.id` is then `app#<name>`. */
+  app?: string;
   /** Once edited or deleted: one more per change; the highest held wins. */
   version?: number;
   editedAt?: string;

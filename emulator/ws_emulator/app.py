@@ -18,6 +18,7 @@ from ws_emulator.errors import EmulatorError, TemplateError
 from ws_emulator.faults import Faults
 from ws_emulator.gateway.devtokens import mint_token
 from ws_emulator.gateway.events import ApiInfo
+from ws_emulator.gateway.lambda_invoke import LambdaInvokeApi
 from ws_emulator.gateway.management import ManagementApi
 from ws_emulator.gateway.model import AuthorizerDef, GatewayApi, GatewaySettings, RouteDef
 from ws_emulator.gateway.origins import AccessPolicy
@@ -166,6 +167,11 @@ class Emulator:
         return self.page_url + "_emulator/"
 
     @property
+    def lambda_url(self) -> str:
+        """`http://host:port`: boto3's endpoint_url for `lambda` (the Invoke API), on the management port."""
+        return self.management_url.rsplit("/", 1)[0]
+
+    @property
     def admin_url(self) -> str:
         return self.management_url.rsplit("/", 1)[0] + "/_emulator"
 
@@ -257,7 +263,8 @@ class Emulator:
         runtime = FunctionRuntime(
             template,
             observer=recorder.observe,
-            env_overrides=aws.function_env(),
+            # a function's own lambda.invoke() reaches the emulator's Invoke API, not moto's (runs no code)
+            env_overrides={**aws.function_env(), "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url},
             url_rewrites=self._url_rewrites(api.info),
             log=logging.getLogger("ws_emulator.runtime"),
             # Per-function keys name the caller to the IAM check (the embedded server only).
@@ -309,6 +316,20 @@ class Emulator:
             api_path=f"/{stage}",
             token_query=_token_query(api),
         )
+        invoke_api = LambdaInvokeApi(
+            lambda: self.template,
+            runtime.invoke,
+            authorize=lambda authorization, arn: _denial_message(iam.invoke_denial(authorization, arn)),
+        )
+        self._stack.push_async_callback(invoke_api.drain)  # Event invokes finish before functions stop
+        event_log = logging.getLogger(EVENT_LOGGER)
+        aws.events.listener = lambda entry: event_log.info(
+            "EventBridge %s %s on %s%s",
+            entry["source"],
+            entry["detailType"],
+            entry["eventBusName"],
+            f" failed: {entry['errorCode']}" if entry["errorCode"] else "",
+        )
         management = ManagementApi(
             gateway,
             stage=stage,
@@ -320,6 +341,10 @@ class Emulator:
             message_limit_bytes=config.message_limit_bytes,
             authorize=self._connections_authorizer(iam, api.info),
             access=access,
+            lambda_api=invoke_api.handle,
+            put_events=lambda query: aws.events.recent(
+                bus=query.get("bus"), after=int(query.get("after", "0") or 0)
+            ),
         )
         # The management API outlives the gateway: `$disconnect` handlers and draining fan-out post to it.
         await management.start(mg_sock)
@@ -435,6 +460,7 @@ class Emulator:
         return {
             "websocketUrl": self.ws_url,
             "managementUrl": self.management_url,
+            "lambdaUrl": self.lambda_url,
             "connections": len(gateway.connections) if gateway else 0,
             "awsEndpoint": self.aws.endpoint_url if self.aws else None,
         }
@@ -456,6 +482,10 @@ class Emulator:
         """Stop in reverse order of start-up; safe to call twice."""
         await self._stack.aclose()
         self.gateway = None
+
+
+def _denial_message(denial: Any) -> str | None:
+    return None if denial is None else str(denial.message)
 
 
 def _needs_restart(old: Template, new: Template) -> list[str]:

@@ -27,6 +27,7 @@ import pytest
 from botocore import handlers as botocore_handlers
 
 from parley import aws as parley_aws
+from parley import domain_events
 from parley.store import keys
 from tests.support import events
 from tests.support.handlers import LambdaContext, load
@@ -36,6 +37,7 @@ from tests.support.template import read_template, route_functions, stream_filter
 from tests.support.world import JWT_SECRET, PARLEY_ENV, MotoAws, clear_cached_clients
 
 Need = tuple[str, str]  # (resource as test_template names it, IAM action)
+DOMAIN_BUS = "parley-events"
 
 # Inside a transaction each item is authorized as its own action; there is no TransactWriteItems action.
 _TRANSACT_ACTIONS = {
@@ -72,6 +74,9 @@ def iam_needs(service: str, operation: str, params: dict[str, Any]) -> set[Need]
         return {("ssm:JwtSecretParameterName", f"ssm:{operation}")}
     if service == "apigatewaymanagementapi":
         return {(CONNECTIONS, "execute-api:ManageConnections")}
+    if service == "events":
+        assert {e["EventBusName"] for e in params["Entries"]} == {DOMAIN_BUS}, params
+        return {("DomainEventBus", f"events:{operation}")}
     raise AssertionError(f"an AWS call the IAM map does not know: {service}.{operation}")
 
 
@@ -162,6 +167,8 @@ class Session:
         self.aws, self.recorder = aws, recorder
         filters = {table: stream_filters(table) for table in ("StateTable", "MessagesTable")}
         self.streams = StreamPump(aws.client, aws.streams, filters)
+        domain = {"MessagesTable": domain_event_filters()}
+        self.domain_streams = StreamPump(aws.client, aws.streams, domain)
         self.auth: dict[str, dict[str, Any]] = {}
 
     def invoke(self, function: str, folder: str, event: dict[str, Any]) -> Any:
@@ -257,12 +264,28 @@ class Session:
         result = self.invoke("PresenceTimerFunction", "presence_timer", {"Records": records})
         assert result == {"batchItemFailures": []}
 
+    def publish(self, payload: dict[str, Any]) -> dict[str, Any]:
+        body = {"app": "deploy-bot", "workspace": "acme", "channel": "general"} | payload
+        answer: dict[str, Any] = self.invoke("PublishFunction", "publish", body)
+        return answer
+
+    def put_domain_events(self) -> None:
+        records = self.domain_streams.poll()
+        assert records, "no domain event reached the stream"
+        answer = self.invoke("DomainEventsFunction", "domain_events", {"Records": records})
+        assert answer == {"batchItemFailures": []}
+
     def sweep(self) -> dict[str, int]:
         result: dict[str, int] = self.invoke("SweeperFunction", "sweeper", {"source": "aws.events"})
         return result
 
 
 ROUTE_FUNCTIONS = {key: fn for key, fn in route_functions().items() if not key.startswith("$")}
+
+
+def domain_event_filters() -> list[dict[str, Any]]:
+    (source,) = read_template()["Resources"]["DomainEventsFunction"]["Properties"]["Events"].values()
+    return [json.loads(f["Pattern"]) for f in source["Properties"]["FilterCriteria"]["Filters"]]
 
 
 def _now_ms() -> int:
@@ -377,6 +400,16 @@ def run_every_path(session: Session) -> None:
         ExpressionAttributeValues={":past": 1},
     )
     assert session.sweep()["staleConnections"] == 1
+    # An app posts (and repeats it), replies in a thread at once (its limiter's state is read), posts
+    # to a thread that does not exist (the idempotency record is deleted again) and reads history.
+    app_ack = session.publish({"op": "publish", "text": "deployed", "clientMsgId": "d-1"})
+    assert session.publish({"op": "publish", "text": "deployed", "clientMsgId": "d-1"}) == app_ack
+    threaded = {"op": "publish", "text": "notes", "clientMsgId": "d-2", "threadId": app_ack["id"]}
+    assert session.publish(threaded)["type"] == "ack"
+    orphaned = threaded | {"clientMsgId": "d-3", "threadId": "10000000000000000"}
+    assert session.publish(orphaned)["code"] == "not_found"
+    assert session.publish({"op": "history"})["type"] == "history"
+    session.put_domain_events()
     session.disconnect(alice)
 
 
@@ -385,6 +418,10 @@ LIBRARY_NEEDS: dict[str, set[Need]] = {
     # Powertools idempotency falls back to GetItem when a conditional put fails without returning the
     # old record (its docs list GetItem, PutItem, UpdateItem and DeleteItem for the persistence table).
     "MessageFunction": {("IdempotencyTable", "dynamodb:GetItem")},
+    # The rate limiter re-reads its state after losing a compare-and-set to a concurrent sender
+    # (chat.Chat._take_rate): a race no serial session forces. (Route functions read the StateTable
+    # anyway, for the subscription check; an app has no connection, so this is its only read of it.)
+    "PublishFunction": {("IdempotencyTable", "dynamodb:GetItem"), ("StateTable", "dynamodb:GetItem")},
 }
 
 
@@ -418,8 +455,11 @@ def template() -> dict[str, Any]:
 
 
 def test_every_function_is_granted_exactly_what_its_code_path_calls(
-    moto_aws: MotoAws, recorder: CallRecorder, template: dict[str, Any]
+    moto_aws: MotoAws, recorder: CallRecorder, template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("EVENT_BUS_NAME", DOMAIN_BUS)
+    boto3.client("events").create_event_bus(Name=DOMAIN_BUS)
+    domain_events.publisher.cache_clear()
     # Given the production wiring under moto, When one session takes every path
     run_every_path(Session(moto_aws, recorder))
     # Then each function's grants are its calls plus what Lambda does for its event sources

@@ -80,3 +80,12 @@ def test_sample_stream_queue_and_schedule_events_run(parley: Any) -> None:
         "staleConnections": 0,
         "overdueLeaves": 0,
     }
+
+
+def test_the_sample_publish_event_posts_as_its_app(parley: Any) -> None:
+    # Given workspace demo exists (the sample $connect creates it), When the sample publish runs
+    assert load("connect").handler(sample("connect"), LambdaContext()) == {"statusCode": 200}
+    answer = load("publish").handler(sample("publish"), LambdaContext())
+    # Then it is acknowledged, and a repeat of it is the same message
+    assert answer["type"] == "ack", answer
+    assert load("publish").handler(sample("publish"), LambdaContext()) == answer

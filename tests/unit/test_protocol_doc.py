@@ -31,6 +31,7 @@ MESSAGE = Message(
     "c1",
     "1" * 17,
     ReactionSummary((("👍", 2),), frozenset({"👍"}), 3),
+    app="deploy-bot",
 )
 REACTION = ReactionChange("acme", "general", MESSAGE.id, USER, "👍", True)
 CHANNEL = Channel("acme", "design", True, "alice")
@@ -39,7 +40,7 @@ CHANGED = Message(
     "17900000000000002", "acme", "general", "2026-09-21T14:13:20.000Z", USER, "", "c2", "1" * 17,
     reactions=ReactionSummary((("👍", 2),), frozenset({"👍"}), 3),
     version=2, edited_at="2026-09-21T14:15:00.000Z", deleted_at="2026-09-21T14:16:00.000Z",
-    reply_count=1, last_reply_at="2026-09-21T14:14:00.000Z", thread_version=1,
+    reply_count=1, last_reply_at="2026-09-21T14:14:00.000Z", thread_version=1, app="deploy-bot",
 )  # fmt: skip
 
 # Every frame the server sends, built by its encoder. A new encoder must be added here (see below).

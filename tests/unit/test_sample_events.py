@@ -64,7 +64,7 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 
 def test_there_is_one_sample_event_per_function():
     folders = design_folders()
-    assert len(folders) == 22
+    assert len(folders) == 24
     assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted(folders)
 
 
@@ -140,3 +140,23 @@ def test_presence_timer_event_carries_a_timer_body():
 def test_sweeper_event_is_a_scheduled_event():
     parsed = EventBridgeModel.model_validate(load("sweeper"))
     assert (parsed.source, parsed.detail_type) == ("aws.events", "Scheduled Event")
+
+
+def test_publish_event_is_a_valid_publish_request():
+    from parley.apps import PublishRequest, parse_request
+
+    request = parse_request(load("publish"))
+    assert isinstance(request, PublishRequest)
+    assert request.app == "deploy-bot"
+
+
+def test_domain_events_event_passes_the_domain_filters_and_maps_to_events():
+    from parley.domain_events import events_of, records_of
+
+    event = load("domain_events")
+    section = DESIGN.read_text().split("## Domain event filters", 1)[1].split("\n## ", 1)[0]
+    patterns = [json.loads(raw) for raw in re.findall(r"`(\{.*?\})`", section)]
+    assert len(patterns) == 3
+    assert all(any(matches(p, record) for p in patterns) for record in event["Records"])
+    kinds = [e.detail_type for r in records_of(event) for e in events_of(r)]
+    assert kinds == ["message.created", "member.joined"]

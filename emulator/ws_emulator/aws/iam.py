@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ws_emulator.aws.eventbridge import bus_name
 from ws_emulator.template.specs import FunctionSpec, Template
 
 _CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/[^/]*/[^/]*/([a-z0-9-]+)/aws4_request")
@@ -25,6 +26,7 @@ _TARGETS = {
     "DynamoDBStreams_20120810": "dynamodb",
     "AmazonSQS": "sqs",
     "AmazonSSM": "ssm",
+    "AWSEvents": "events",
 }
 # Batch and transaction calls are authorized as the item-level actions they perform.
 _SQS_ACTIONS = {
@@ -196,6 +198,8 @@ class Iam:
             return self._sqs(operation, params)
         if service == "ssm":
             return self._ssm(operation, params)
+        if service == "events":
+            return self._events(operation, params)
         return []
 
     def _table_arn(self, name: str) -> str:
@@ -268,6 +272,25 @@ class Iam:
             return [(action, "*")]
         name = p.get("Name")
         return [(action, self._parameter_arn(str(name)))] if name else []
+
+    def _events(self, op: str, p: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """PutEvents is authorized on each bus its entries name (the default bus when none)."""
+        if op != "PutEvents":
+            return []  # the emulator checks EventBridge's data plane only
+        buses = {bus_name(e.get("EventBusName")) for e in p.get("Entries") or [] if isinstance(e, dict)}
+        return [
+            ("events:PutEvents", f"arn:aws:events:{self.region}:{self.account_id}:event-bus/{name}")
+            for name in sorted(buses)
+        ]
+
+    # ---- the Lambda Invoke API ---------------------------------------------------------------
+
+    def invoke_denial(self, authorization: str | None, function_arn: str) -> Denial | None:
+        """lambda:InvokeFunction for a function's own call (its role); other callers are not checked."""
+        caller = self.caller(authorization)
+        if caller is None:
+            return None
+        return self.decide(caller, [("lambda:InvokeFunction", function_arn)])
 
 
 def iam_gate(app: Any, iam: Iam) -> Any:

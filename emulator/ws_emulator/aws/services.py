@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from ws_emulator.aws import browser_guard, moto_fixes
 from ws_emulator.aws.dynamodb_locks import OWN_USER_AGENT, DynamoDBLocks
+from ws_emulator.aws.eventbridge import PutEventsLog, record_put_events
 from ws_emulator.aws.iam import Iam, iam_gate
 from ws_emulator.aws.writes import WRITE_OPERATIONS, TableWrites, written_tables
 from ws_emulator.faults import Faults
@@ -83,6 +84,8 @@ class LocalAws:
         self.writes = TableWrites()
         # Checks each function's calls against its role (the embedded server only).
         self.iam = iam
+        # Every PutEvents entry the embedded server accepted (GET /_emulator/events).
+        self.events = PutEventsLog()
 
     @property
     def embedded(self) -> bool:
@@ -108,6 +111,7 @@ class LocalAws:
         if wsgi is not None:
             # The shared Faults object changes in place when /_emulator/faults is PUT.
             wsgi.app = _serialize_dynamodb(wsgi.app, self.faults, per_table=self.per_table_locks)
+            wsgi.app = record_put_events(wsgi.app, self.events)
             if self.iam is not None:
                 wsgi.app = iam_gate(wsgi.app, self.iam)
             wsgi.app = _notify_writes(wsgi.app, self.writes)
@@ -170,7 +174,8 @@ class LocalAws:
 
     # -- provisioning -----------------------------------------------------------------------------
     def provision(self, template: Template, ssm_parameters: Mapping[str, str] | None = None) -> None:
-        """Create tables (+TTL), queues (DLQs first) and SecureString parameters; safe to repeat."""
+        """Create tables (+TTL), queues (DLQs first), event buses and SecureString parameters; safe
+        to repeat."""
         ddb = self.client("dynamodb")
         for table in template.tables.values():
             try:
@@ -199,11 +204,24 @@ class LocalAws:
                     sqs.set_queue_attributes(QueueUrl=url, Attributes=settable)
             self.provisioned_queue_urls[queue.logical_id] = url
             self._log.info("queue %s (%s)", queue.name, queue.logical_id)
+        self._provision_event_buses(template)
         if ssm_parameters:
             ssm = self.client("ssm")
             for name, value in ssm_parameters.items():
                 ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
                 self._log.info("SSM SecureString parameter %s", name)
+
+    def _provision_event_buses(self, template: Template) -> None:
+        if not template.event_buses:
+            return
+        events = self.client("events")
+        for bus in template.event_buses.values():
+            try:
+                events.create_event_bus(Name=bus.name)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                    raise
+            self._log.info("event bus %s (%s)", bus.name, bus.logical_id)
 
     def _enable_ttl(self, ddb: Any, table: str, attribute: str) -> None:
         try:

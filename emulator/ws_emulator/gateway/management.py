@@ -1,4 +1,5 @@
-"""The `@connections` management API and the emulator's admin endpoints, served over asyncio streams."""
+"""The `@connections` management API, the Lambda Invoke API (gateway.lambda_invoke) and the emulator's
+admin endpoints, served over asyncio streams."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import json
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
@@ -28,6 +29,7 @@ from ws_emulator.gateway.origins import AccessPolicy, Refusal
 
 KEEP_ALIVE_TIMEOUT_S = 75.0
 CONNECTIONS_SEGMENT = "/@connections/"
+LAMBDA_PREFIX = "/2015-03-31/functions/"
 
 
 class ConnectionsBackend(Protocol):
@@ -70,8 +72,13 @@ class ManagementApi:
         message_limit_bytes: int = limits.MESSAGE_LIMIT_BYTES,
         authorize: Callable[[str | None, str, str], str | None] | None = None,
         access: AccessPolicy | None = None,
+        lambda_api: Callable[[HttpRequest], Awaitable[HttpResponse]] | None = None,
+        put_events: Callable[[Mapping[str, str]], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.backend = backend
+        # the Lambda Invoke API (gateway.lambda_invoke), and the PutEvents entries recorded (aws.eventbridge)
+        self.lambda_api = lambda_api
+        self.put_events = put_events
         self.stage = stage
         self.log = log
         self.dead_letters = dead_letters
@@ -170,6 +177,8 @@ class ManagementApi:
             return refused
         if request.path.startswith("/_emulator/"):
             return await self._admin(request)
+        if request.path.startswith(LAMBDA_PREFIX) and self.lambda_api is not None:
+            return await self.lambda_api(request)
         return await self._connections(request)
 
     async def _connections(self, request: HttpRequest) -> HttpResponse:
@@ -255,6 +264,9 @@ class ManagementApi:
             "health": lambda: json_response(200, {"status": "ok", **(self.info() if self.info else {})}),
             "connections": lambda: json_response(200, {"connections": self.backend.summary()}),
             "token": lambda: self._token(dict(request.query)),
+            "events": lambda: json_response(
+                200, {"events": self.put_events(dict(request.query)) if self.put_events else []}
+            ),
         }
         endpoint = endpoints.get(name)
         if endpoint is None:

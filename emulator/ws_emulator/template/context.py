@@ -26,12 +26,14 @@ ROUTE_RESPONSE = "AWS::ApiGatewayV2::RouteResponse"
 DEPLOYMENT = "AWS::ApiGatewayV2::Deployment"
 ESM = "AWS::Lambda::EventSourceMapping"
 RULE = "AWS::Events::Rule"
+EVENT_BUS = "AWS::Events::EventBus"
 # Read for the functions' IAM checks (template/roles.py).
 IAM_RESOURCES = {"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}
 HANDLED = {
     *IAM_RESOURCES,
     ESM,
     RULE,
+    EVENT_BUS,
     FUNCTION,
     LAYER,
     TABLE,
@@ -256,6 +258,10 @@ class TemplateContext:
         if rtype.startswith("AWS::ApiGatewayV2::"):
             ident = fake_id(self.stack_name, lid, length=7)
             return {"Ref": ident, f"{rtype.rsplit('::', 1)[1]}Id": ident}
+        if rtype == EVENT_BUS:
+            name = self._name_prop(lid, "Name") or default_name
+            arn = f"arn:aws:events:{r}:{a}:event-bus/{name}"
+            return {"Ref": name, "Arn": arn, "Name": name}
         if rtype == "AWS::SNS::Topic":
             name = self._name_prop(lid, "TopicName") or default_name
             arn = f"arn:aws:sns:{r}:{a}:{name}"

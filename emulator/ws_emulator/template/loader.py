@@ -12,6 +12,7 @@ from ws_emulator.errors import TemplateError
 from ws_emulator.template.context import (
     API,
     ESM,
+    EVENT_BUS,
     FUNCTION,
     HANDLED,
     LAYER,
@@ -84,6 +85,7 @@ class _Builder(FunctionParts, ResourceParts, WebSocketParts, RoleParts):
         layers = {lid: self._layer(lid) for lid, t in active.items() if t == LAYER}
         tables = {lid: self._table(lid, t) for lid, t in active.items() if t in (TABLE, SIMPLE_TABLE)}
         queues = {lid: self._queue(lid) for lid, t in active.items() if t == QUEUE}
+        buses = {lid: self._event_bus(lid) for lid, t in active.items() if t == EVENT_BUS}
         globals_fn = (self.raw.get("Globals") or {}).get("Function") or {}
         functions: dict[str, FunctionSpec] = {}
         for lid, t in active.items():
@@ -110,6 +112,7 @@ class _Builder(FunctionParts, ResourceParts, WebSocketParts, RoleParts):
             warnings=self.warnings,
             layers=layers,
             parameters=dict(self.params),
+            event_buses=buses,
         )
 
     def _adopt_websocket_apis(self) -> None:

@@ -1,4 +1,4 @@
-"""DynamoDB tables, SQS queues and layers as the emulator provisions and mounts them."""
+"""DynamoDB tables, SQS queues, EventBridge buses and layers as the emulator provisions and mounts them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ws_emulator.template.context import SIMPLE_TABLE, TemplateContext, to_env_str, truthy
-from ws_emulator.template.specs import LayerSpec, QueueSpec, TableSpec
+from ws_emulator.template.specs import EventBusSpec, LayerSpec, QueueSpec, TableSpec
 
 
 class ResourceParts(TemplateContext):
@@ -111,3 +111,11 @@ class ResourceParts(TemplateContext):
             policy["maxReceiveCount"] = int(policy["maxReceiveCount"])
             attributes["RedrivePolicy"] = json.dumps(policy)
         return QueueSpec(lid, phys["QueueName"], attributes, phys["Arn"], dlq_id)
+
+    def _event_bus(self, lid: str) -> EventBusSpec:
+        phys = self.physical(lid)
+        if phys["Name"] == "default":
+            raise self.error(
+                lid, "an AWS::Events::EventBus cannot be named 'default' (the account's own bus)"
+            )
+        return EventBusSpec(lid, phys["Name"], phys["Arn"])

@@ -98,6 +98,15 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class EventBusSpec:
+    """A custom EventBridge bus: created in the local AWS, its PutEvents entries recorded."""
+
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
 class RouteSpec:
     route_key: str
     function_id: str | None
@@ -138,3 +147,4 @@ class Template:
     warnings: list[str] = field(default_factory=list)
     layers: dict[str, LayerSpec] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
+    event_buses: dict[str, EventBusSpec] = field(default_factory=dict)

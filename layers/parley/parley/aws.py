@@ -108,3 +108,10 @@ def ssm() -> SSMClient:
 @cache
 def sqs() -> SQSClient:
     return boto3.client("sqs", config=_DATA_PLANE)
+
+
+@cache
+def events() -> Any:
+    """EventBridge (domain events). No stubs are installed for it: parley.domain_events types the one
+    call it makes (`put_events`) with a Protocol."""
+    return boto3.client("events", config=_DATA_PLANE)

@@ -60,6 +60,7 @@ def _message_of(command: PostCommand, message_id: str, ts: str) -> Message:
         text=command.text,
         client_msg_id=command.client_msg_id,
         thread_id=command.thread_id,
+        app=command.app,
     )
 
 
@@ -336,6 +337,23 @@ class Chat:
             self._append(command) if frame.client_msg_id is None else self.once.run(command, self._append)
         )
         return Reply(protocol.ack(_message_of(command, posted.id, posted.ts)))
+
+    def send(self, command: PostCommand) -> Message:
+        """post_message's send path without a connection (parley.apps): stored once per clientMsgId,
+        rate-limited per sender, fanned out from the stream like any message."""
+        posted = (
+            self._append(command) if command.client_msg_id is None else self.once.run(command, self._append)
+        )
+        return _message_of(command, posted.id, posted.ts)
+
+    def read_history(self, workspace: str, reader_id: str, frame: protocol.HistoryFrame) -> Reply:
+        """history's page without a connection (parley.apps), rate-limited per reader."""
+        self._take_rate(workspace, reader_id, "history")
+        if frame.before is None:
+            page = self.store.recent_messages(workspace, frame.channel, frame.limit)
+        else:
+            page = self.store.messages_before(workspace, frame.channel, frame.before, frame.limit)
+        return Reply(protocol.history(frame.channel, page.messages, page.has_more))
 
     def _append(self, command: PostCommand) -> Posted:
         workspace, channel, thread_id = command.workspace, command.channel, command.thread_id

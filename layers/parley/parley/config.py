@@ -45,6 +45,8 @@ class Settings(BaseModel):
     # How long a connection lives without a heartbeat, and the longest a connection can live on AWS.
     heartbeat_timeout_seconds: int = 600
     max_connection_seconds: int = 7200
+    # the EventBridge bus domain events go to (parley.domain_events); only that function sets it
+    event_bus_name: str = ""
     # set by Lambda; part of every idempotency key (Powertools' own default when unset)
     aws_lambda_function_name: str = "test-func"
 

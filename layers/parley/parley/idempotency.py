@@ -39,6 +39,7 @@ class PostCommand(BaseModel):
     text: str
     client_msg_id: str | None = None
     thread_id: str | None = None
+    app: str | None = None  # posted by an app (parley.apps), whose user_id is then apps.app_user_id
 
 
 class Posted(BaseModel):

@@ -80,6 +80,9 @@ class Message:
     def deleted(self) -> bool:
         return self.deleted_at is not None
 
+    # the app (parley.apps) that posted it through the publish function; None for a user's message
+    app: str | None = None
+
     def renumbered(self, message_id: str) -> Message:
         """The same message under another id (the id was taken), its timestamp the new id's."""
         return replace(self, id=message_id, ts=iso_ms(message_id_ms(message_id)))

@@ -318,6 +318,8 @@ def message_wire(message: Message) -> dict[str, Any]:
         wire.update(thread_wire(message))
     if message.reactions is not None:
         wire |= reactions_wire(message.reactions)
+    if message.app is not None:
+        wire["app"] = message.app
     return wire
 
 

@@ -157,6 +157,8 @@ def message_item(message: Message) -> Item:
     if message.thread_id is not None:
         item["threadId"] = message.thread_id
         item[keys.THREAD_KEY] = keys.thread_key(message.workspace, message.channel, message.thread_id)
+    if message.app is not None:
+        item["app"] = message.app
     return item
 
 
@@ -177,6 +179,7 @@ def message_from_item(item: Item) -> Message:
         reply_count=as_int(item.get("replyCount", 0)),
         last_reply_at=_optional_str(item.get("lastReplyAt")),
         thread_version=as_int(item.get("threadVersion", 0)),
+        app=item.get("app"),
     )
 
 

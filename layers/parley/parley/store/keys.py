@@ -128,6 +128,17 @@ def member_key(workspace: str, user_id: str, channel: str) -> Key:
     return {"PK": member_pk(workspace, user_id), "SK": f"{CHANNEL_PREFIX}{channel}"}
 
 
+def member_of_pk(pk: str) -> tuple[str, str]:
+    """(workspace, user id) of a membership's partition key: neither may hold a '#' (parley.names)."""
+    _, workspace, _, user_id = pk.split("#", 3)
+    return workspace, user_id
+
+
+def workspace_of_pk(pk: str) -> str:
+    """The workspace of a `WS#{workspace}...` partition key."""
+    return pk.split("#", 2)[1]
+
+
 def creator_count_key(workspace: str, user_id: str) -> Key:
     """How many channels a user created in a workspace (the workspace's own count is on its item)."""
     return {"PK": member_pk(workspace, user_id), "SK": "QUOTA"}
