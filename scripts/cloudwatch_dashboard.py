@@ -38,6 +38,8 @@ ROUTE_FUNCTIONS = (
     "CreateChannelFunction",
     "InviteFunction",
     "ChannelsFunction",
+    "OpenDmFunction",
+    "MarkReadFunction",
 )
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
 DEAD_LETTER_QUEUES = ("FanoutDeadLetterQueue", "PresenceTimerDeadLetterQueue")
@@ -144,7 +146,10 @@ def widgets() -> list[Widget]:
         Widget("Route function errors", [_function(f, "Errors") for f in ROUTE_FUNCTIONS], stacked=True),
         Widget(
             "Function throttles",
-            [_function(f, "Throttles") for f in (*ROUTE_FUNCTIONS, "AuthorizerFunction", "FanoutFunction")],
+            [
+                _function(f, "Throttles")
+                for f in (*ROUTE_FUNCTIONS, "AuthorizerFunction", "FanoutFunction", "CountersFunction")
+            ],
             stacked=True,
         ),
         Widget(

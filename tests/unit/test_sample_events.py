@@ -36,6 +36,8 @@ MESSAGE_ROUTES = {
     "create_channel": "create_channel",
     "invite": "invite",
     "channels": "channels",
+    "open_dm": "open_dm",
+    "mark_read": "mark_read",
 }
 AUTHORIZER_CONTEXT_KEYS = {"principalId", "userId", "userName", "workspace", "tokenExp"}
 
@@ -63,7 +65,7 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 
 def test_there_is_one_sample_event_per_function():
     folders = design_folders()
-    assert len(folders) == 17
+    assert len(folders) == 20
     assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted(folders)
 
 

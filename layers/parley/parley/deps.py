@@ -14,6 +14,7 @@ from parley import aws
 from parley.chat import Chat
 from parley.clock import Clock, SystemClock
 from parley.config import Settings, settings
+from parley.conversations import Conversations
 from parley.fanout import Fanout
 from parley.idempotency import PowertoolsOnce
 from parley.notify import ManagementApiNotifier, Notifier
@@ -30,6 +31,7 @@ SECRET_CACHE_SECONDS = 300
 class Services:
     chat: Chat
     fanout: Fanout
+    conversations: Conversations
 
 
 def build_services(
@@ -55,10 +57,15 @@ def build_services(
         once=PowertoolsOnce(persistence, function_name=config.aws_lambda_function_name),
         clock=clock or SystemClock(),
         settings=config,
+        directory=store,
     )
     if executor is None:
         executor = ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout")
-    return Services(chat=chat, fanout=Fanout(store=store, notifier=notifier, executor=executor))
+    return Services(
+        chat=chat,
+        fanout=Fanout(store=store, notifier=notifier, executor=executor),
+        conversations=Conversations(chat=chat, store=store),
+    )
 
 
 @cache

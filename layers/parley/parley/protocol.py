@@ -176,6 +176,25 @@ class ChannelsFrame(Frame):
     after: ChannelId | None = None
 
 
+# open_dm names 1 to this many other users; with the caller a DM has at most DM_MAX_USERS + 1 members
+DM_MAX_USERS = 8
+
+
+class OpenDmFrame(Frame):
+    """Open (or find) the direct message between the caller and `users` (the caller may be listed)."""
+
+    action: Literal["open_dm"]
+    users: Annotated[list[UserId], Field(min_length=1, max_length=DM_MAX_USERS)]
+
+
+class MarkReadFrame(Frame):
+    """Move the caller's read mark in a channel to `messageId` (never back)."""
+
+    action: Literal["mark_read"]
+    channel: ChannelId
+    message_id: MessageId = Field(alias="messageId")
+
+
 F = TypeVar("F", bound=Frame)
 
 FRAMES: dict[str, type[Frame]] = {
@@ -189,6 +208,8 @@ FRAMES: dict[str, type[Frame]] = {
     "create_channel": CreateChannelFrame,
     "invite": InviteFrame,
     "channels": ChannelsFrame,
+    "open_dm": OpenDmFrame,
+    "mark_read": MarkReadFrame,
 }
 
 
@@ -244,16 +265,31 @@ def message_wire(message: Message) -> dict[str, Any]:
         wire["clientMsgId"] = message.client_msg_id
     if message.thread_id is not None:
         wire["threadId"] = message.thread_id
+    if message.mentions:
+        wire["mentions"] = list(message.mentions)
     return wire
 
 
 def channel_wire(channel: Channel) -> dict[str, Any]:
-    return {
+    wire: dict[str, Any] = {
         "id": channel.id,
         "name": channel.name,
         "private": channel.private,
         "invite": channel.invite_policy,
     }
+    if channel.dm:
+        wire |= {"dm": True, "members": [user_wire(u) for u in channel.members]}
+    return wire
+
+
+def listing_wire(listing: ChannelListing) -> dict[str, Any]:
+    """A channel of the `channels` list: with `unread` and `mentions` where the caller is a member."""
+    wire = channel_wire(listing.channel) | {"member": listing.member}
+    if listing.unread is not None:
+        wire["unread"] = listing.unread
+    if listing.mentions is not None:
+        wire["mentions"] = listing.mentions
+    return wire
 
 
 def joined(
@@ -357,7 +393,7 @@ def invited(channel: str, user_id: str) -> dict[str, Any]:
 def channels(listings: list[ChannelListing], *, budget: int = FRAME_BUDGET) -> dict[str, Any]:
     """A page of the channel list, in id order; `next` is the id to send as `after` for the
     following page, or null when this page ends the list. Cut to the budget."""
-    wires = [channel_wire(item.channel) | {"member": item.member} for item in listings]
+    wires = [listing_wire(item) for item in listings]
 
     def build(n: int) -> dict[str, Any]:
         return {
@@ -367,6 +403,23 @@ def channels(listings: list[ChannelListing], *, budget: int = FRAME_BUDGET) -> d
         }
 
     return fit_frame(build, wires, keep="first", budget=budget)
+
+
+def dm_opened(channel: Channel) -> dict[str, Any]:
+    """The answer to `open_dm`: the DM (created now or before), its members listed."""
+    return {"type": "dm_opened", "channel": channel_wire(channel)}
+
+
+def read(channel: str, message_id: str, unread: int, mentions: int) -> dict[str, Any]:
+    """The caller's read mark in a channel and what is left unread: the answer to `mark_read`, and the
+    event the caller's other connections get when it moved."""
+    return {
+        "type": "read",
+        "channel": channel,
+        "messageId": message_id,
+        "unread": unread,
+        "mentions": mentions,
+    }
 
 
 def message_event(message: Message) -> dict[str, Any]:

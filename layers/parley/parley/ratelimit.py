@@ -20,6 +20,9 @@ ACTION_LIMITS: dict[str, tuple[int, float]] = {
     "presence": (60, 5.0),
     "channels": (30, 2.0),
     "heartbeat": (10, 0.5),
+    # a person opens a few DMs and marks a channel read each time they look at it
+    "open_dm": (20, 0.5),
+    "mark_read": (60, 5.0),
 }
 
 

@@ -1,8 +1,8 @@
 """DynamoDB data access, the only code that reads or writes tables: one module per aggregate.
 
 `keys` builds every key, `items` maps items to domain objects and back, `calls` turns SDK calls into
-outcomes; `connections`, `channels`, `messages`, `rates` and `due` hold the access patterns. Every
-access is a key lookup or a Query (never a Scan); docs/design.md lists the keys.
+outcomes; `connections`, `channels`, `messages`, `rates`, `due` and `conversations` hold the access
+patterns. Every access is a key lookup or a Query (never a Scan); docs/design.md lists the keys.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from parley.store.channels import ChannelStore
 from parley.store.connections import ConnectionStore
+from parley.store.conversations import ConversationStore
 from parley.store.due import DueStore
 from parley.store.keys import DUE_SHARDS
 from parley.store.messages import MessageStore
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["DUE_SHARDS", "Store", "Tables"]
 
 
-class Store(ConnectionStore, ChannelStore, MessageStore, RateStore, DueStore):
+class Store(ConnectionStore, ChannelStore, MessageStore, RateStore, DueStore, ConversationStore):
     """Every aggregate's access patterns over one pair of tables: what the use cases' store ports are
     given in production (parley.ports.ChatStore, parley.ports.Subscribers)."""
 

@@ -102,12 +102,23 @@ def due_item_from(kind: str, item: Item) -> DueItem:
 # ---- MessagesTable ----------------------------------------------------------------------------------
 
 
+def profile_item(workspace: str, user: User, now_ms: int) -> Item:
+    """A user's directory entry (no TTL: it outlives the user's connections)."""
+    return {
+        **keys.profile_key(workspace, user.id),
+        "kind": "profile",
+        "userId": user.id,
+        "userName": user.name,
+        "since": now_ms,
+    }
+
+
 def workspace_item(workspace: str, now_ms: int) -> Item:
     return {**keys.workspace_key(workspace), "kind": "workspace", "createdAt": now_ms}
 
 
 def channel_item(channel: Channel, now_ms: int) -> Item:
-    return {
+    item: Item = {
         **keys.channel_key(channel.workspace, channel.id),
         "kind": "channel",
         "name": channel.name,
@@ -116,11 +127,19 @@ def channel_item(channel: Channel, now_ms: int) -> Item:
         "createdAt": now_ms,
         "invitePolicy": channel.invite_policy,
     }
+    if channel.dm:
+        # a DM's key is not `CHAN#{id}`, so the id is kept on the item
+        item |= {
+            "id": channel.id,
+            "dm": True,
+            "members": [{"id": u.id, "name": u.name} for u in channel.members],
+        }
+    return item
 
 
 def channel_from_item(workspace: str, item: Item) -> Channel:
     """The id is the sort key's (a private channel's differs from its name); `name` is what people see."""
-    channel_id = str(item["SK"]).removeprefix(keys.CHANNEL_PREFIX)
+    channel_id = str(item.get("id", str(item["SK"]).removeprefix(keys.CHANNEL_PREFIX)))
     return Channel(
         workspace,
         channel_id,
@@ -128,6 +147,7 @@ def channel_from_item(workspace: str, item: Item) -> Channel:
         str(item.get("createdBy", "")),
         str(item.get("invitePolicy", "members")),
         str(item.get("name", channel_id)),
+        tuple(User(str(m["id"]), str(m["name"])) for m in item.get("members", [])),
     )
 
 
@@ -156,6 +176,8 @@ def message_item(message: Message) -> Item:
         item["clientMsgId"] = message.client_msg_id
     if message.thread_id is not None:
         item["threadId"] = message.thread_id
+    if message.mentions:
+        item["mentions"] = list(message.mentions)
     return item
 
 
@@ -170,4 +192,5 @@ def message_from_item(item: Item) -> Message:
         text=str(item["text"]),
         client_msg_id=item.get("clientMsgId"),
         thread_id=item.get("threadId"),
+        mentions=tuple(str(m) for m in item.get("mentions", [])),
     )
