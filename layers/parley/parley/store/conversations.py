@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from boto3.dynamodb.types import TypeDeserializer
 
 from parley.errors import StoreError
 from parley.models import Channel, Count, ReadMark, ReadState, User
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 BATCH_GET_MAX = 100  # keys per BatchGetItem
 _UNPROCESSED_ATTEMPTS = 5
 _COUNT_ATTEMPTS = 5
-_deserializer = TypeDeserializer()
 
 
 class ConversationStore(TableAccess):
@@ -215,9 +213,7 @@ class ConversationStore(TableAccess):
         found: list[dict[str, Any]] = []
         for start in range(0, len(wanted), BATCH_GET_MAX):
             request: dict[str, Any] = {
-                "Keys": [
-                    {k: {"S": v} for k, v in key.items()} for key in wanted[start : start + BATCH_GET_MAX]
-                ],
+                "Keys": wanted[start : start + BATCH_GET_MAX],
                 "ConsistentRead": consistent,
             }
             if projection is not None:
@@ -225,8 +221,8 @@ class ConversationStore(TableAccess):
             pending: dict[str, Any] = {table: request}
             for _ in range(_UNPROCESSED_ATTEMPTS):
                 page = call(self._client.batch_get_item, RequestItems=pending)
-                for raw in page.get("Responses", {}).get(table, []):
-                    found.append({k: _deserializer.deserialize(v) for k, v in raw.items()})
+                # the resource's client: Python values in and out, as for transactions
+                found.extend(page.get("Responses", {}).get(table, []))
                 pending = dict(page.get("UnprocessedKeys") or {})
                 if not pending:
                     break
