@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from parley import auth, protocol
 from parley.errors import ErrorCode
+from parley.mentions import MAX_MENTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "asyncapi.yaml"
@@ -55,6 +56,13 @@ class MessageWire(Sent):
     text: str
     clientMsgId: Annotated[protocol.ClientMsgId, Field(description="only when the author set one")] = ""
     threadId: Annotated[protocol.MessageId, Field(description="only when it replies to a message")] = ""
+    mentions: Annotated[
+        list[protocol.UserId],
+        Field(
+            max_length=MAX_MENTIONS,
+            description="only when the text mentions users of the workspace (`@user`), in order",
+        ),
+    ] = []
 
 
 class ChannelWire(Sent):
@@ -69,10 +77,20 @@ class ChannelWire(Sent):
     invite: Annotated[
         Literal["members", "creator"], Field(description="who may invite: any member, or the creator only")
     ]
+    dm: Annotated[bool, Field(description="only on a direct message (always true there)")] = False
+    members: Annotated[
+        list[UserWire], Field(description="only on a direct message: its members, in id order")
+    ] = []
 
 
 class ChannelListingWire(ChannelWire):
     member: Annotated[bool, Field(description="whether you are a member")]
+    unread: Annotated[
+        int, Field(ge=0, description="only where you are a member: messages after your mark")
+    ] = 0
+    mentions: Annotated[
+        int, Field(ge=0, description="only where you are a member: mentions of you after your mark")
+    ] = 0
 
 
 class JoinedReply(Sent):
@@ -150,6 +168,23 @@ class ChannelsReply(Sent):
     next: Annotated[protocol.ChannelId | None, Field(description="send as `after` for the next page")]
 
 
+class DmOpenedReply(Sent):
+    """The reply to `open_dm`: the direct message of you and the users named (the same one every time)."""
+
+    type: Literal["dm_opened"]
+    channel: ChannelWire
+
+
+class ReadReply(Sent):
+    """The reply to `mark_read`: your read mark in the channel (never moved back) and what is left unread."""
+
+    type: Literal["marked_read"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    unread: Annotated[int, Field(ge=0, description="messages after the mark")]
+    mentions: Annotated[int, Field(ge=0, description="mentions of you after the mark")]
+
+
 class ErrorReply(Sent):
     """The reply to a frame that failed; `token_expired` is followed by the server closing the socket."""
 
@@ -186,7 +221,17 @@ class PresenceDiffEvent(Sent):
     leaves: list[UserWire]
 
 
-Event = Annotated[MessageEvent | TypingEvent | PresenceDiffEvent, Field(discriminator="type")]
+class ReadEvent(Sent):
+    """Your read mark moved on another of your connections (sent to your other connections only)."""
+
+    type: Literal["read"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    unread: Annotated[int, Field(ge=0, description="messages after the mark")]
+    mentions: Annotated[int, Field(ge=0, description="mentions of you after the mark")]
+
+
+Event = Annotated[MessageEvent | TypingEvent | PresenceDiffEvent | ReadEvent, Field(discriminator="type")]
 
 
 class BatchEvent(Sent):
@@ -209,8 +254,10 @@ REPLIES: dict[str, type[Sent] | None] = {
     "create_channel": ChannelCreatedReply,
     "invite": InvitedReply,
     "channels": ChannelsReply,
+    "open_dm": DmOpenedReply,
+    "mark_read": ReadReply,
 }
-EVENTS: list[type[Sent]] = [MessageEvent, TypingEvent, PresenceDiffEvent, BatchEvent]
+EVENTS: list[type[Sent]] = [MessageEvent, TypingEvent, PresenceDiffEvent, BatchEvent, ReadEvent]
 
 
 def type_of(model: type[Sent]) -> str:

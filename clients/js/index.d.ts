@@ -21,6 +21,8 @@ export interface Message {
   text: string;
   clientMsgId?: string;
   threadId?: MessageId;
+  /** Users of the workspace the text mentions (`@user`), in order; only when there are some. */
+  mentions?: string[];
 }
 
 export interface ChannelInfo {
@@ -31,10 +33,18 @@ export interface ChannelInfo {
   private: boolean;
   /** Who may invite: any member (the default) or the creator only. */
   invite: 'members' | 'creator';
+  /** Only on a direct message (`open_dm`). */
+  dm?: true;
+  /** Only on a direct message: its members, in id order. */
+  members?: User[];
 }
 
 export interface ChannelListing extends ChannelInfo {
   member: boolean;
+  /** Only where you are a member: messages after your read mark. */
+  unread?: number;
+  /** Only where you are a member: mentions of you after your read mark. */
+  mentions?: number;
 }
 
 /** A frame a client sends; `action` selects the route. */
@@ -49,7 +59,9 @@ export type ClientFrame =
   | { action: 'heartbeat' }
   | { action: 'create_channel'; name: string; private?: boolean; invite?: 'members' | 'creator' }
   | { action: 'invite'; channel: string; user: string }
-  | { action: 'channels'; after?: string };
+  | { action: 'channels'; after?: string }
+  | { action: 'open_dm'; users: string[] }
+  | { action: 'mark_read'; channel: string; messageId: MessageId };
 
 export type ErrorCode =
   | 'bad_request'
@@ -79,6 +91,14 @@ export interface HeartbeatReply { type: 'heartbeat'; ts: string }
 export interface ChannelCreatedReply { type: 'channel_created'; channel: ChannelInfo }
 export interface InvitedReply { type: 'invited'; channel: string; user: string }
 export interface ChannelsReply { type: 'channels'; channels: ChannelListing[]; next: string | null }
+export interface DmOpenedReply { type: 'dm_opened'; channel: ChannelInfo }
+export interface MarkedReadReply {
+  type: 'marked_read';
+  channel: string;
+  messageId: MessageId;
+  unread: number;
+  mentions: number;
+}
 export interface ErrorReply {
   type: 'error';
   code: ErrorCode;
@@ -98,6 +118,8 @@ export type Reply =
   | ChannelCreatedReply
   | InvitedReply
   | ChannelsReply
+  | DmOpenedReply
+  | MarkedReadReply
   | ErrorReply;
 
 export interface MessageEvent extends Message { type: 'message' }
@@ -109,8 +131,16 @@ export interface PresenceDiffEvent {
   joins: User[];
   leaves: User[];
 }
+/** Your read mark moved on another of your connections. */
+export interface ReadEvent {
+  type: 'read';
+  channel: string;
+  messageId: MessageId;
+  unread: number;
+  mentions: number;
+}
 /** A pushed event (a `batch` frame is unpacked into these before anyone sees it). */
-export type ServerEvent = MessageEvent | TypingEvent | PresenceDiffEvent;
+export type ServerEvent = MessageEvent | TypingEvent | PresenceDiffEvent | ReadEvent;
 
 /** Anything that is not a Parley frame (API Gateway's own `{"message": "Forbidden"}`, non-JSON). */
 export interface GatewayFrame { type: 'gateway'; message?: string; [key: string]: unknown }
@@ -322,6 +352,10 @@ export class ParleyClient {
   refreshChannels(): boolean;
   createChannel(name: string, isPrivate?: boolean): boolean;
   invite(channel: string, user: string): boolean;
+  /** Open (or find) the DM of you and `users`; the `dm_opened` reply refreshes `directory`. */
+  openDm(users: string[]): boolean;
+  /** Move your read mark in a channel to `messageId` (never back); the counts in `directory` follow. */
+  markRead(channel: string, messageId: MessageId): boolean;
   /** Queue a message: pending at once, sent (and re-sent with the same clientMsgId) until acked. */
   sendMessage(channel: string, text: string): { ok: true; clientMsgId: string } | { ok: false; error: string };
   retryMessage(channel: string, clientMsgId: string): void;

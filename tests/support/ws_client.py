@@ -35,6 +35,8 @@ REPLY = {
     "create_channel": "channel_created",
     "invite": "invited",
     "channels": "channels",
+    "open_dm": "dm_opened",
+    "mark_read": "marked_read",
 }
 REPLY_TYPES = frozenset(kind for kind in REPLY.values() if kind) | {"error"}
 

@@ -22,9 +22,18 @@ DASH = "\u2013"  # the doc writes ranges with an en dash
 
 USER = User("alice", "Alice")
 MESSAGE = Message(
-    "17900000000000001", "acme", "general", "2026-09-21T14:13:20.000Z", USER, "hi", "c1", "1" * 17
+    "17900000000000001",
+    "acme",
+    "general",
+    "2026-09-21T14:13:20.000Z",
+    USER,
+    "hi @bob",
+    "c1",
+    "1" * 17,
+    ("bob",),
 )
 CHANNEL = Channel("acme", "design", True, "alice")
+DM = Channel("acme", "dm.k3j9x0a1b2", True, "", "creator", "dm", (USER, User("bob", "Bob")))
 
 # Every frame the server sends, built by its encoder. A new encoder must be added here (see below).
 ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -36,7 +45,12 @@ ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
     "heartbeat": lambda: protocol.heartbeat(MESSAGE.ts),
     "channel_created": lambda: protocol.channel_created(CHANNEL),
     "invited": lambda: protocol.invited("design", "bob"),
-    "channels": lambda: protocol.channels([ChannelListing(CHANNEL, True)]),
+    "channels": lambda: protocol.channels(
+        [ChannelListing(CHANNEL, True, 3, 1), ChannelListing(DM, True, 0, 0)]
+    ),
+    "dm_opened": lambda: protocol.dm_opened(DM),
+    "marked_read": lambda: protocol.marked_read("general", MESSAGE.id, 2, 1),
+    "read_event": lambda: protocol.read_event("general", MESSAGE.id, 2, 1),
     "message_event": lambda: protocol.message_event(MESSAGE),
     "typing_event": lambda: protocol.typing_event("e1", "general", USER),
     "presence_diff_event": lambda: protocol.presence_diff_event("p1", "general", [USER], []),
@@ -51,6 +65,7 @@ HELPERS = {
     "user_wire",
     "message_wire",
     "channel_wire",
+    "listing_wire",
     "encode",
     "batch_frame",
     "text_bytes",
@@ -157,8 +172,10 @@ def test_the_message_table_lists_exactly_the_message_fields():
 
 
 def test_nested_objects_are_documented():
-    for key in protocol.channels([ChannelListing(CHANNEL, True)])["channels"][0]:
+    for key in protocol.channels([ChannelListing(DM, True, 1, 0)])["channels"][0]:
         assert mentioned(key, section("`channels`"))
+    for key in protocol.dm_opened(DM)["channel"]:
+        assert mentioned(key, section("`open_dm`"))
     for key in protocol.channel_created(CHANNEL)["channel"]:
         assert mentioned(key, section("`create_channel`"))
     for key in protocol.presence_diff_event("p1", "general", [USER], [])["joins"][0]:
@@ -167,7 +184,7 @@ def test_nested_objects_are_documented():
         assert mentioned(key, section("`presence`"))
 
 
-@pytest.mark.parametrize("event", ["message", "typing", "presence_diff", "batch"])
+@pytest.mark.parametrize("event", ["message", "typing", "presence_diff", "batch", "read"])
 def test_every_event_has_a_section(event):
     assert f'"type": "{event}"' in section(f"`{event}` event")
 

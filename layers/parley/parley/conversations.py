@@ -100,7 +100,7 @@ class Conversations:
             stored = self.store.get_read_mark(workspace, user_id, channel.id) or mark
             return Reply(self._read_frame(caller, channel.id, stored))
         frame_out = self._read_frame(caller, channel.id, mark)
-        self._tell_other_connections(caller, protocol.encode(frame_out))
+        self._tell_other_connections(caller, protocol.encode(protocol.read_event(**_fields_of(frame_out))))
         return Reply(frame_out)
 
     def _mark_at(self, caller: Caller, channel: str, message_id: str) -> ReadMark:
@@ -116,7 +116,7 @@ class Conversations:
 
     def _read_frame(self, caller: Caller, channel: str, mark: ReadMark) -> dict[str, object]:
         count, mentioned = self.store.counts_for(caller.workspace, caller.user.id, channel)
-        return protocol.read(
+        return protocol.marked_read(
             channel, mark.message_id, max(0, count.n - mark.n), max(0, mentioned.n - mark.mentions)
         )
 
@@ -166,3 +166,12 @@ class Conversations:
             mentions = max(0, state.mentions.get(channel.id, 0) - mark.mentions)
             listings.append(ChannelListing(channel, True, unread, mentions))
         return Reply(protocol.channels(listings))
+
+
+def _fields_of(frame: dict[str, object]) -> dict[str, object]:
+    return {
+        "channel": frame["channel"],
+        "message_id": frame["messageId"],
+        "unread": frame["unread"],
+        "mentions": frame["mentions"],
+    }

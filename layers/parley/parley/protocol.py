@@ -410,16 +410,19 @@ def dm_opened(channel: Channel) -> dict[str, Any]:
     return {"type": "dm_opened", "channel": channel_wire(channel)}
 
 
-def read(channel: str, message_id: str, unread: int, mentions: int) -> dict[str, Any]:
-    """The caller's read mark in a channel and what is left unread: the answer to `mark_read`, and the
-    event the caller's other connections get when it moved."""
-    return {
-        "type": "read",
-        "channel": channel,
-        "messageId": message_id,
-        "unread": unread,
-        "mentions": mentions,
-    }
+def _read_state(kind: str, channel: str, message_id: str, unread: int, mentions: int) -> dict[str, Any]:
+    return {"type": kind, "channel": channel, "messageId": message_id, "unread": unread, "mentions": mentions}
+
+
+def marked_read(channel: str, message_id: str, unread: int, mentions: int) -> dict[str, Any]:
+    """The answer to `mark_read`: the caller's read mark in a channel (never moved back) and what is
+    left unread after it."""
+    return _read_state("marked_read", channel, message_id, unread, mentions)
+
+
+def read_event(channel: str, message_id: str, unread: int, mentions: int) -> dict[str, Any]:
+    """The same, pushed to the caller's other connections when the mark moved."""
+    return _read_state("read", channel, message_id, unread, mentions)
 
 
 def message_event(message: Message) -> dict[str, Any]:
