@@ -254,3 +254,39 @@ def test_a_dm_counts_unread_for_its_members(parley: Any) -> None:
     parley.count()
     # Then bob sees two unread in it
     assert listed(bob)[dm]["unread"] == 2
+
+
+# ---- the cost of a message -------------------------------------------------------------------------
+
+
+def _dynamodb_calls(parley: Any, client: Any, frame: dict[str, Any]) -> list[str]:
+    """The DynamoDB operations the store makes for one frame (the tables' shared client)."""
+    calls: list[str] = []
+    events = parley.services.chat.store._client.meta.events
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    events.register("before-call.dynamodb", record)
+    try:
+        reply = client.send(frame)
+    finally:
+        events.unregister("before-call.dynamodb", record)
+    assert reply is not None and reply["type"] == "ack", reply
+    return calls
+
+
+def test_a_plain_message_costs_what_it_did_and_a_mention_one_batch_get(parley: Any) -> None:
+    # Given alice joined general, and bob is a user of the workspace
+    alice = parley.connect("alice")
+    parley.connect("bob")
+    alice.send({"action": "join", "channel": "general"})
+    parley.clock.advance(1000)
+    # When she posts a plain message, Then it costs the calls it cost before mentions existed:
+    # the subscription check, the rate limiter, the head + message transaction
+    plain = _dynamodb_calls(parley, alice, {"action": "message", "channel": "general", "text": "hi"})
+    assert plain == ["GetItem", "PutItem", "TransactWriteItems"]
+    # When a message mentions someone, Then one BatchGetItem of the directory is added
+    parley.clock.advance(1000)
+    mention = _dynamodb_calls(parley, alice, {"action": "message", "channel": "general", "text": "hi @bob"})
+    assert sorted(mention) == sorted([*plain, "BatchGetItem"])
