@@ -225,7 +225,7 @@ def test_mark_read_never_moves_back_and_repeats_write_nothing(parley: Any) -> No
     assert (
         older
         == again
-        == {"type": "read", "channel": "general", "messageId": ids[1], "unread": 0, "mentions": 0}
+        == {"type": "marked_read", "channel": "general", "messageId": ids[1], "unread": 0, "mentions": 0}
     )
     assert snapshot(parley.aws.dynamodb) == before
 

@@ -99,9 +99,10 @@ class Conversations:
             # another connection moved it at least as far meanwhile: answer what is stored
             stored = self.store.get_read_mark(workspace, user_id, channel.id) or mark
             return Reply(self._read_frame(caller, channel.id, stored))
-        frame_out = self._read_frame(caller, channel.id, mark)
-        self._tell_other_connections(caller, protocol.encode(protocol.read_event(**_fields_of(frame_out))))
-        return Reply(frame_out)
+        unread, mentions = self._left_after(caller, channel.id, mark)
+        event = protocol.read_event(channel.id, mark.message_id, unread, mentions)
+        self._tell_other_connections(caller, protocol.encode(event))
+        return Reply(protocol.marked_read(channel.id, mark.message_id, unread, mentions))
 
     def _mark_at(self, caller: Caller, channel: str, message_id: str) -> ReadMark:
         """The counts as of `message_id`: the counters now, less what they counted after it (a COUNT
@@ -114,11 +115,14 @@ class Conversations:
         )
         return ReadMark(message_id, max(0, count.n - later), max(0, mentioned.n - later_mentions))
 
-    def _read_frame(self, caller: Caller, channel: str, mark: ReadMark) -> dict[str, object]:
+    def _left_after(self, caller: Caller, channel: str, mark: ReadMark) -> tuple[int, int]:
+        """(unread, mentions) after `mark`, by the counters now."""
         count, mentioned = self.store.counts_for(caller.workspace, caller.user.id, channel)
-        return protocol.marked_read(
-            channel, mark.message_id, max(0, count.n - mark.n), max(0, mentioned.n - mark.mentions)
-        )
+        return max(0, count.n - mark.n), max(0, mentioned.n - mark.mentions)
+
+    def _read_frame(self, caller: Caller, channel: str, mark: ReadMark) -> dict[str, object]:
+        unread, mentions = self._left_after(caller, channel, mark)
+        return protocol.marked_read(channel, mark.message_id, unread, mentions)
 
     def _tell_other_connections(self, caller: Caller, data: str) -> None:
         """Best effort: a connection that misses it reads the counts with `channels` on reconnect."""
@@ -166,12 +170,3 @@ class Conversations:
             mentions = max(0, state.mentions.get(channel.id, 0) - mark.mentions)
             listings.append(ChannelListing(channel, True, unread, mentions))
         return Reply(protocol.channels(listings))
-
-
-def _fields_of(frame: dict[str, object]) -> dict[str, object]:
-    return {
-        "channel": frame["channel"],
-        "message_id": frame["messageId"],
-        "unread": frame["unread"],
-        "mentions": frame["mentions"],
-    }
