@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from parley import auth, protocol
 from parley.errors import ErrorCode
+from parley.mentions import MAX_MENTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "asyncapi.yaml"
@@ -87,6 +88,13 @@ class MessageWire(Sent):
         int, Field(ge=1, description="only on a thread's parent: +1 per reply posted or deleted")
     ] = 0
     app: Annotated[str, Field(description="only when an app posted it (the publish function)")] = ""
+    mentions: Annotated[
+        list[protocol.UserId],
+        Field(
+            max_length=MAX_MENTIONS,
+            description="only when the text mentions users of the workspace (`@user`), in order",
+        ),
+    ] = []
 
 
 class ChannelWire(Sent):
@@ -101,10 +109,20 @@ class ChannelWire(Sent):
     invite: Annotated[
         Literal["members", "creator"], Field(description="who may invite: any member, or the creator only")
     ]
+    dm: Annotated[bool, Field(description="only on a direct message (always true there)")] = False
+    members: Annotated[
+        list[UserWire], Field(description="only on a direct message: its members, in id order")
+    ] = []
 
 
 class ChannelListingWire(ChannelWire):
     member: Annotated[bool, Field(description="whether you are a member")]
+    unread: Annotated[
+        int, Field(ge=0, description="only where you are a member: messages after your mark")
+    ] = 0
+    mentions: Annotated[
+        int, Field(ge=0, description="only where you are a member: mentions of you after your mark")
+    ] = 0
 
 
 class JoinedReply(Sent):
@@ -224,6 +242,23 @@ class ThreadReply(Sent):
     next: Annotated[protocol.MessageId | None, Field(description="send as `after` for the next page")]
 
 
+class DmOpenedReply(Sent):
+    """The reply to `open_dm`: the direct message of you and the users named (the same one every time)."""
+
+    type: Literal["dm_opened"]
+    channel: ChannelWire
+
+
+class ReadReply(Sent):
+    """The reply to `mark_read`: your read mark in the channel (never moved back) and what is left unread."""
+
+    type: Literal["marked_read"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    unread: Annotated[int, Field(ge=0, description="messages after the mark")]
+    mentions: Annotated[int, Field(ge=0, description="mentions of you after the mark")]
+
+
 class ErrorReply(Sent):
     """The reply to a frame that failed; `token_expired` is followed by the server closing the socket."""
 
@@ -306,6 +341,16 @@ class ThreadUpdatedEvent(Sent):
     threadVersion: Annotated[int, Field(ge=1)]
 
 
+class ReadEvent(Sent):
+    """Your read mark moved on another of your connections (sent to your other connections only)."""
+
+    type: Literal["read"]
+    channel: protocol.ChannelId
+    messageId: protocol.MessageId
+    unread: Annotated[int, Field(ge=0, description="messages after the mark")]
+    mentions: Annotated[int, Field(ge=0, description="mentions of you after the mark")]
+
+
 Event = Annotated[
     MessageEvent
     | TypingEvent
@@ -313,7 +358,8 @@ Event = Annotated[
     | ReactionEvent
     | MessageUpdatedEvent
     | MessageDeletedEvent
-    | ThreadUpdatedEvent,
+    | ThreadUpdatedEvent
+    | ReadEvent,
     Field(discriminator="type"),
 ]
 
@@ -342,6 +388,8 @@ REPLIES: dict[str, type[Sent] | None] = {
     "edit": EditedReply,
     "delete": DeletedReply,
     "thread": ThreadReply,
+    "open_dm": DmOpenedReply,
+    "mark_read": ReadReply,
 }
 EVENTS: list[type[Sent]] = [
     MessageEvent,
@@ -352,6 +400,7 @@ EVENTS: list[type[Sent]] = [
     MessageDeletedEvent,
     ThreadUpdatedEvent,
     BatchEvent,
+    ReadEvent,
 ]
 
 

@@ -42,6 +42,8 @@ ROUTE_FUNCTIONS = (
     "ThreadFunction",
     "ChannelsFunction",
     "ReactFunction",
+    "OpenDmFunction",
+    "MarkReadFunction",
 )
 TABLES = ("StateTable", "MessagesTable", "IdempotencyTable")
 DEAD_LETTER_QUEUES = ("FanoutDeadLetterQueue", "PresenceTimerDeadLetterQueue", "WideFanoutDeadLetterQueue")
@@ -164,7 +166,13 @@ def widgets() -> list[Widget]:
             "Function throttles",
             [
                 _function(f, "Throttles")
-                for f in (*ROUTE_FUNCTIONS, "AuthorizerFunction", "FanoutFunction", "FanoutChunkFunction")
+                for f in (
+                    *ROUTE_FUNCTIONS,
+                    "AuthorizerFunction",
+                    "FanoutFunction",
+                    "FanoutChunkFunction",
+                    "CountersFunction",
+                )
             ],
             stacked=True,
         ),

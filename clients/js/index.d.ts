@@ -21,6 +21,8 @@ export interface Message {
   text: string;
   clientMsgId?: string;
   threadId?: MessageId;
+  /** Users of the workspace the text mentions (`@user`), in order; only when there are some. */
+  mentions?: string[];
   /** Set when an app posted it through the publish function (docs/apps.md); `user.id` is then `app#<name>`. */
   app?: string;
   /** Once edited or deleted: one more per change; the highest held wins. */
@@ -56,10 +58,18 @@ export interface ChannelInfo {
   private: boolean;
   /** Who may invite: any member (the default) or the creator only. */
   invite: 'members' | 'creator';
+  /** Only on a direct message (`open_dm`). */
+  dm?: true;
+  /** Only on a direct message: its members, in id order. */
+  members?: User[];
 }
 
 export interface ChannelListing extends ChannelInfo {
   member: boolean;
+  /** Only where you are a member: messages after your read mark. */
+  unread?: number;
+  /** Only where you are a member: mentions of you after your read mark. */
+  mentions?: number;
 }
 
 /** A frame a client sends; `action` selects the route. */
@@ -79,7 +89,9 @@ export type ClientFrame =
   | { action: 'react'; channel: string; messageId: MessageId; name: string; remove?: boolean }
   | { action: 'edit'; channel: string; messageId: MessageId; text: string; version?: number }
   | { action: 'delete'; channel: string; messageId: MessageId }
-  | { action: 'thread'; channel: string; threadId: MessageId; after?: MessageId; limit?: number };
+  | { action: 'thread'; channel: string; threadId: MessageId; after?: MessageId; limit?: number }
+  | { action: 'open_dm'; users: string[] }
+  | { action: 'mark_read'; channel: string; messageId: MessageId };
 
 export type ErrorCode =
   | 'bad_request'
@@ -134,6 +146,14 @@ export interface ThreadReply {
   messages: Message[];
   next: MessageId | null;
 }
+export interface DmOpenedReply { type: 'dm_opened'; channel: ChannelInfo }
+export interface MarkedReadReply {
+  type: 'marked_read';
+  channel: string;
+  messageId: MessageId;
+  unread: number;
+  mentions: number;
+}
 export interface ErrorReply {
   type: 'error';
   code: ErrorCode;
@@ -157,6 +177,8 @@ export type Reply =
   | EditedReply
   | DeletedReply
   | ThreadReply
+  | DmOpenedReply
+  | MarkedReadReply
   | ErrorReply;
 
 export interface MessageEvent extends Message { type: 'message' }
@@ -202,6 +224,14 @@ export interface ThreadUpdatedEvent {
   lastReplyAt: string | null;
   threadVersion: number;
 }
+/** Your read mark moved on another of your connections. */
+export interface ReadEvent {
+  type: 'read';
+  channel: string;
+  messageId: MessageId;
+  unread: number;
+  mentions: number;
+}
 /** A pushed event (a `batch` frame is unpacked into these before anyone sees it). */
 export type ServerEvent =
   | MessageEvent
@@ -210,7 +240,8 @@ export type ServerEvent =
   | ReactionEvent
   | MessageUpdatedEvent
   | MessageDeletedEvent
-  | ThreadUpdatedEvent;
+  | ThreadUpdatedEvent
+  | ReadEvent;
 
 /** Anything that is not a Parley frame (API Gateway's own `{"message": "Forbidden"}`, non-JSON). */
 export interface GatewayFrame { type: 'gateway'; message?: string; [key: string]: unknown }
@@ -464,6 +495,10 @@ export class ParleyClient {
   refreshChannels(): boolean;
   createChannel(name: string, isPrivate?: boolean): boolean;
   invite(channel: string, user: string): boolean;
+  /** Open (or find) the DM of you and `users`; the `dm_opened` reply refreshes `directory`. */
+  openDm(users: string[]): boolean;
+  /** Move your read mark in a channel to `messageId` (never back); the counts in `directory` follow. */
+  markRead(channel: string, messageId: MessageId): boolean;
   /** Queue a message: pending at once, sent (and re-sent with the same clientMsgId) until acked. */
   sendMessage(
     channel: string,

@@ -16,7 +16,7 @@ from tests.support.fakes import FakeClock, FakeNotifier, FakeTimers
 from tests.support.handlers import LambdaContext, load
 from tests.support.matrix import send
 from tests.support.streams import StreamPump, sweep_expired
-from tests.support.template import stream_filters
+from tests.support.template import function_stream_filters, stream_filters
 from tests.support.world import MotoAws
 
 _conn_ids = itertools.count(1)
@@ -60,6 +60,10 @@ class Harness:
         }
         self.pump_source = StreamPump(aws.client, aws.streams, filters)
         self.fanout_responses: list[dict[str, Any]] = []
+        # CountersFunction reads the MessagesTable stream on its own mapping, from its own position
+        counter_filters = {"MessagesTable": function_stream_filters("CountersFunction", "MessagesTable")}
+        self.counter_source = StreamPump(aws.client, aws.streams, counter_filters)
+        self.counter_batches: list[list[dict[str, Any]]] = []
 
     def connect(
         self, user: str, workspace: str = "acme", *, name: str | None = None, expires_in_s: int = 3600
@@ -81,6 +85,16 @@ class Harness:
         response = load("fanout").handler({"Records": records}, LambdaContext(function_name="parley-fanout"))
         self.fanout_responses.append(response)
         return records
+
+    def count(self, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Deliver the new messages to CountersFunction as one batch (or `records`: a re-sent batch)."""
+        if records is None:
+            records = self.counter_source.poll()
+            self.counter_batches.append(records)
+        result: dict[str, Any] = load("counters").handler(
+            {"Records": records}, LambdaContext(function_name="parley-counters")
+        )
+        return result
 
     def fire_presence_timers(self) -> dict[str, Any]:
         """Deliver the delayed SQS messages the leave paths scheduled, as the queue trigger would."""

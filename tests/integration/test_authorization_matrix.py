@@ -43,6 +43,8 @@ def frame_for(action: str, channel: str, **extra: Any) -> dict[str, Any]:
         "edit": {"action": "edit", "channel": channel, "messageId": SOME_ID, "text": "changed"},
         "delete": {"action": "delete", "channel": channel, "messageId": SOME_ID},
         "thread": {"action": "thread", "channel": channel, "threadId": SOME_ID},
+        "open_dm": {"action": "open_dm", "users": ["bob"]},
+        "mark_read": {"action": "mark_read", "channel": channel, "messageId": "17900000000000001"},
     }
     return frames[action] | extra
 
@@ -462,6 +464,94 @@ def test_create_channel_claiming_another_creator_is_owned_by_the_authenticated_u
     # Then alice is the creator and the only member
     assert channel["createdBy"] == "alice"
     assert alice_member is not None and mallory_member is None
+
+
+# ---- direct messages and read marks --------------------------------------------------------------
+
+
+@pytest.fixture
+def dm(parley: Any) -> Party:
+    """alice opened a DM with bob, joined it and posted once; carol (same workspace) is not in it."""
+    alice, bob, carol = parley.connect("alice"), parley.connect("bob"), parley.connect("carol")
+    opened = alice.send({"action": "open_dm", "users": ["bob"]})
+    assert opened["type"] == "dm_opened", opened
+    dm_id = opened["channel"]["id"]
+    assert alice.send({"action": "join", "channel": dm_id})["type"] == "joined"
+    assert alice.send({"action": "message", "channel": dm_id, "text": "just us"})["type"] == "ack"
+    return Party((alice, bob, carol), dm_id)
+
+
+@pytest.mark.parametrize(
+    ("action", "code"),
+    [("join", "not_found"), ("invite", "not_found"), ("mark_read", "not_found"), ("message", "not_joined"),
+     ("history", "not_joined"), ("typing", "not_joined"), ("presence", "not_joined")],
+)  # fmt: skip
+def test_a_non_member_cannot_read_or_use_a_dm(parley: Any, dm: Party, action: str, code: str) -> None:
+    # Given alice and bob's DM, which carol is not a member of
+    _, _, carol = dm
+    # When carol acts on it by its id
+    # Then she is refused as if it did not exist (or never joined), and nothing is written
+    refused(parley, carol, frame_for(action, dm.id), code)
+
+
+def test_a_non_member_does_not_see_a_dm_in_her_list(dm: Party) -> None:
+    _, bob, carol = dm
+    assert dm.id not in _listed(carol)
+    assert _listed(bob).get(dm.id) is True  # positive control: the other member sees it
+
+
+def test_a_non_member_reading_a_dm_message_mark_is_refused_like_a_missing_channel(dm: Party) -> None:
+    # Given alice's message in the DM
+    alice, _, carol = dm
+    message_id = alice.send({"action": "history", "channel": dm.id})["messages"][0]["id"]
+    # When carol marks it read, Then she gets not_found, exactly as for a DM that does not exist
+    _, private = send(carol, {"action": "mark_read", "channel": dm.id, "messageId": message_id})
+    _, missing = send(carol, {"action": "mark_read", "channel": "dm.0000000000", "messageId": message_id})
+    assert private is not None and missing is not None
+    assert private["code"] == missing["code"] == "not_found"
+    assert private["message"].replace(dm.id, "X") == missing["message"].replace("dm.0000000000", "X")
+
+
+def test_users_of_another_workspace_cannot_be_dmed(parley: Any) -> None:
+    # Given mallory connected to workspace `other`, and alice to acme
+    parley.connect("mallory", "other")
+    alice = parley.connect("alice", "acme")
+    # When alice opens a DM with mallory
+    # Then mallory is not a user of acme: not_found, and nothing is written
+    refused(parley, alice, {"action": "open_dm", "users": ["mallory"]}, "not_found")
+
+
+def test_a_dm_of_another_workspace_is_invisible(parley: Any, dm: Party) -> None:
+    # Given alice and bob's DM in acme, and mallory of `other` who once opened a DM with her own bob
+    mallory = parley.connect("mallory", "other")
+    parley.connect("bob", "other")
+    assert mallory.send({"action": "open_dm", "users": ["bob"]})["channel"]["id"] != dm.id
+    # When mallory acts on acme's DM id, Then it does not exist for her
+    refused(parley, mallory, frame_for("join", dm.id), "not_found")
+    refused(parley, mallory, frame_for("mark_read", dm.id), "not_found")
+
+
+def test_mark_read_on_a_private_channel_one_cannot_see_is_not_found(parley: Any, hush: Party) -> None:
+    # Given alice's private channel hush, with a message in it; bob is not a member
+    alice, bob = hush
+    ack = alice.send({"action": "message", "channel": hush.id, "text": "secret"})
+    # When bob marks that message read, Then not_found, and nothing is written
+    refused(parley, bob, {"action": "mark_read", "channel": hush.id, "messageId": ack["id"]}, "not_found")
+
+
+def test_a_read_event_never_reaches_another_user(parley: Any, dm: Party) -> None:
+    # Given bob (two connections) and alice in the DM
+    alice, bob, carol = dm
+    bob_phone = parley.connect("bob")
+    message_id = alice.send({"action": "history", "channel": dm.id})["messages"][0]["id"]
+    parley.notifier.clear()
+    # When bob marks alice's message read
+    assert (
+        bob.send({"action": "mark_read", "channel": dm.id, "messageId": message_id})["type"] == "marked_read"
+    )
+    # Then only his other connection hears of it
+    assert [e["type"] for e in bob_phone.events] == ["read"]
+    assert alice.events == [] and carol.events == [] and bob.events == []
 
 
 # ---- expired tokens ------------------------------------------------------------------------------

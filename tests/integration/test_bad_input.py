@@ -31,6 +31,8 @@ VALID: dict[str, dict[str, Any]] = {
     "edit": {"action": "edit", "channel": "general", "messageId": UNKNOWN_ID, "text": "fixed"},
     "delete": {"action": "delete", "channel": "general", "messageId": UNKNOWN_ID},
     "thread": {"action": "thread", "channel": "general", "threadId": UNKNOWN_ID},
+    "open_dm": {"action": "open_dm", "users": ["bob"]},
+    "mark_read": {"action": "mark_read", "channel": "general", "messageId": VALID_ID},
 }
 REQUIRED = {
     "join": ["channel"],
@@ -45,6 +47,7 @@ REQUIRED = {
     "edit": ["channel", "messageId", "text"],
     "delete": ["channel", "messageId"],
     "thread": ["channel", "threadId"],
+    "mark_read": ["channel", "messageId"],
 }
 OPTIONAL_STRINGS = {
     "join": ["since"],
@@ -75,7 +78,8 @@ def world() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def alice(world: Any) -> Any:
-    """alice of acme, joined to general on this connection."""
+    """alice of acme, joined to general on this connection (bob of acme has connected once)."""
+    world.connect("bob", name="Bob")
     client = world.connect("alice", name="Alice")
     assert client.send({"action": "join", "channel": "general"})["type"] == "joined"
     return client
@@ -321,6 +325,36 @@ def _unknown_things() -> Iterator[Case]:
     )
 
 
+def _conversations() -> Iterator[Case]:
+    """open_dm's user list and mark_read's message id; users outside the workspace; unknown messages."""
+    yield "open_dm", {"action": "open_dm"}, "missing users", BAD
+    for kind, value in {"a string": "bob", "null": None, "an object": {"bob": 1}, "a number": 5}.items():
+        yield "open_dm", with_("open_dm", users=value), f"users is {kind}", BAD
+    yield "open_dm", with_("open_dm", users=[]), "no users", BAD
+    yield "open_dm", with_("open_dm", users=[f"u{i}" for i in range(9)]), "9 users", BAD
+    yield "open_dm", with_("open_dm", users=["bob", 5]), "a user that is a number", BAD
+    for why, user in {
+        "empty": "",
+        "a space": "bob smith",
+        "a '#'": "bob#1",
+        "a bidi override": "bob\u202e",
+    }.items():
+        yield "open_dm", with_("open_dm", users=[user]), f"a user id {why}", BAD
+    yield "open_dm", with_("open_dm", users=["alice"]), "only oneself", BAD
+    yield "open_dm", with_("open_dm", users=["alice", "alice"]), "oneself twice", BAD
+    yield "open_dm", with_("open_dm", users=["nobody"]), "a user who never connected", "not_found"
+    yield "open_dm", with_("open_dm", users=["bob", "nobody"]), "one of the users unknown", "not_found"
+    yield "create_channel", with_("create_channel", name="dm", private=True), "a private 'dm'", BAD
+    for why, bad in {"16 digits": VALID_ID[:-1], "a letter": VALID_ID[:-1] + "a", "empty": ""}.items():
+        yield "mark_read", with_("mark_read", messageId=bad), f"messageId with {why}", BAD
+    yield "mark_read", with_("mark_read", messageId=5), "messageId is a number", BAD
+    yield "mark_read", with_("mark_read", channel="General"), "channel uppercase", BAD
+    yield "mark_read", with_("mark_read", messageId=UNKNOWN_ID), "unknown message", "not_found"
+    yield "mark_read", with_("mark_read", channel="nope"), "unknown channel", "not_found"
+    yield "mark_read", with_("mark_read", channel="hush.0123456789"), "unknown private id", "not_found"
+    yield "mark_read", with_("mark_read", channel="dm.0123456789"), "unknown DM", "not_found"
+
+
 CASES = [
     pytest.param(action, body, code, id=f"{action}: {why}")
     for group in (
@@ -329,6 +363,7 @@ CASES = [
         _bad_message_ids,
         _lone_surrogates,
         _unknown_things,
+        _conversations,
     )
     for action, body, why, code in group()
 ]

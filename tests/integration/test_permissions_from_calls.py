@@ -33,7 +33,7 @@ from tests.support import events
 from tests.support.handlers import LambdaContext, load
 from tests.support.iam import CONNECTIONS, function_permissions
 from tests.support.streams import StreamPump
-from tests.support.template import read_template, route_functions, stream_filters
+from tests.support.template import function_stream_filters, read_template, route_functions, stream_filters
 from tests.support.world import JWT_SECRET, PARLEY_ENV, MotoAws, clear_cached_clients
 
 Need = tuple[str, str]  # (resource as test_template names it, IAM action)
@@ -169,6 +169,8 @@ class Session:
         self.streams = StreamPump(aws.client, aws.streams, filters)
         domain = {"MessagesTable": domain_event_filters()}
         self.domain_streams = StreamPump(aws.client, aws.streams, domain)
+        counted = {"MessagesTable": function_stream_filters("CountersFunction", "MessagesTable")}
+        self.counter_streams = StreamPump(aws.client, aws.streams, counted)
         self.auth: dict[str, dict[str, Any]] = {}
 
     def invoke(self, function: str, folder: str, event: dict[str, Any]) -> Any:
@@ -238,6 +240,11 @@ class Session:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
             handed += len(got)
         return handed
+
+    def count(self) -> None:
+        records = self.counter_streams.poll()
+        assert records, "no message reached the counters"
+        assert self.invoke("CountersFunction", "counters", {"Records": records}) == {"batchItemFailures": []}
 
     def fire_presence_timers(self) -> None:
         sent, self.recorder.sent[:] = list(self.recorder.sent), []
@@ -351,6 +358,15 @@ def run_every_path(session: Session) -> None:
     ops = created["channel"]["id"]  # a private channel's id: `ops.<suffix>`
     assert session.send(alice, {"action": "invite", "channel": ops, "user": "bob"})["type"] == "invited"
     assert session.send(alice, {"action": "join", "channel": ops})["type"] == "joined"
+    # a DM: the directory read, the DM's transaction; opened again, read and found
+    assert session.send(alice, {"action": "open_dm", "users": ["bob"]})["type"] == "dm_opened"
+    assert session.send(bob, {"action": "open_dm", "users": ["alice"]})["type"] == "dm_opened"
+    # a mention reads the directory; the counters count it, and bob marks an older message read
+    mention = {"action": "message", "channel": "general", "text": "@bob look", "clientMsgId": "c-5"}
+    assert session.send(alice, mention)["type"] == "ack"
+    session.count()
+    marked = session.send(bob, {"action": "mark_read", "channel": "general", "messageId": ack["id"]})
+    assert marked["type"] == "marked_read" and marked["unread"] >= 1, marked
     assert session.send(bob, {"action": "channels"})["type"] == "channels"
     # the creator removes a member (every connection of his is unsubscribed), then leaves herself
     assert session.send(alice, {"action": "leave", "channel": ops, "user": "bob"})["membership"] is True

@@ -37,6 +37,8 @@ VALID: dict[str, dict[str, Any]] = {
     "create_channel": {"action": "create_channel", "name": "fuzzed", "private": False},
     "invite": {"action": "invite", "channel": "general", "user": "bob"},
     "channels": {"action": "channels"},
+    "open_dm": {"action": "open_dm", "users": ["bob", "carol"]},
+    "mark_read": {"action": "mark_read", "channel": "general", "messageId": "17900000000000001"},
 }
 
 EDGE_STRINGS = [

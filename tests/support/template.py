@@ -105,3 +105,16 @@ def stream_filters(table_logical_id: str) -> list[dict[str, Any]]:
     if not patterns:
         raise KeyError(table_logical_id)
     return patterns
+
+
+def function_stream_filters(function: str, table_logical_id: str) -> list[dict[str, Any]]:
+    """The FilterCriteria patterns of one function's mappings on a table's stream (e.g. CountersFunction)."""
+    import json
+
+    events = load_template()["Resources"][function]["Properties"]["Events"]
+    return [
+        json.loads(f["Pattern"])
+        for event in events.values()
+        if event["Properties"].get("Stream") == {"Fn::GetAtt": [table_logical_id, "StreamArn"]}
+        for f in event["Properties"]["FilterCriteria"]["Filters"]
+    ]

@@ -30,6 +30,8 @@ REPLY = {
     "edit": "edited",
     "delete": "deleted",
     "thread": "thread",
+    "open_dm": "dm_opened",
+    "mark_read": "marked_read",
 }
 REPLY_TYPES = frozenset(kind for kind in REPLY.values() if kind) | {"error"}
 

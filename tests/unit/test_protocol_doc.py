@@ -27,11 +27,12 @@ MESSAGE = Message(
     "general",
     "2026-09-21T14:13:20.000Z",
     USER,
-    "hi",
+    "hi @bob",
     "c1",
     "1" * 17,
     ReactionSummary((("👍", 2),), frozenset({"👍"}), 3),
     app="deploy-bot",
+    mentions=("bob",),
 )
 REACTION = ReactionChange("acme", "general", MESSAGE.id, USER, "👍", True)
 CHANNEL = Channel("acme", "design", True, "alice")
@@ -41,7 +42,9 @@ CHANGED = Message(
     reactions=ReactionSummary((("👍", 2),), frozenset({"👍"}), 3),
     version=2, edited_at="2026-09-21T14:15:00.000Z", deleted_at="2026-09-21T14:16:00.000Z",
     reply_count=1, last_reply_at="2026-09-21T14:14:00.000Z", thread_version=1, app="deploy-bot",
+    mentions=("bob",),
 )  # fmt: skip
+DM = Channel("acme", "dm.k3j9x0a1b2", True, "", "creator", "dm", (USER, User("bob", "Bob")))
 
 # Every frame the server sends, built by its encoder. A new encoder must be added here (see below).
 ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -53,9 +56,14 @@ ENCODERS: dict[str, Callable[[], dict[str, Any]]] = {
     "heartbeat": lambda: protocol.heartbeat(MESSAGE.ts),
     "channel_created": lambda: protocol.channel_created(CHANNEL),
     "invited": lambda: protocol.invited("design", "bob"),
-    "channels": lambda: protocol.channels([ChannelListing(CHANNEL, True)]),
+    "channels": lambda: protocol.channels(
+        [ChannelListing(CHANNEL, True, 3, 1), ChannelListing(DM, True, 0, 0)]
+    ),
     "reacted": lambda: protocol.reacted(REACTION, changed=True),
     "reaction_event": lambda: protocol.reaction_event(REACTION, 2, 3),
+    "dm_opened": lambda: protocol.dm_opened(DM),
+    "marked_read": lambda: protocol.marked_read("general", MESSAGE.id, 2, 1),
+    "read_event": lambda: protocol.read_event("general", MESSAGE.id, 2, 1),
     "message_event": lambda: protocol.message_event(MESSAGE),
     "edited": lambda: protocol.edited(CHANGED),
     "deleted": lambda: protocol.deleted(CHANGED),
@@ -78,6 +86,7 @@ HELPERS = {
     "reactions_wire",
     "thread_wire",
     "channel_wire",
+    "listing_wire",
     "encode",
     "batch_frame",
     "text_bytes",
@@ -184,8 +193,10 @@ def test_the_message_table_lists_exactly_the_message_fields():
 
 
 def test_nested_objects_are_documented():
-    for key in protocol.channels([ChannelListing(CHANNEL, True)])["channels"][0]:
+    for key in protocol.channels([ChannelListing(DM, True, 1, 0)])["channels"][0]:
         assert mentioned(key, section("`channels`"))
+    for key in protocol.dm_opened(DM)["channel"]:
+        assert mentioned(key, section("`open_dm`"))
     for key in protocol.channel_created(CHANNEL)["channel"]:
         assert mentioned(key, section("`create_channel`"))
     for key in protocol.presence_diff_event("p1", "general", [USER], [])["joins"][0]:
@@ -196,7 +207,16 @@ def test_nested_objects_are_documented():
 
 @pytest.mark.parametrize(
     "event",
-    ["message", "typing", "presence_diff", "message_updated", "message_deleted", "thread_updated", "batch"],
+    [
+        "message",
+        "typing",
+        "presence_diff",
+        "message_updated",
+        "message_deleted",
+        "thread_updated",
+        "batch",
+        "read",
+    ],
 )
 def test_every_event_has_a_section(event):
     assert f'"type": "{event}"' in section(f"`{event}` event")

@@ -37,6 +37,8 @@ MESSAGE_ROUTES = {
     "invite": "invite",
     "channels": "channels",
     "react": "react",
+    "open_dm": "open_dm",
+    "mark_read": "mark_read",
 }
 AUTHORIZER_CONTEXT_KEYS = {"principalId", "userId", "userName", "workspace", "tokenExp"}
 
@@ -64,7 +66,7 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 
 def test_there_is_one_sample_event_per_function():
     folders = design_folders()
-    assert len(folders) == 24
+    assert len(folders) == 27
     assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted(folders)
 
 

@@ -20,7 +20,7 @@ const USER_ID = /^[^\s#]{1,128}$/;
 
 export const REPLY_TYPES = new Set([
   'joined', 'left', 'ack', 'history', 'presence', 'heartbeat', 'channel_created', 'invited', 'channels',
-  'reacted', 'edited', 'deleted', 'thread', 'error',
+  'reacted', 'edited', 'deleted', 'thread', 'dm_opened', 'marked_read', 'error',
 ]);
 
 export const DEFAULTS = Object.freeze({
@@ -786,6 +786,25 @@ export class ParleyClient {
     return this.send({ action: 'invite', channel, user });
   }
 
+  /** Open (or find) the direct message of you and `users`: one per set of members. */
+  openDm(users) {
+    return this.send({ action: 'open_dm', users: [...users] });
+  }
+
+  /** Move your read mark in a channel to `messageId`; the server never moves it back. */
+  markRead(channel, messageId) {
+    return this.send({ action: 'mark_read', channel, messageId });
+  }
+
+  /** A `marked_read` reply or a `read` event (another tab moved the mark): update the listing's counts. */
+  onRead(frame) {
+    const entry = this.directory.find((c) => c.id === frame.channel);
+    if (entry && (!entry.readMark || entry.readMark <= frame.messageId)) {
+      Object.assign(entry, { unread: frame.unread, mentions: frame.mentions, readMark: frame.messageId });
+    }
+    return this.emit('channels', { read: frame.channel });
+  }
+
   /** Queue a message; it shows at once as pending and is sent (and re-sent) until answered. With
    * `threadId` it is a reply in that thread (and, as every reply, also a message of the channel). */
   sendMessage(channel, text, { threadId } = {}) {
@@ -944,6 +963,9 @@ export class ParleyClient {
       case 'deleted': return this.onChange({ id: frame.messageId, channel: frame.channel, version: frame.version,
         deletedAt: frame.deletedAt, deleted: true, text: '' });
       case 'thread': return this.onThread(frame);
+      case 'dm_opened': return this.refreshChannels();
+      case 'marked_read':
+      case 'read': return this.onRead(frame);
       case 'error': return this.onError(frame);
       case 'message': return this.onMessage(frame);
       case 'message_updated': return this.onChange(frame);

@@ -210,6 +210,28 @@ describe('client: connecting and joining', () => {
     assert.deepEqual(ws.sent.at(-1), { action: 'join', channel: 'hush.k3j9x0a1b2' });
   });
 
+  test('openDm and markRead send their frames; a read event from another tab moves the counts forward only', async () => {
+    const { client, open } = setup();
+    client.start();
+    const ws = await open();
+    assert.equal(client.openDm(['bob', 'carol']), true);
+    assert.deepEqual(ws.sent.at(-1), { action: 'open_dm', users: ['bob', 'carol'] });
+    ws.push({ type: 'dm_opened', channel: { id: 'dm.4f0c2m8q1z', name: 'dm', private: true, invite: 'creator', dm: true,
+      members: [{ id: 'alice', name: 'Alice' }, { id: 'bob', name: 'Bob' }] } });
+    await flush();
+    assert.deepEqual(ws.sent.at(-1), { action: 'channels' }); // the listing is refreshed, DM included
+    ws.push({ type: 'channels', next: null, channels: [
+      { id: 'general', name: 'general', private: false, invite: 'members', member: true, unread: 5, mentions: 2 }] });
+    await flush();
+    assert.equal(client.markRead('general', mid(3)), true);
+    assert.deepEqual(ws.sent.at(-1), { action: 'mark_read', channel: 'general', messageId: mid(3) });
+    ws.push({ type: 'read', channel: 'general', messageId: mid(4), unread: 1, mentions: 0 });
+    ws.push({ type: 'marked_read', channel: 'general', messageId: mid(3), unread: 2, mentions: 1 }); // older: ignored
+    await flush();
+    const general = client.directory.find((c) => c.id === 'general');
+    assert.deepEqual([general.unread, general.mentions], [1, 0]);
+  });
+
   test('a lost socket reconnects with growing delays and re-joins with since, without duplicates', async () => {
     const { client, clock, sockets, open, joined } = setup();
     client.join('general');

@@ -38,6 +38,8 @@ REPLIES: dict[str, str | None] = {
     "edit": "edited",
     "delete": "deleted",
     "thread": "thread",
+    "open_dm": "dm_opened",
+    "mark_read": "marked_read",
 }
 EVENT_TYPES: set[str] = {
     "message",
@@ -47,6 +49,7 @@ EVENT_TYPES: set[str] = {
     "message_updated",
     "message_deleted",
     "thread_updated",
+    "read",
 }
 
 

@@ -24,7 +24,8 @@ from parley.errors import (
     TokenExpired,
 )
 from parley.idempotency import Once, PostCommand, Posted
-from parley.ids import message_id_for, message_id_ms, private_channel_id
+from parley.ids import DM_NAME, message_id_for, message_id_ms, private_channel_id
+from parley.mentions import Directory, resolve
 from parley.models import Caller, Channel, ChannelListing, DueItem, Message, User
 from parley.notify import Notifier
 from parley.ports import ChatStore
@@ -50,7 +51,7 @@ def _rate_expiry(tat_ms: int) -> int:
     return tat_ms // 1000 + 60
 
 
-def _message_of(command: PostCommand, message_id: str, ts: str) -> Message:
+def _message_of(command: PostCommand, message_id: str, ts: str, mentions: tuple[str, ...] = ()) -> Message:
     return Message(
         id=message_id,
         workspace=command.workspace,
@@ -61,6 +62,7 @@ def _message_of(command: PostCommand, message_id: str, ts: str) -> Message:
         client_msg_id=command.client_msg_id,
         thread_id=command.thread_id,
         app=command.app,
+        mentions=mentions,
     )
 
 
@@ -99,8 +101,10 @@ class Chat:
         once: Once,
         clock: Clock,
         settings: Settings,
+        directory: Directory | None = None,
     ) -> None:
         self.store = store
+        self.directory = directory  # the workspace's users, for mentions (None: mentions are not parsed)
         self.notifier = notifier
         self.timers = timers
         self.once = once
@@ -171,6 +175,9 @@ class Chat:
         return Reply(protocol.channel_created(channel))
 
     def _create_private_channel(self, caller: Caller, frame: protocol.CreateChannelFrame) -> Reply:
+        if frame.name == DM_NAME:
+            # `dm.<suffix>` ids are direct messages' (parley.conversations)
+            raise BadRequest("name: 'dm' is reserved for direct messages; use open_dm")
         self._take_rate(caller.workspace, caller.user.id, "create_channel")
         for attempt in range(PRIVATE_ID_ATTEMPTS):
             channel_id = private_channel_id(frame.name)
@@ -210,6 +217,8 @@ class Chat:
         """Make `frame.user` a member: the inviter must be a member, and the creator when the channel's
         policy is `creator`; counted against the inviter's invites of the hour."""
         channel = self._visible_channel(caller, frame.channel)
+        if channel.dm:
+            raise Forbidden("a direct message's members are fixed; open_dm with the users you want")
         if channel.invite_policy == "creator" and caller.user.id != channel.created_by:
             raise Forbidden(f"only the creator of '{channel.id}' may invite to it")
         if not channel.private and not self.store.is_member(caller.workspace, caller.user.id, channel.id):
@@ -363,8 +372,10 @@ class Chat:
             if parent is None or parent.deleted or parent.thread_id is not None:
                 raise NotFound(f"thread '{thread_id}' is not a message of channel '{channel}'")
         self._take_rate(workspace, command.user_id, "message")
+        # read only when the text holds an `@` token: one BatchGetItem of the directory, at most
+        mentions = resolve(command.text, workspace, self.directory)
         message_id = message_id_for(self.clock.now_ms())
-        draft = _message_of(command, message_id, iso_ms(message_id_ms(message_id)))
+        draft = _message_of(command, message_id, iso_ms(message_id_ms(message_id)), mentions)
         stored = self.store.append_message(draft)
         return Posted(id=stored.id, ts=stored.ts)
 

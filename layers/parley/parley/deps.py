@@ -14,6 +14,7 @@ from parley import aws
 from parley.chat import Chat
 from parley.clock import Clock, SystemClock
 from parley.config import Settings, settings
+from parley.conversations import Conversations
 from parley.fanout import Fanout
 from parley.idempotency import PowertoolsOnce
 from parley.notify import ManagementApiNotifier, Notifier
@@ -32,6 +33,7 @@ class Services:
     chat: Chat
     fanout: Fanout
     chunks: ChunkWorker  # the second level of the two-level fan-out (FanoutChunkFunction)
+    conversations: Conversations
 
 
 def build_services(
@@ -58,6 +60,7 @@ def build_services(
         once=PowertoolsOnce(persistence, function_name=config.aws_lambda_function_name),
         clock=clock or SystemClock(),
         settings=config,
+        directory=store,
     )
     if executor is None:
         executor = ThreadPoolExecutor(max_workers=config.fanout_concurrency, thread_name_prefix="fanout")
@@ -74,6 +77,7 @@ def build_services(
         chat=chat,
         fanout=Fanout(store=store, notifier=notifier, executor=executor, wide=wide_fanout),
         chunks=ChunkWorker(notifier=notifier, executor=executor, forget_gone=chat.forget_gone),
+        conversations=Conversations(chat=chat, store=store),
     )
 
 

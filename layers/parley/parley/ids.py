@@ -3,6 +3,7 @@ channels' ids."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 # A message id is epoch milliseconds times 10,000 plus a sequence. Ids sort by time as strings, and the
@@ -35,3 +36,19 @@ def private_channel_id(name: str) -> str:
     """A fresh id for a private channel named `name`: `name.` and 10 random [a-z0-9] (51 bits)."""
     suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(PRIVATE_ID_SUFFIX_LENGTH))
     return f"{name}{PRIVATE_ID_SEPARATOR}{suffix}"
+
+
+DM_NAME = "dm"
+
+
+def dm_channel_id(workspace: str, members: list[str]) -> str:
+    """The one id of the direct message between `members` (any order): `dm.` and 10 [a-z0-9] of a
+    SHA-256 of the workspace and the sorted member ids (about 51 bits, as a private channel's suffix).
+    A different set meeting the same id is detected (the stored members differ) and refused."""
+    joined = "\n".join([workspace, *sorted(set(members))])
+    number = int.from_bytes(hashlib.sha256(joined.encode("utf-8")).digest()[:8], "big")
+    suffix = ""
+    for _ in range(PRIVATE_ID_SUFFIX_LENGTH):
+        number, digit = divmod(number, len(_SUFFIX_ALPHABET))
+        suffix += _SUFFIX_ALPHABET[digit]
+    return f"{DM_NAME}{PRIVATE_ID_SEPARATOR}{suffix}"

@@ -40,16 +40,25 @@ class Channel:
     # who may invite: "members" (any member, the default) or "creator" (the creator only)
     invite_policy: str = "members"
     name: str = ""  # empty: the id (public channels, and private ones created before ids had a suffix)
+    # a direct message: its members (fixed by its id, parley.ids.dm_channel_id), in id order
+    members: tuple[User, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", self.id)
+
+    @property
+    def dm(self) -> bool:
+        return bool(self.members)
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelListing:
     channel: Channel
     member: bool
+    # the caller's read state, for channels the caller is a member of (None: not given)
+    unread: int | None = None
+    mentions: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,8 @@ class Message:
 
     # the app (parley.apps) that posted it through the publish function; None for a user's message
     app: str | None = None
+    # ids of workspace users the text mentions (`@user`, parley.mentions), in order of first mention
+    mentions: tuple[str, ...] = ()
 
     def renumbered(self, message_id: str) -> Message:
         """The same message under another id (the id was taken), its timestamp the new id's."""
@@ -167,3 +178,30 @@ class DuePage:
 
     items: list[DueItem]
     after: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A counter kept by the counters consumer: how many it counted, and the highest id among them."""
+
+    n: int = 0
+    last_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMark:
+    """A user's read mark in a channel: the last message read, and the channel's message count and the
+    user's mention count there as of that message (so unread = count now - `n`)."""
+
+    message_id: str
+    n: int
+    mentions: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadState:
+    """What `channels` needs of one user, read with one Query of the user's partition."""
+
+    memberships: set[str] = field(default_factory=set)
+    marks: dict[str, ReadMark] = field(default_factory=dict)
+    mentions: dict[str, int] = field(default_factory=dict)

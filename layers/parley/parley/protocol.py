@@ -232,6 +232,25 @@ class ReactFrame(Frame):
     remove: bool = False
 
 
+# open_dm names 1 to this many other users; with the caller a DM has at most DM_MAX_USERS + 1 members
+DM_MAX_USERS = 8
+
+
+class OpenDmFrame(Frame):
+    """Open (or find) the direct message between the caller and `users` (the caller may be listed)."""
+
+    action: Literal["open_dm"]
+    users: Annotated[list[UserId], Field(min_length=1, max_length=DM_MAX_USERS)]
+
+
+class MarkReadFrame(Frame):
+    """Move the caller's read mark in a channel to `messageId` (never back)."""
+
+    action: Literal["mark_read"]
+    channel: ChannelId
+    message_id: MessageId = Field(alias="messageId")
+
+
 F = TypeVar("F", bound=Frame)
 
 FRAMES: dict[str, type[Frame]] = {
@@ -249,6 +268,8 @@ FRAMES: dict[str, type[Frame]] = {
     "edit": EditFrame,
     "delete": DeleteFrame,
     "thread": ThreadFrame,
+    "open_dm": OpenDmFrame,
+    "mark_read": MarkReadFrame,
 }
 
 
@@ -320,6 +341,8 @@ def message_wire(message: Message) -> dict[str, Any]:
         wire |= reactions_wire(message.reactions)
     if message.app is not None:
         wire["app"] = message.app
+    if message.mentions:
+        wire["mentions"] = list(message.mentions)
     return wire
 
 
@@ -342,12 +365,25 @@ def reactions_wire(summary: ReactionSummary) -> dict[str, Any]:
 
 
 def channel_wire(channel: Channel) -> dict[str, Any]:
-    return {
+    wire: dict[str, Any] = {
         "id": channel.id,
         "name": channel.name,
         "private": channel.private,
         "invite": channel.invite_policy,
     }
+    if channel.dm:
+        wire |= {"dm": True, "members": [user_wire(u) for u in channel.members]}
+    return wire
+
+
+def listing_wire(listing: ChannelListing) -> dict[str, Any]:
+    """A channel of the `channels` list: with `unread` and `mentions` where the caller is a member."""
+    wire = channel_wire(listing.channel) | {"member": listing.member}
+    if listing.unread is not None:
+        wire["unread"] = listing.unread
+    if listing.mentions is not None:
+        wire["mentions"] = listing.mentions
+    return wire
 
 
 def joined(
@@ -524,7 +560,7 @@ def invited(channel: str, user_id: str) -> dict[str, Any]:
 def channels(listings: list[ChannelListing], *, budget: int = FRAME_BUDGET) -> dict[str, Any]:
     """A page of the channel list, in id order; `next` is the id to send as `after` for the
     following page, or null when this page ends the list. Cut to the budget."""
-    wires = [channel_wire(item.channel) | {"member": item.member} for item in listings]
+    wires = [listing_wire(item) for item in listings]
 
     def build(n: int) -> dict[str, Any]:
         return {
@@ -534,6 +570,26 @@ def channels(listings: list[ChannelListing], *, budget: int = FRAME_BUDGET) -> d
         }
 
     return fit_frame(build, wires, keep="first", budget=budget)
+
+
+def dm_opened(channel: Channel) -> dict[str, Any]:
+    """The answer to `open_dm`: the DM (created now or before), its members listed."""
+    return {"type": "dm_opened", "channel": channel_wire(channel)}
+
+
+def _read_state(kind: str, channel: str, message_id: str, unread: int, mentions: int) -> dict[str, Any]:
+    return {"type": kind, "channel": channel, "messageId": message_id, "unread": unread, "mentions": mentions}
+
+
+def marked_read(channel: str, message_id: str, unread: int, mentions: int) -> dict[str, Any]:
+    """The answer to `mark_read`: the caller's read mark in a channel (never moved back) and what is
+    left unread after it."""
+    return _read_state("marked_read", channel, message_id, unread, mentions)
+
+
+def read_event(channel: str, message_id: str, unread: int, mentions: int) -> dict[str, Any]:
+    """The same, pushed to the caller's other connections when the mark moved."""
+    return _read_state("read", channel, message_id, unread, mentions)
 
 
 def message_event(message: Message) -> dict[str, Any]:

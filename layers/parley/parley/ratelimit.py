@@ -25,6 +25,9 @@ ACTION_LIMITS: dict[str, tuple[int, float]] = {
     "edit": (30, 1.0),
     "delete": (30, 1.0),
     "thread": (60, 5.0),
+    # a person opens a few DMs and marks a channel read each time they look at it
+    "open_dm": (20, 0.5),
+    "mark_read": (60, 5.0),
 }
 
 

@@ -80,6 +80,33 @@ def handle_stream(event: dict[str, Any], context: LambdaContext) -> PartialItemF
     return process_partial_response(event=event, record_handler=check, processor=processor, context=context)
 
 
+def handle_counters(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """The MessagesTable stream's new messages, added to the unread and mention counters."""
+    from parley import counters
+
+    batch = DynamoDBStreamModel.model_validate(event)
+    changes = [
+        StreamChange(
+            sequence=r.dynamodb.SequenceNumber,
+            event_id=r.eventID,
+            event_name=str(r.eventName),
+            new_image=r.dynamodb.NewImage if isinstance(r.dynamodb.NewImage, dict) else None,
+            old_image=None,
+        )
+        for r in batch.Records
+    ]
+    work = counters.plan(changes)
+    failed = counters.apply(work, deps.services().conversations.store)
+    metrics.add_metric(name="CountedMessages", unit=MetricUnit.Count, value=len(changes) - len(work.ignored))
+
+    def check(record: DynamoDBRecord) -> None:
+        if record.dynamodb is not None and record.dynamodb.sequence_number in failed:
+            raise NotDelivered(record.dynamodb.sequence_number)
+
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=check, processor=processor, context=context)
+
+
 def handle_presence_timers(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     chat = deps.services().chat
 

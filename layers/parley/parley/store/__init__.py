@@ -1,8 +1,9 @@
 """DynamoDB data access, the only code that reads or writes tables: one module per aggregate.
 
 `keys` builds every key, `items` maps items to domain objects and back, `calls` turns SDK calls into
-outcomes; `connections`, `channels`, `messages`, `message_changes`, `rates`, `due` and `reactions` hold
-the access patterns. Every access is a key lookup or a Query (never a Scan); docs/design.md lists the keys.
+outcomes; `connections`, `channels`, `messages`, `message_changes`, `rates`, `due`, `reactions` and
+`conversations` hold the access patterns. Every access is a key lookup or a Query (never a Scan);
+docs/design.md lists the keys.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from parley.store.channels import ChannelStore
 from parley.store.connections import ConnectionStore
+from parley.store.conversations import ConversationStore
 from parley.store.due import DueStore
 from parley.store.keys import DUE_SHARDS
 from parley.store.message_changes import MessageChangeStore
@@ -26,7 +28,14 @@ __all__ = ["DUE_SHARDS", "Store", "Tables"]
 
 
 class Store(
-    ConnectionStore, ChannelStore, MessageStore, MessageChangeStore, RateStore, DueStore, ReactionStore
+    ConnectionStore,
+    ChannelStore,
+    MessageStore,
+    MessageChangeStore,
+    RateStore,
+    DueStore,
+    ReactionStore,
+    ConversationStore,
 ):
     """Every aggregate's access patterns over one pair of tables: what the use cases' store ports are
     given in production (parley.ports.ChatStore, parley.ports.Subscribers)."""

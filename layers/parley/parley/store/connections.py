@@ -66,13 +66,34 @@ class ConnectionStore(TableAccess):
         """Take one of the user's `max_slots` connection slots for this connection; False when every
         one is held by a live connection.
 
-        One Query of the user's slots, then a conditional put of a free one (absent, or held by a
-        connection past its expiry): two connections racing for the same slot cannot both win, so the
-        quota holds under concurrency. Safe to run twice for one connection (it finds its own slot).
+        One Query of the user's slots (and directory entry), then a conditional put of a free one
+        (absent, or held by a connection past its expiry): two connections racing for the same slot
+        cannot both win, so the quota holds under concurrency. Safe to run twice for one connection
+        (it finds its own slot).
         """
+        # The whole partition: the slots and the user's directory entry (parley.store.conversations),
+        # so a user's first connect in a workspace adds them to its directory, and later ones read it
+        # in the same Query and write nothing more.
+        partition = query_all(
+            self._state, Key("PK").eq(keys.connection_slots_pk(caller.workspace, caller.user.id))
+        )
+        profile = next((i for i in partition if i["SK"] == keys.PROFILE_SK), None)
+        if profile is None or profile.get("userName") != caller.user.name:
+            # only once a slot is taken: a refused connect adds nobody to the directory
+            claimed = self._claim_slot(caller, partition, max_slots, now_s, expires_at_s)
+            if claimed:
+                item = items.profile_item(caller.workspace, caller.user, now_s * 1000)
+                call(self._state.put_item, Item=item)
+            return claimed
+        return self._claim_slot(caller, partition, max_slots, now_s, expires_at_s)
+
+    def _claim_slot(
+        self, caller: Caller, partition: list[dict[str, Any]], max_slots: int, now_s: int, expires_at_s: int
+    ) -> bool:
         held = {
             items.as_int(str(i["SK"])[len(keys.SLOT_PREFIX) :]): i
-            for i in self._slots(caller.workspace, caller.user.id)
+            for i in partition
+            if str(i["SK"]).startswith(keys.SLOT_PREFIX)
         }
         if any(i.get("connectionId") == caller.connection_id for i in held.values()):
             return True

@@ -102,12 +102,23 @@ def due_item_from(kind: str, item: Item) -> DueItem:
 # ---- MessagesTable ----------------------------------------------------------------------------------
 
 
+def profile_item(workspace: str, user: User, now_ms: int) -> Item:
+    """A user's directory entry (no TTL: it outlives the user's connections)."""
+    return {
+        **keys.profile_key(workspace, user.id),
+        "kind": "profile",
+        "userId": user.id,
+        "userName": user.name,
+        "since": now_ms,
+    }
+
+
 def workspace_item(workspace: str, now_ms: int) -> Item:
     return {**keys.workspace_key(workspace), "kind": "workspace", "createdAt": now_ms}
 
 
 def channel_item(channel: Channel, now_ms: int) -> Item:
-    return {
+    item: Item = {
         **keys.channel_key(channel.workspace, channel.id),
         "kind": "channel",
         "name": channel.name,
@@ -116,11 +127,19 @@ def channel_item(channel: Channel, now_ms: int) -> Item:
         "createdAt": now_ms,
         "invitePolicy": channel.invite_policy,
     }
+    if channel.dm:
+        # a DM's key is not `CHAN#{id}`, so the id is kept on the item
+        item |= {
+            "id": channel.id,
+            "dm": True,
+            "members": [{"id": u.id, "name": u.name} for u in channel.members],
+        }
+    return item
 
 
 def channel_from_item(workspace: str, item: Item) -> Channel:
     """The id is the sort key's (a private channel's differs from its name); `name` is what people see."""
-    channel_id = str(item["SK"]).removeprefix(keys.CHANNEL_PREFIX)
+    channel_id = str(item.get("id", str(item["SK"]).removeprefix(keys.CHANNEL_PREFIX)))
     return Channel(
         workspace,
         channel_id,
@@ -128,6 +147,7 @@ def channel_from_item(workspace: str, item: Item) -> Channel:
         str(item.get("createdBy", "")),
         str(item.get("invitePolicy", "members")),
         str(item.get("name", channel_id)),
+        tuple(User(str(m["id"]), str(m["name"])) for m in item.get("members", [])),
     )
 
 
@@ -159,6 +179,8 @@ def message_item(message: Message) -> Item:
         item[keys.THREAD_KEY] = keys.thread_key(message.workspace, message.channel, message.thread_id)
     if message.app is not None:
         item["app"] = message.app
+    if message.mentions:
+        item["mentions"] = list(message.mentions)
     return item
 
 
@@ -180,6 +202,7 @@ def message_from_item(item: Item) -> Message:
         last_reply_at=_optional_str(item.get("lastReplyAt")),
         thread_version=as_int(item.get("threadVersion", 0)),
         app=item.get("app"),
+        mentions=tuple(str(m) for m in item.get("mentions", [])),
     )
 
 

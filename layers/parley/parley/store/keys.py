@@ -27,6 +27,10 @@ SLOT_PREFIX = "SLOT#"
 # sort key is the table's own `SK` (`MSG#{id}`), so a thread's replies are in id order.
 THREADS_INDEX = "Threads"
 THREAD_KEY = "threadKey"
+PROFILE_SK = "PROFILE"
+READ_PREFIX = "READ#"
+MENTIONS_PREFIX = "MENTIONS#"
+DM_PREFIX = "dm."  # a direct message's channel id: `dm.` and 10 of [a-z0-9] (parley.ids.dm_channel_id)
 
 # ---- StateTable -------------------------------------------------------------------------------------
 
@@ -60,6 +64,12 @@ def rate_key(workspace: str, user_id: str, bucket: str = "message") -> Key:
 def connection_slots_pk(workspace: str, user_id: str) -> str:
     """The partition of a user's connection slots: one item per open connection, at most the quota."""
     return f"USER#{workspace}#{user_id}"
+
+
+def profile_key(workspace: str, user_id: str) -> Key:
+    """A user's entry in the workspace's user directory, next to the user's connection slots: the
+    Query that reads the slots on `$connect` reads it too, so only a first connect writes it."""
+    return {"PK": connection_slots_pk(workspace, user_id), "SK": PROFILE_SK}
 
 
 def connection_slot_key(workspace: str, user_id: str, slot: int) -> Key:
@@ -113,9 +123,19 @@ def workspace_key(workspace: str) -> Key:
     return {"PK": workspace_pk(workspace), "SK": "META"}
 
 
+def is_dm(channel: str) -> bool:
+    """A direct message's id (`dm.` + 10 of [a-z0-9]); create_channel never makes a private `dm`."""
+    return channel.startswith(DM_PREFIX)
+
+
 def channel_key(workspace: str, channel: str) -> Key:
     """`channel` is the channel's id: its name if public, `name.<suffix>` if private (parley.ids), so a
-    private channel's item never occupies the key a public channel of the same name would take."""
+    private channel's item never occupies the key a public channel of the same name would take.
+
+    A direct message's item is `META` in its own messages partition, not in the workspace's: listing
+    the workspace's channels never reads the DMs of everyone in it."""
+    if is_dm(channel):
+        return {"PK": channel_messages_pk(workspace, channel), "SK": "META"}
     return {"PK": workspace_pk(workspace), "SK": f"{CHANNEL_PREFIX}{channel}"}
 
 
@@ -139,6 +159,17 @@ def workspace_of_pk(pk: str) -> str:
     return pk.split("#", 2)[1]
 
 
+def read_key(workspace: str, user_id: str, channel: str) -> Key:
+    """A user's read mark in a channel: in the partition of the user's memberships, so `channels`
+    reads memberships, marks and mention counts with one Query."""
+    return {"PK": member_pk(workspace, user_id), "SK": f"{READ_PREFIX}{channel}"}
+
+
+def mention_count_key(workspace: str, user_id: str, channel: str) -> Key:
+    """How many times a user was mentioned in a channel (kept by the counters consumer)."""
+    return {"PK": member_pk(workspace, user_id), "SK": f"{MENTIONS_PREFIX}{channel}"}
+
+
 def creator_count_key(workspace: str, user_id: str) -> Key:
     """How many channels a user created in a workspace (the workspace's own count is on its item)."""
     return {"PK": member_pk(workspace, user_id), "SK": "QUOTA"}
@@ -151,6 +182,11 @@ def channel_messages_pk(workspace: str, channel: str) -> str:
 
 def head_key(workspace: str, channel: str) -> Key:
     return {"PK": channel_messages_pk(workspace, channel), "SK": "HEAD"}
+
+
+def counter_key(workspace: str, channel: str) -> Key:
+    """A channel's message count (kept by the counters consumer, off the write path)."""
+    return {"PK": channel_messages_pk(workspace, channel), "SK": "COUNT"}
 
 
 def message_sk(message_id: str) -> str:

@@ -32,7 +32,7 @@ class ReactionStore(TableAccess):
             "counts": keys.reactions_key(workspace, channel, message_id),
             "mine": keys.reacted_key(workspace, channel, user_id, message_id),
         }
-        found = self._batch_get(list(wanted.values()), consistent=consistent)
+        found = self._reaction_batch_get(list(wanted.values()), consistent=consistent)
         by_key = {(str(i["PK"]), str(i["SK"])): i for i in found}
 
         def item(name: str) -> Item | None:
@@ -44,7 +44,7 @@ class ReactionStore(TableAccess):
             return None
         return reaction_items.state_from_items(item("counts"), item("mine"))
 
-    def _batch_get(self, wanted: list[dict[str, str]], *, consistent: bool) -> list[Item]:
+    def _reaction_batch_get(self, wanted: list[dict[str, str]], *, consistent: bool) -> list[Item]:
         table = self._tables.messages_name
         request: dict[str, Any] = {table: {"Keys": wanted, "ConsistentRead": consistent}}
         found: list[Item] = []
