@@ -171,7 +171,6 @@ def widgets() -> list[Widget]:
                     "AuthorizerFunction",
                     "FanoutFunction",
                     "FanoutChunkFunction",
-                    "CountersFunction",
                 )
             ],
             stacked=True,

@@ -11,6 +11,7 @@ from typing import Any
 
 from parley import deps
 from parley.config import settings
+from parley.triggers import handle_counters
 from tests.support import events
 from tests.support.fakes import FakeClock, FakeNotifier, FakeTimers
 from tests.support.handlers import LambdaContext, load
@@ -60,8 +61,9 @@ class Harness:
         }
         self.pump_source = StreamPump(aws.client, aws.streams, filters)
         self.fanout_responses: list[dict[str, Any]] = []
-        # CountersFunction reads the MessagesTable stream on its own mapping, from its own position
-        counter_filters = {"MessagesTable": function_stream_filters("CountersFunction", "MessagesTable")}
+        # the counters ride on DomainEventsFunction's own mapping of the MessagesTable stream, from its
+        # own position
+        counter_filters = {"MessagesTable": function_stream_filters("DomainEventsFunction", "MessagesTable")}
         self.counter_source = StreamPump(aws.client, aws.streams, counter_filters)
         self.counter_batches: list[list[dict[str, Any]]] = []
 
@@ -87,12 +89,17 @@ class Harness:
         return records
 
     def count(self, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Deliver the new messages to CountersFunction as one batch (or `records`: a re-sent batch)."""
+        """Deliver the new messages to the counters as one batch of DomainEventsFunction's mapping (or
+        `records`: a re-sent batch): its counters half, `triggers.handle_counters` (the domain events
+        half needs a bus; tests/integration/test_apps_flow.py runs the whole function)."""
         if records is None:
             records = self.counter_source.poll()
             self.counter_batches.append(records)
-        result: dict[str, Any] = load("counters").handler(
-            {"Records": records}, LambdaContext(function_name="parley-counters")
+        result: dict[str, Any] = dict(
+            handle_counters(
+                {"Records": records},
+                LambdaContext(function_name="parley-domain-events"),  # type: ignore[arg-type]
+            )
         )
         return result
 

@@ -169,7 +169,7 @@ class Session:
         self.streams = StreamPump(aws.client, aws.streams, filters)
         domain = {"MessagesTable": domain_event_filters()}
         self.domain_streams = StreamPump(aws.client, aws.streams, domain)
-        counted = {"MessagesTable": function_stream_filters("CountersFunction", "MessagesTable")}
+        counted = {"MessagesTable": function_stream_filters("DomainEventsFunction", "MessagesTable")}
         self.counter_streams = StreamPump(aws.client, aws.streams, counted)
         self.auth: dict[str, dict[str, Any]] = {}
 
@@ -244,7 +244,9 @@ class Session:
     def count(self) -> None:
         records = self.counter_streams.poll()
         assert records, "no message reached the counters"
-        assert self.invoke("CountersFunction", "counters", {"Records": records}) == {"batchItemFailures": []}
+        assert self.invoke("DomainEventsFunction", "domain_events", {"Records": records}) == {
+            "batchItemFailures": []
+        }
 
     def fire_presence_timers(self) -> None:
         sent, self.recorder.sent[:] = list(self.recorder.sent), []
@@ -362,7 +364,7 @@ def run_every_path(session: Session) -> None:
     assert session.send(alice, {"action": "open_dm", "users": ["bob"]})["type"] == "dm_opened"
     assert session.send(bob, {"action": "open_dm", "users": ["alice"]})["type"] == "dm_opened"
     # a mention reads the directory; the counters count it, and bob marks an older message read
-    mention = {"action": "message", "channel": "general", "text": "@bob look", "clientMsgId": "c-5"}
+    mention = {"action": "message", "channel": "general", "text": "@bob look", "clientMsgId": "c-9"}
     assert session.send(alice, mention)["type"] == "ack"
     session.count()
     marked = session.send(bob, {"action": "mark_read", "channel": "general", "messageId": ack["id"]})

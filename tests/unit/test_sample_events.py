@@ -66,7 +66,7 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 
 def test_there_is_one_sample_event_per_function():
     folders = design_folders()
-    assert len(folders) == 27
+    assert len(folders) == 26
     assert sorted(p.stem for p in EVENTS.glob("*.json")) == sorted(folders)
 
 

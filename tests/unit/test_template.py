@@ -194,7 +194,7 @@ def test_the_authorizer_reads_the_secret_only_in_hs256_mode(template):
 
 def test_the_template_declares_exactly_the_functions_of_the_design(template):
     expected = design_functions()
-    assert len(expected) == 27
+    assert len(expected) == 26
     actual = {name: fn["Properties"]["CodeUri"].rstrip("/") for name, fn in functions_of(template).items()}
     assert actual == expected
 

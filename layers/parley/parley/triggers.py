@@ -1,4 +1,5 @@
-"""Entry points of the non-route triggers: the stream fan-out, the presence timer queue and the sweeper."""
+"""Entry points of the non-route triggers: the stream fan-out, the messages stream's counters and domain
+events, the presence timer queue and the sweeper."""
 
 from __future__ import annotations
 
@@ -105,6 +106,22 @@ def handle_counters(event: dict[str, Any], context: LambdaContext) -> PartialIte
 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=check, processor=processor, context=context)
+
+
+def handle_message_stream(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """The MessagesTable stream's second reader (FanoutFunction's is the first): the unread counters,
+    then the domain events, on one mapping. AWS advises at most two Lambda readers per shard of a
+    table's stream (more are throttled), so the two jobs share one; both are safe to repeat (a counter
+    adds only ids above the highest it counted; an event carries its record's id), so a record either
+    job failed is retried for both."""
+    from parley.domain_events import handle_domain_events
+
+    counted = handle_counters(event, context)
+    published = handle_domain_events(event, context)
+    failed = {
+        str(f["itemIdentifier"]) for f in (*counted["batchItemFailures"], *published["batchItemFailures"])
+    }
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in sorted(failed)]}
 
 
 def handle_presence_timers(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
