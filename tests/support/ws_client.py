@@ -11,28 +11,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from parley_client import Connection
+from parley_client import Connection, protocol
 from ws_emulator.gateway.devtokens import mint_token
 
-# The reply each action gets (None: no reply); every other frame type is a pushed event.
-REPLY = {
-    "join": "joined",
-    "leave": "left",
-    "message": "ack",
-    "typing": None,
-    "history": "history",
-    "presence": "presence",
-    "heartbeat": "heartbeat",
-    "create_channel": "channel_created",
-    "invite": "invited",
-    "channels": "channels",
-    "react": "reacted",
-    "edit": "edited",
-    "delete": "deleted",
-    "thread": "thread",
-    "open_dm": "dm_opened",
-    "mark_read": "marked_read",
-}
+# The reply each action gets (None: no reply); every other frame type is a pushed event. The Python
+# client's map, which tests/unit/test_protocol_doc.py checks against protocol.py and docs/protocol.md.
+REPLY = dict(protocol.REPLIES)
 REPLY_TYPES = frozenset(kind for kind in REPLY.values() if kind) | {"error"}
 
 
