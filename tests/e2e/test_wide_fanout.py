@@ -70,7 +70,8 @@ async def _members(stack: contextlib.AsyncExitStack, target: Target, workspace: 
                         raise
                     await asyncio.sleep(1.0 + attempt)
             await stack.enter_async_context(peer)
-            for attempt in range(5):
+            # `internal` (the embedded DynamoDB timed out on a loaded 2-core box) is what a client retries
+            for attempt in range(10):
                 reply = await peer.request({"action": "join", "channel": "general"}, timeout=120)
                 if not retryable(reply):
                     break
