@@ -39,6 +39,22 @@ VALID: dict[str, dict[str, Any]] = {
     "channels": {"action": "channels"},
     "open_dm": {"action": "open_dm", "users": ["bob", "carol"]},
     "mark_read": {"action": "mark_read", "channel": "general", "messageId": "17900000000000001"},
+    "react": {"action": "react", "channel": "general", "messageId": "17900000000000001", "name": "+1"},
+    "edit": {
+        "action": "edit",
+        "channel": "general",
+        "messageId": "17900000000000001",
+        "text": "fixed",
+        "version": 1,
+    },
+    "delete": {"action": "delete", "channel": "general", "messageId": "17900000000000001"},
+    "thread": {
+        "action": "thread",
+        "channel": "general",
+        "threadId": "17900000000000001",
+        "after": "17900000000000002",
+        "limit": 10,
+    },
 }
 
 EDGE_STRINGS = [
