@@ -3,17 +3,18 @@
 CI runs 1,000 members; `PARLEY_WIDE_MEMBERS=2000` runs the 2,000 of issue #14 (about 11 minutes here,
 most of it joins: the embedded DynamoDB slows as the channel's partition grows; past 10 minutes the
 first members, idle since their join, are closed by the idle timeout, and on a loaded box a join can
-time out ten times in a row: docs/scaling.md). The threshold is set far below the channel's size and the chunks to 250 connections in 8 message
-groups, so each event is 8 or more chunks on the FIFO queue. Presence is held back (a 300 s window and
-a batch larger than the joins), so the only events are the test's messages: every member must get
-every one of them exactly once and in order, and a vanished subscriber inside a chunk is cleaned up.
+time out ten times in a row: docs/scaling.md). The threshold is set far below the channel's size and the
+chunks to 250 connections in 8 message groups, so each event is 8 or more chunks on the FIFO queue.
+Presence is held back (a 300 s window and a batch larger than the joins), so the only events are the
+test's messages: every member must get every one of them exactly once and in order, and a vanished
+subscriber inside a chunk is cleaned up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -96,7 +97,8 @@ async def test_a_wide_channel_gets_every_event_once_in_order_through_chunk_worke
     stack: contextlib.AsyncExitStack, wide_emulator: Target, workspace: str
 ) -> None:
     started = time.monotonic()
-    # GIVEN MEMBERS members of one channel (each group holds a chunk or more), and a subscriber whose connection vanished without $disconnect
+    # GIVEN MEMBERS members of one channel (each group holds a chunk or more), and a subscriber whose
+    # connection vanished without $disconnect
     members = await _members(stack, wide_emulator, workspace)
     state = _state_table(wide_emulator.emulator)
     ghost = "WideGhost0000="
