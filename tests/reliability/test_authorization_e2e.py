@@ -5,6 +5,7 @@ ignored (tests/integration/test_authorization_matrix.py runs the same matrix han
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -136,6 +137,18 @@ async def test_a_body_claiming_another_identity_is_ignored(emu: Running, acme: d
         if i["PK"]["S"] == pk and i["SK"]["S"] == f"MSG#{ack['id']}"
     ]
     assert len(stored) == 1 and stored[0]["userId"]["S"] == "bob"
+    # (the unread counters count that message a moment later, off the write path: let them settle
+    # before the next refusal compares the tables)
+    for _ in range(300):
+        counts = [
+            i
+            for i in emu.table_items("MessagesTable")
+            if i["PK"]["S"] == pk and i["SK"]["S"] == "COUNT" and i.get("lastId", {}).get("S") == ack["id"]
+        ]
+        if counts:
+            break
+        await asyncio.sleep(0.05)
+    assert counts, "the counters never counted the message"
     # and bob cannot invite himself into alice's private channel by claiming to be her
     board = acme["board"]
     await refused(emu, bob, {**claim, "action": "invite", "channel": board, "user": "bob"}, "not_found", ws)
