@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -38,7 +39,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "reference": (100, [20, 40], 3, 8),
         "realtime": (40, 8),  # two users on make run's defaults: messages, typing indicators
         "poster": (500, 5),  # @connections client CPU: posts per round, rounds
-        "wide": (1000, 1.0, 10.0),  # two-level fan-out: channel size, msg/s, seconds
+        "wide": (2000, 1.0, 10.0),  # two-level fan-out (issue #14: 2,000 members): size, msg/s, seconds
     },
     "quick": {
         "latency": [(100, 20, 2, 4)],
@@ -253,7 +254,12 @@ def run(profile_name: str, only: set[str] | None) -> dict[str, Any]:
             size = int(os.environ["BENCH_WIDE_SIZE"])
         results["wide_channel"] = [
             _step(
-                results, f"wide channel of {size}, {mode}", scenarios.wide_channel, size, rate, seconds, wide
+                results,
+                f"wide channel of {size}, {mode}",
+                functools.partial(scenarios.wide_channel, wide=wide),
+                size,
+                rate,
+                seconds,
             )
             for mode, wide in (("two-level", True), ("direct", False))
         ]
