@@ -32,6 +32,7 @@ def apply() -> None:
             _query_reads_one_partition()
             _transactions_snapshot_what_they_write()
             _stop_instance_tracking()
+            _backend_found_once_per_host()
             _applied.add("all")
 
 
@@ -88,6 +89,30 @@ def _unsorted_items(table: Any) -> list[Any]:
     if not table.range_key_attr:
         return list(table.items.values())
     return [item for partition in table.items.values() for item in partition.values()]
+
+
+# ---- The server's dispatch ----------------------------------------------------------------------
+
+
+def _backend_found_once_per_host() -> None:
+    """The server finds a request's service once per host, not on every request.
+
+    moto's `DomainDispatcherApplication.get_backend_for_host` lists moto's package folder (a `stat` per
+    service, about 150) and then tries every service's URL patterns in turn, on every request, holding
+    the dispatcher's one lock: every call to the embedded AWS waited for it. The answer depends on the
+    host only (the patterns are fixed at import), so it is kept per host.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        found: dict[str | None, Any] = self.__dict__.setdefault("_emulator_backend_by_host", {})
+        if host not in found:
+            found[host] = original(self, host)
+        return found[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 # ---- TransactWriteItems --------------------------------------------------------------------------

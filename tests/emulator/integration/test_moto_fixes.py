@@ -255,3 +255,21 @@ def test_a_stream_keeps_its_newest_records_and_readers_that_keep_up_miss_none(
     oldest = streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")
     records = streams.get_records(ShardIterator=oldest["ShardIterator"])["Records"]
     assert records and records[-1]["dynamodb"]["Keys"]["SK"]["S"] == "m099"
+
+
+def test_the_server_finds_a_requests_service_without_listing_moto_on_every_request(
+    aws: LocalAws, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import backends
+
+    listings = Counting(monkeypatch, backends, "list_of_moto_modules")
+    ddb = aws.client("dynamodb")
+    for sk in ["a", "b", "c", "d", "e"]:
+        put(aws, table, "dispatch", sk)
+    result = ddb.query(
+        TableName=table, KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "dispatch"}}
+    )
+    # every request still reaches DynamoDB, and moto's folder (about 150 stats) was listed at most once
+    # for its host, where moto as shipped lists it on each of these 6 requests
+    assert sks(result) == ["a", "b", "c", "d", "e"]
+    assert listings.calls <= 1
