@@ -28,6 +28,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+POST = "apigatewaymanagementapi.PostToConnection"
+
+
 @dataclass
 class Served:
     ws_url: str
@@ -47,14 +50,26 @@ class Served:
         return rss_kb(self.pid)
 
     def counts(self) -> list[dict[str, Any]]:
-        """The counting hook's per-process totals (each file: one function execution environment)."""
+        """The counting hook's per-process totals (each file: one function execution environment), and
+        the `@connections` posts as the emulator counted them.
+
+        Posts are counted where they arrive: Parley's fan-out posts through its own signed client, not
+        a botocore client, so the hook in the functions does not see them."""
         if self.counts_dir is None:
             return []
         out = []
         for f in sorted(self.counts_dir.glob("*.json")):
             data = json.loads(f.read_text())
-            data["function"] = f.stem.rsplit("-", 1)[0]
+            # <stack>-<LogicalId>-<pid>.json: logical ids have no dashes (CloudFormation allows A-Za-z0-9)
+            data["function"] = f.stem.split("-")[-2]
+            data["calls"].pop(POST, None)
             out.append(data)
+        posts = sum(self.health().get("posts", {}).values())
+        out.append(
+            {"function": "@connections", "invocations": 0, "handler_ms": 0.0, "records_in": 0,
+             "calls": {POST: posts} if posts else {}, "items_read": {}, "bytes_read": {},
+             "bytes_written": {}, "eventually_consistent_reads": 0, "batches": []}
+        )  # fmt: skip
         return out
 
 

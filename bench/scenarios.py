@@ -109,9 +109,14 @@ async def _round(
         await asyncio.sleep(0.05)
     latencies: list[float] = []
     last_delivery = start
+    duplicates = 0  # at-least-once: a repeat (same message, same member) counts once, at its first arrival
     for seq, (sender_index, t_send) in sent.items():
+        seen: set[int] = set()
         for index, t_recv in sink.get(seq, ()):
-            if index != sender_index:
+            if index in seen:
+                duplicates += 1
+            elif index != sender_index:
+                seen.add(index)
                 latencies.append((t_recv - t_send) * 1000)
                 last_delivery = max(last_delivery, t_recv)
     delivered = len(latencies)
@@ -121,6 +126,7 @@ async def _round(
         "expected_deliveries": expected,
         "delivered": delivered,
         "lost_or_late": expected - delivered,
+        "duplicates": duplicates,
         "p50_ms": pct(latencies, 50),
         "p95_ms": pct(latencies, 95),
         "p99_ms": pct(latencies, 99),
@@ -471,7 +477,7 @@ def wide_channel(
         "posts": r["counted"]["calls"].get("apigatewaymanagementapi.PostToConnection", 0),
         **{
             k: r[k]
-            for k in ("messages", "expected_deliveries", "delivered", "lost_or_late", "p50_ms", "p99_ms")
+            for k in ("messages", "expected_deliveries", "delivered", "lost_or_late", "duplicates")
         },
-        **{k: r[k] for k in ("max_ms", "deliveries_per_s", "elapsed_s")},
+        **{k: r[k] for k in ("p50_ms", "p99_ms", "max_ms", "deliveries_per_s", "elapsed_s")},
     }

@@ -463,6 +463,8 @@ class Emulator:
             "lambdaUrl": self.lambda_url,
             "connections": len(gateway.connections) if gateway else 0,
             "awsEndpoint": self.aws.endpoint_url if self.aws else None,
+            # `@connections` posts since start, by outcome: what functions posted, whatever client they used
+            "posts": dict(self.recorder.post_totals) if self.recorder else {},
         }
 
     # ---- shutdown --------------------------------------------------------------------------------

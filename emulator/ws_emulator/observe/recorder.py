@@ -83,6 +83,8 @@ class InvocationRecorder:
         self._seconds: dict[int, _Second] = {}
         self._clock = clock
         self._seq = 0
+        # Every `@connections` post since start, by outcome (the health endpoint reports them).
+        self.post_totals: dict[str, int] = {"ok": 0, "gone": 0, "throttled": 0}
 
     # ---- input -----------------------------------------------------------------------------------
 
@@ -117,6 +119,7 @@ class InvocationRecorder:
 
     def count_post(self, outcome: str) -> None:
         """One `@connections` post: `ok`, `gone` or `throttled`."""
+        self.post_totals[outcome] = self.post_totals.get(outcome, 0) + 1
         second = self._second(self._clock())
         second.posts += 1
         if outcome == "gone":

@@ -273,6 +273,17 @@ def test_series_give_rates_percentiles_lag_and_cold_starts_per_bin():
     assert series["latency"]["join"]["p50"][0] is None
 
 
+def test_post_totals_count_every_post_since_start_by_outcome_after_the_series_forget_them():
+    clock = Clock()
+    recorder = InvocationRecorder(clock=clock)
+    for outcome in ("ok", "gone", "ok"):
+        recorder.count_post(outcome)
+    clock.now += 3_600  # long past the series' history
+    recorder.count_post("throttled")
+    assert recorder.series(window_s=60, step_s=10)["postsPerS"][0] == 0  # the series forgot the first three
+    assert recorder.post_totals == {"ok": 2, "gone": 1, "throttled": 1}
+
+
 def test_percentile_is_nearest_rank():
     assert percentile([], 0.5) is None
     assert percentile([5.0], 0.95) == 5.0
