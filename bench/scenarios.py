@@ -475,9 +475,6 @@ def wide_channel(
         "fanout_invocations": invocations.get("FanoutFunction", 0),
         "chunk_invocations": invocations.get("FanoutChunkFunction", 0),
         "posts": r["counted"]["calls"].get("apigatewaymanagementapi.PostToConnection", 0),
-        **{
-            k: r[k]
-            for k in ("messages", "expected_deliveries", "delivered", "lost_or_late", "duplicates")
-        },
+        **{k: r[k] for k in ("messages", "expected_deliveries", "delivered", "lost_or_late", "duplicates")},
         **{k: r[k] for k in ("p50_ms", "p99_ms", "max_ms", "deliveries_per_s", "elapsed_s")},
     }
