@@ -113,6 +113,9 @@ def serve(
         "--connect-rate",
         str(connect_rate),
         *([] if os.environ.get("BENCH_VERBOSE") else ["--quiet"]),
+        # The baseline's Scan and posts from the message route are the sample app's design, which
+        # MessageFunction's least-privilege role rightly refuses: it runs with IAM off.
+        *(["--no-iam"] if strategy == "baseline" else []),
         "--log-level",
         os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "--parameter-overrides",
