@@ -53,17 +53,17 @@ def table(aws: LocalAws) -> str:
 
 
 class Counting:
-    """Counts calls of one moto method while active."""
+    """Counts calls of one moto method (or module function) while active."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
         self.calls = 0
-        original = getattr(cls, name)
+        original = getattr(owner, name)
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls += 1
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(cls, name, counted)
+        monkeypatch.setattr(owner, name, counted)
 
 
 def put(aws: LocalAws, table: str, pk: str, sk: str, **attrs: str) -> None:
