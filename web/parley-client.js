@@ -1163,7 +1163,11 @@ export class ParleyClient {
       this.emit('thread', { channel: state.name, threadId: message.threadId });
     }
     const isNew = state.timeline.add(message);
-    if (!isNew) return;
+    if (!isNew) {
+      // Your own message, settled by its ack, gets from its event what the ack lacks: its mentions.
+      if (message.mentions?.length) this.emit('messages', { channel: state.name });
+      return;
+    }
     state.typing.stopped(message.user && message.user.id);
     if (message.user && this.me && message.user.id !== this.me.id) {
       state.unread += 1;

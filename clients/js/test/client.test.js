@@ -334,6 +334,19 @@ describe('client: sending', () => {
     return { ...s, ws };
   }
 
+  test('an own message acked before its event gets the mentions the event carries, and is drawn again', async () => {
+    const { client, ws, events } = await ready();
+    const { clientMsgId } = client.sendMessage('general', 'hi @bob');
+    ws.push({ type: 'ack', clientMsgId, id: mid(9), ts: 'ts' });
+    await flush();
+    const drawn = events.filter((e) => e.kind === 'messages').length;
+    ws.push({ ...msg(9, { user: 'alice', text: 'hi @bob', clientMsgId }), mentions: ['bob'] });
+    await flush();
+    assert.deepEqual(client.channel('general').timeline.get(mid(9)).mentions, ['bob']);
+    assert.equal(events.filter((e) => e.kind === 'messages').length, drawn + 1);
+    assert.deepEqual([client.channel('general').unread, client.channel('general').mentions], [0, 0]); // yours
+  });
+
   test('an own message shows at once as pending, then once as sent', async () => {
     const { client, ws } = await ready();
     const { clientMsgId } = client.sendMessage('general', 'hello');
