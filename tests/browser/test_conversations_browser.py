@@ -113,7 +113,7 @@ def test_a_mention_in_a_channel_bob_is_not_looking_at_shows_a_mention_badge(as_u
     open_dm(bob, "alice", "Alice")
     # When alice writes twice in #general, mentioning bob once
     alice.send("Deploy is done.")
-    alice.send("@bob, can you check the dashboards?")
+    alice.send("@bob, can you check the <b>dashboards</b>?")
     # Then bob's #general shows the mention apart from the unread count, and says both
     general = channel_button(bob, "general")
     expect(general).to_have_attribute("aria-label", "channel general, 2 unread, 1 mention")
@@ -130,7 +130,10 @@ def test_a_mention_in_a_channel_bob_is_not_looking_at_shows_a_mention_badge(as_u
     expect(general).to_have_attribute("aria-current", "true")
     mine = bob.page.locator("#message-list .text .mention-me")
     expect(mine).to_have_text("@bob")
-    expect(bob.page.locator("#message-list .text").nth(1)).to_have_text("@bob, can you check the dashboards?")
+    # and the text around it stays text: markup in it is shown, never parsed
+    asked = bob.page.locator("#message-list .text").nth(1)
+    expect(asked).to_have_text("@bob, can you check the <b>dashboards</b>?")
+    expect(bob.page.locator("#message-list .text b")).to_have_count(0)
 
 
 def test_reading_in_one_of_bobs_pages_clears_the_badge_in_his_other_page(as_user):
