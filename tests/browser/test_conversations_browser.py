@@ -229,8 +229,8 @@ def test_a_busy_morning_in_the_workspace(as_user):
     expect(news).to_have_count(1)
     news.hover()
     news.locator(".reaction-add").click()
-    alice.page.locator('#reaction-picker .reaction-choice[data-name="🎉"]').click()
-    expect(news.locator('.reaction-chip[data-name="🎉"]')).to_have_text("🎉1")
+    alice.page.locator('#reaction-picker .reaction-choice[data-name="❤️"]').click()
+    expect(news.locator('.reaction-chip[data-name="❤️"]')).to_have_text("❤️1")
     alice.send("Thanks! I will link them from the README")
     expect(alice.page.locator('#message-list li.message[data-state="sent"]')).to_have_count(2)
     box = alice.page.locator("#composer-text")
@@ -252,6 +252,7 @@ def test_a_busy_morning_in_the_workspace(as_user):
     expect(asked.locator(".mention-me")).to_have_text("@alice")
     expect(asked.locator("button.replies")).to_have_text("2 replies")
     # and, while bob types his next message, who is typing
+    expect(alice.page.locator("#notice")).to_have_text("")  # (a slow-down notice of her send has gone)
     bob.page.locator("#composer-text").type("Shall we demo the new sidebar", delay=150)
     expect(alice.page.locator("#typing")).to_have_text("Bob is typing…")
     # (the badges stayed: #general is the only conversation alice read)
