@@ -4,11 +4,18 @@ import { ParleyClient, authorParts, channelNameProblem, typingText, userFromToke
 
 const $ = (id) => document.getElementById(id);
 // Tests (and curious developers) may shorten timers before the page loads: window.parleyOptions = {...}.
-const OPTIONS = { channelsRefreshMs: 30_000, ...(globalThis.parleyOptions || {}) };
+// markReadDelayMs: a conversation on screen is marked read up to the message that was newest this long
+// ago, so the server has counted it by then (its counters run about a second behind the messages).
+const OPTIONS = { channelsRefreshMs: 30_000, markReadDelayMs: 2_000, ...(globalThis.parleyOptions || {}) };
 const SESSION_KEY = 'parley.session';
 const GROUP_WINDOW_MS = 5 * 60_000;
 // The picker's choices: fully-qualified emoji (with U+FE0F where Unicode asks for it), as the server compares names.
 const COMMON_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '😢', '👀', '✅'];
+// `@user` as the server reads it (parley/mentions.py): after whitespace or at the start; a user id may end
+// in punctuation, so the token also stands for itself without it.
+const MENTION = /(?:^|(?<=\s))@([^\s#]{1,128})/gu;
+const MENTION_TRAILING = /[.,;:!?)\]}>'"…]+$/u;
+const DM_MAX_USERS = 8;
 
 let client = null;
 let active = null; // the channel on screen
@@ -18,6 +25,8 @@ let noticeTimer = null;
 let pickerFor = null; // the message id whose reaction picker is open
 let editing = null; // {channel, id}: the composer edits this message instead of sending a new one
 let openThread = null; // the parent id of the thread shown beside the channel
+const marks = new Map(); // channel -> {sent, timer, again}: the read marks this page sent
+const leftDms = new Set(); // DMs the person left on this page: not joined again by themselves
 
 // ---- sign-in -------------------------------------------------------------------------------------------
 
@@ -109,6 +118,9 @@ function signOut() {
   active = null;
   clearInterval(statusTicker);
   clearInterval(refreshTicker);
+  for (const mark of marks.values()) clearTimeout(mark.timer);
+  marks.clear();
+  leftDms.clear();
   sessionStorage.removeItem(SESSION_KEY);
   sessionStorage.removeItem('parley.channel');
   $('me').textContent = '';
@@ -131,8 +143,10 @@ function onClientEvent(kind, detail) {
       }
       break;
     case 'channels':
+      joinDms();
       renderChannels();
-      if (detail.created) select(detail.created);
+      if (detail.created || detail.opened) select(detail.created || detail.opened);
+      else if (active) renderHead();
       break;
     case 'channel':
       renderChannels();
@@ -140,9 +154,10 @@ function onClientEvent(kind, detail) {
       break;
     case 'messages':
       if (detail.channel === active) {
-        client.channel(active).unread = 0;
+        Object.assign(client.channel(active), { unread: 0, mentions: 0 });
         renderMessages({ older: Boolean(detail.older) });
         renderThread();
+        markRead(active);
       }
       renderChannels();
       break;
@@ -173,9 +188,13 @@ function select(name) {
     openThread = null;
   }
   active = name;
+  leftDms.delete(name);
   sessionStorage.setItem('parley.channel', name);
-  const state = client.join(name);
-  state.unread = 0;
+  client.join(name);
+  // Seen now: the badge goes at once, the server's counts follow the mark (markRead).
+  const entry = client.directory.find((c) => c.id === name);
+  if (entry && entry.unread !== undefined) Object.assign(entry, { unread: 0, mentions: 0 });
+  markRead(name);
   closeDrawers();
   renderChannels();
   renderHead();
@@ -183,6 +202,80 @@ function select(name) {
   renderPresence();
   renderTyping();
   renderThread();
+}
+
+// ---- read marks and direct messages --------------------------------------------------------------------
+
+/** Mark `channel` read up to its newest message once that message has been here markReadDelayMs (the
+ * server counts a message about a second after it is stored, and a mark ahead of its counter would
+ * leave that message unread). Only while the page is seen; again whenever newer messages came meanwhile. */
+function markRead(channel) {
+  const mark = marks.get(channel) || { sent: '', timer: null, again: false };
+  marks.set(channel, mark);
+  if (mark.timer) {
+    mark.again = true;
+    return;
+  }
+  const state = client?.channels.get(channel);
+  const newest = state?.ready ? state.timeline.lastId : null;
+  if (!newest || newest <= mark.sent || document.visibilityState === 'hidden') return;
+  mark.again = false;
+  mark.timer = setTimeout(() => {
+    mark.timer = null;
+    if (!client) return;
+    if (newest > mark.sent && client.markRead(channel, newest)) mark.sent = newest;
+    if ((mark.again || client.channel(channel).timeline.lastId > newest) && channel === active) markRead(channel);
+  }, OPTIONS.markReadDelayMs);
+}
+
+/** Join every DM of the listing (DMs are few and someone writing in one wants to be noticed), unless
+ * the person left it on this page. Channels are joined when opened. */
+function joinDms() {
+  for (const entry of client.directory) {
+    if (entry.dm && entry.member && !leftDms.has(entry.id) && !client.channels.get(entry.id)?.subscribed) {
+      client.join(entry.id);
+    }
+  }
+}
+
+/** What a conversation is called: a channel by its name, a DM by its other members' names. */
+function conversationName(id) {
+  const entry = client.directory.find((c) => c.id === id);
+  if (!entry?.dm) return `#${client.channelName(id)}`;
+  const others = (entry.members || []).filter((m) => m.id !== client.me?.id);
+  return (others.length ? others : entry.members || []).map((m) => m.name || m.id).join(', ') || 'direct message';
+}
+
+/** The badge of a conversation: the server's counts plus what came live since (none for the open one). */
+function badgeCounts(entry) {
+  if (entry.id === active) return { unread: 0, mentions: 0 };
+  const state = client.channels.get(entry.id);
+  return {
+    unread: (entry.unread || 0) + (state?.unread || 0),
+    mentions: (entry.mentions || 0) + (state?.mentions || 0),
+  };
+}
+
+function openDm() {
+  const input = $('dm-users');
+  const me = client?.me?.id;
+  const users = [...new Set(input.value.split(/[\s,]+/).filter(Boolean))].filter((u) => u !== me);
+  if (!users.length) return showNotice('Name at least one other user id, e.g. bob (several: bob, carol).', 'error');
+  if (users.length > DM_MAX_USERS) return showNotice(`A direct message has at most ${DM_MAX_USERS} other people.`, 'error');
+  for (const user of users) {
+    const problem = userIdProblem(user);
+    if (problem) return showNotice(`${user}: ${problem}`, 'error');
+  }
+  if (!client.openDm(users)) return showNotice('Not connected: try again in a moment.', 'error');
+  input.value = '';
+  toggleDmForm(false);
+  return undefined;
+}
+
+function toggleDmForm(open = $('dm-form').hidden) {
+  $('dm-form').hidden = !open;
+  $('new-dm').setAttribute('aria-expanded', String(open));
+  if (open) $('dm-users').focus();
 }
 
 // ---- rendering -----------------------------------------------------------------------------------------
@@ -240,36 +333,49 @@ function channelEntries() {
 
 function renderChannels() {
   if (!client) return;
-  const list = $('channel-list');
-  list.replaceChildren(...channelEntries().map((entry) => {
-    const state = client.channels.get(entry.id);
-    const unread = state && entry.id !== active ? state.unread : 0;
-    const button = el('button', {
-      type: 'button',
-      class: 'channel-button',
-      'data-channel': entry.id,
-      'data-name': entry.name,
-      'aria-label': `${entry.private ? 'private ' : ''}channel ${entry.name}${unread ? `, ${unread} unread` : ''}`,
-    },
-    el('span', { class: 'channel-mark', text: entry.private ? '🔒' : '#', 'aria-hidden': 'true' }),
-    el('span', { class: 'channel-name', text: entry.name }),
-    unread ? el('span', { class: 'badge', text: String(unread), 'aria-hidden': 'true' }) : null);
-    if (entry.id === active) button.setAttribute('aria-current', 'true');
-    if (!state?.subscribed) button.classList.add('not-joined');
-    button.addEventListener('click', () => select(entry.id));
-    return el('li', {}, button);
-  }));
+  const entries = channelEntries();
+  $('channel-list').replaceChildren(...entries.filter((e) => !e.dm).map(conversationItem));
+  const dms = entries.filter((e) => e.dm).map((e) => ({ ...e, shown: conversationName(e.id) }));
+  dms.sort((a, b) => a.shown.localeCompare(b.shown) || a.id.localeCompare(b.id));
+  $('dm-list').replaceChildren(...dms.map(conversationItem));
+  $('dm-empty').hidden = dms.length > 0;
+}
+
+/** A sidebar entry: a channel (`#name`) or a DM (its people), with its unread count, or its mentions of
+ * you as `@n` when there are some; the accessible name says both. */
+function conversationItem(entry) {
+  const state = client.channels.get(entry.id);
+  const { unread, mentions } = badgeCounts(entry);
+  const shown = entry.dm ? entry.shown : entry.name;
+  const kind = entry.dm ? 'direct message with' : `${entry.private ? 'private ' : ''}channel`;
+  const counts = [unread ? `${unread} unread` : '', mentions ? `${mentions} ${mentions === 1 ? 'mention' : 'mentions'}` : '']
+    .filter(Boolean).map((part) => `, ${part}`).join('');
+  const button = el('button', {
+    type: 'button',
+    class: `channel-button${unread || mentions ? ' has-unread' : ''}`,
+    'data-channel': entry.id,
+    'data-name': shown,
+    'aria-label': `${kind} ${shown}${counts}`,
+  },
+  el('span', { class: 'channel-mark', text: entry.dm ? '@' : entry.private ? '🔒' : '#', 'aria-hidden': 'true' }),
+  el('span', { class: 'channel-name', text: shown }),
+  mentions ? el('span', { class: 'badge mention-badge', text: `@${mentions}`, 'aria-hidden': 'true' })
+    : unread ? el('span', { class: 'badge', text: String(unread), 'aria-hidden': 'true' }) : null);
+  if (entry.id === active) button.setAttribute('aria-current', 'true');
+  if (!state?.subscribed) button.classList.add('not-joined');
+  button.addEventListener('click', () => select(entry.id));
+  return el('li', {}, button);
 }
 
 function renderHead() {
   const state = active && client.channel(active);
-  $('channel-title').textContent = active ? `#${client.channelName(active)}` : 'Pick a channel';
+  $('channel-title').textContent = active ? conversationName(active) : 'Pick a channel';
   const entry = client.directory.find((c) => c.id === active);
-  $('channel-kind').textContent = entry?.private ? 'private' : '';
+  $('channel-kind').textContent = entry?.dm ? 'direct message' : entry?.private ? 'private' : '';
   const subscribed = Boolean(state?.subscribed);
   $('join-button').hidden = subscribed || !active;
   $('leave-button').hidden = !subscribed;
-  $('invite-form').hidden = !subscribed;
+  $('invite-form').hidden = !subscribed || Boolean(entry?.dm); // a DM's members are fixed
   const usable = subscribed && state.ready;
   $('composer-text').disabled = !subscribed;
   $('send-button').disabled = !usable;
@@ -281,13 +387,17 @@ function renderOlder() {
   const node = $('older');
   if (!state || !state.subscribed) {
     node.hidden = false;
-    node.textContent = active ? `You are not in #${client.channelName(active)}. Join to read and write.` : '';
+    node.textContent = active ? `You are not in ${conversationName(active)}. Join to read and write.` : '';
     return;
   }
   node.hidden = false;
   if (state.loadingOlder) node.textContent = 'Loading older messages…';
   else if (state.timeline.hasMore) node.textContent = 'Scroll up for older messages';
-  else if (state.ready) node.textContent = `This is the beginning of #${client.channelName(state.name)}.`;
+  else if (state.ready) {
+    const dm = client.directory.find((c) => c.id === state.name)?.dm;
+    node.textContent = dm ? `This is the beginning of your conversation with ${conversationName(state.name)}.`
+      : `This is the beginning of ${conversationName(state.name)}.`;
+  }
   else node.textContent = 'Loading…';
 }
 
@@ -314,7 +424,7 @@ function messageItem(message, previous, inThread = false) {
     li.append(el('div', { class: 'text', text: 'This message was deleted.' }));
     return li;
   }
-  li.append(el('div', { class: 'text', text: message.text },
+  li.append(el('div', { class: 'text' }, ...textWithMentions(message.text, message.mentions),
     message.editedAt ? el('span', { class: 'edited', title: message.editedAt, text: ' (edited)' }) : null));
   li.append(messageActions(message, own, inThread));
   li.append(reactionsRow(message.id));
@@ -325,6 +435,26 @@ function messageItem(message, previous, inThread = false) {
     li.append(replies);
   }
   return li;
+}
+
+/** A message's text as nodes: plain text, and each `@user` the server resolved (`mentions`) highlighted
+ * (mentions of you more so). Text nodes and textContent only: the text never becomes markup. */
+function textWithMentions(text, mentions) {
+  if (!mentions?.length) return [document.createTextNode(text)];
+  const nodes = [];
+  let at = 0;
+  for (const match of text.matchAll(MENTION)) {
+    const token = match[1];
+    const cut = token.replace(MENTION_TRAILING, '');
+    const id = mentions.includes(token) ? token : cut && mentions.includes(cut) ? cut : null;
+    if (!id) continue;
+    if (match.index > at) nodes.push(document.createTextNode(text.slice(at, match.index)));
+    const me = client.me && id === client.me.id;
+    nodes.push(el('span', { class: `mention${me ? ' mention-me' : ''}`, 'data-user': id, text: `@${id}` }));
+    at = match.index + 1 + id.length;
+  }
+  if (at < text.length) nodes.push(document.createTextNode(text.slice(at)));
+  return nodes;
 }
 
 function messageActions(message, own, inThread) {
@@ -622,11 +752,24 @@ function wire() {
   });
   $('sign-out').addEventListener('click', signOut);
   $('refresh-channels').addEventListener('click', () => client?.refreshChannels());
+  $('new-dm').addEventListener('click', () => toggleDmForm());
+  $('dm-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (client) openDm();
+  });
+  $('dm-users').addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
+      event.stopPropagation();
+      toggleDmForm(false);
+      $('new-dm').focus();
+    }
+  });
   $('join-button').addEventListener('click', () => active && select(active));
   $('leave-button').addEventListener('click', () => {
     if (!active) return;
+    if (client.directory.find((c) => c.id === active)?.dm) leftDms.add(active);
     client.leave(active);
-    showNotice(`You left #${client.channelName(active)}. You stay a member and can join again.`);
+    showNotice(`You left ${conversationName(active)}. You stay a member and can join again.`);
   });
   $('create-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -700,7 +843,10 @@ function wire() {
   // The network is back: do not sit out the rest of a long backoff.
   window.addEventListener('online', () => client?.reconnectNow());
   document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible') client?.refreshChannels();
+    if (document.visibilityState === 'visible') {
+      client?.refreshChannels();
+      if (active) markRead(active);
+    }
   });
 }
 

@@ -394,7 +394,11 @@ export class ChannelState {
   ready: boolean;
   loadingOlder: boolean;
   gap: { since: MessageId; before: MessageId } | null;
+  /** Others' messages that arrived live since the listing's counts were last taken (a badge is the
+   * listing's `unread` plus this). */
   unread: number;
+  /** Of those, the ones that mention you (a badge's mentions: the listing's `mentions` plus this). */
+  mentions: number;
   threads: Map<MessageId, ThreadState>;
   /** The thread of parent `id` as far as it was read (`client.thread` reads it). */
   thread(id: MessageId): ThreadState;
@@ -419,7 +423,8 @@ export type Status = 'idle' | 'connecting' | 'open' | 'waiting' | 'stopped';
 /** What each listener kind receives as `detail`. */
 export interface ClientEvents {
   status: { status: Status; attempt: number; retryAt: number | null };
-  channels: { created?: string };
+  /** `created`: a channel you created; `opened`: the DM `openDm` opened; `read`: a mark moved. */
+  channels: { created?: string; opened?: string; read?: string };
   channel: { channel: string };
   messages: { channel: string; message?: Message; older?: boolean };
   /** A thread read with `thread` changed: a page, a reply, an edit or delete in it. */
@@ -495,7 +500,8 @@ export class ParleyClient {
   refreshChannels(): boolean;
   createChannel(name: string, isPrivate?: boolean): boolean;
   invite(channel: string, user: string): boolean;
-  /** Open (or find) the DM of you and `users`; the `dm_opened` reply refreshes `directory`. */
+  /** Open (or find) the DM of you and `users`; the `dm_opened` reply lists it in `directory` at once
+   * (a `channels` event with `opened`), then refreshes the listing. */
   openDm(users: string[]): boolean;
   /** Move your read mark in a channel to `messageId` (never back); the counts in `directory` follow. */
   markRead(channel: string, messageId: MessageId): boolean;

@@ -8,7 +8,6 @@ import re
 import time
 import uuid
 
-import pytest
 from playwright.sync_api import expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -34,8 +33,6 @@ def test_demo_sign_in_gets_its_token_from_the_emulator(open_page):
     expect(chat.presence().filter(has_text="Dana")).to_have_count(1)
 
 
-# The workspace is named for the README's screenshot (docs/img/chat.png is this test's chat.png).
-@pytest.mark.parametrize("workspace", ["demo"])
 def test_messages_appear_once_in_both_pages_in_order(alice_and_bob):
     # Given alice and bob in #general of a fresh workspace
     alice, bob = alice_and_bob
@@ -63,7 +60,7 @@ def test_messages_appear_once_in_both_pages_in_order(alice_and_bob):
     # (typing keeps being announced while keys come, past the server's one-event-per-2-s window)
     bob.page.locator("#composer-text").type("Sure, let me show you", delay=150)
     expect(alice.page.locator("#typing")).to_have_text("Bob is typing…")
-    alice.screenshot("chat")
+    alice.screenshot("chat-two-users")
 
 
 def test_typing_shows_in_the_other_page_and_disappears(alice_and_bob):

@@ -478,7 +478,10 @@ export class ChannelState {
     this.presenceInFlight = false;
     this.presenceStale = false; // the reply in flight belongs to an earlier `joined` (or a left channel)
     this.presenceQueued = null; // the cursor to ask for once that stale reply is in
+    // Others' messages (and those of them that mention you) that arrived live since the listing's
+    // counts (`channels`, `marked_read`, `read`) were last taken: a badge is the listing's count plus these.
     this.unread = 0;
+    this.mentions = 0;
     this.threads = new Map(); // parent id -> ThreadState, for the threads opened with `thread`
   }
 
@@ -736,6 +739,7 @@ export class ParleyClient {
     const state = this.channel(name);
     state.subscribed = true;
     state.unread = 0;
+    state.mentions = 0;
     if (this.status === 'open' && !state.ready) this.sendJoin(state);
     this.emit('channel', { channel: name });
     return state;
@@ -769,6 +773,12 @@ export class ParleyClient {
     }
     this.directoryPages = null;
     this.directory = [...pages.values()].sort(byNameThenId);
+    // The server's counts now stand for what came live before them (counts are eventual: a message
+    // counted a moment after this listing is missed by the badge until the next one).
+    for (const entry of this.directory) {
+      const state = entry.unread !== undefined && this.channels.get(entry.id);
+      if (state) Object.assign(state, { unread: 0, mentions: 0 });
+    }
     return this.emit('channels', {});
   }
 
@@ -801,6 +811,8 @@ export class ParleyClient {
     const entry = this.directory.find((c) => c.id === frame.channel);
     if (entry && (!entry.readMark || entry.readMark <= frame.messageId)) {
       Object.assign(entry, { unread: frame.unread, mentions: frame.mentions, readMark: frame.messageId });
+      const state = this.channels.get(frame.channel);
+      if (state) Object.assign(state, { unread: 0, mentions: 0 });
     }
     return this.emit('channels', { read: frame.channel });
   }
@@ -963,7 +975,7 @@ export class ParleyClient {
       case 'deleted': return this.onChange({ id: frame.messageId, channel: frame.channel, version: frame.version,
         deletedAt: frame.deletedAt, deleted: true, text: '' });
       case 'thread': return this.onThread(frame);
-      case 'dm_opened': return this.refreshChannels();
+      case 'dm_opened': return this.onDmOpened(frame);
       case 'marked_read':
       case 'read': return this.onRead(frame);
       case 'error': return this.onError(frame);
@@ -1098,6 +1110,16 @@ export class ParleyClient {
     this.emit('channels', { created: id });
   }
 
+  /** The DM asked for: listed at once (a member now), then the listing is read again for its counts. */
+  onDmOpened(frame) {
+    const { id } = frame.channel;
+    if (!this.directory.some((c) => c.id === id)) {
+      this.directory = [...this.directory, { ...frame.channel, member: true }].sort(byNameThenId);
+    }
+    this.emit('channels', { opened: id });
+    return this.refreshChannels();
+  }
+
   /** A newer state of a message, wherever it is held: the channel, and its thread when read. */
   onChange(message) {
     const state = this.channel(message.channel);
@@ -1141,9 +1163,16 @@ export class ParleyClient {
       this.emit('thread', { channel: state.name, threadId: message.threadId });
     }
     const isNew = state.timeline.add(message);
-    if (!isNew) return;
+    if (!isNew) {
+      // Your own message, settled by its ack, gets from its event what the ack lacks: its mentions.
+      if (message.mentions?.length) this.emit('messages', { channel: state.name });
+      return;
+    }
     state.typing.stopped(message.user && message.user.id);
-    if (message.user && this.me && message.user.id !== this.me.id) state.unread += 1;
+    if (message.user && this.me && message.user.id !== this.me.id) {
+      state.unread += 1;
+      if ((message.mentions || []).includes(this.me.id)) state.mentions += 1;
+    }
     this.emit('messages', { channel: state.name, message });
     this.emit('typing', { channel: state.name });
   }

@@ -232,6 +232,48 @@ describe('client: connecting and joining', () => {
     assert.deepEqual([general.unread, general.mentions], [1, 0]);
   });
 
+  test('a dm_opened reply lists the DM at once and says so; the listing is read again for its counts', async () => {
+    const { client, open, events } = setup();
+    client.start();
+    const ws = await open();
+    const dm = { id: 'dm.4f0c2m8q1z', name: 'dm', private: true, invite: 'creator', dm: true,
+      members: [{ id: 'alice', name: 'Alice' }, { id: 'bob', name: 'Bob' }] };
+    ws.push({ type: 'dm_opened', channel: dm });
+    await flush();
+    assert.deepEqual(client.directory.map((c) => [c.id, c.member]), [['dm.4f0c2m8q1z', true]]);
+    assert.deepEqual(events.filter((e) => e.kind === 'channels').at(-1), { kind: 'channels', opened: 'dm.4f0c2m8q1z' });
+    assert.deepEqual(ws.sent.at(-1), { action: 'channels' });
+  });
+
+  test('live messages of others count on top of the listing, mentions of you apart, until new counts come', async () => {
+    const { client, open, joined } = setup();
+    client.join('general');
+    client.start();
+    const ws = await open();
+    await joined(ws, 'general', [msg(1)]);
+    ws.push({ type: 'channels', next: null, channels: [
+      { id: 'general', name: 'general', private: false, invite: 'members', member: true, unread: 1, mentions: 0 }] });
+    await flush();
+    const state = client.channel('general');
+    ws.push({ ...msg(2), text: 'hi @alice', mentions: ['alice'] });
+    ws.push({ ...msg(2), text: 'hi @alice', mentions: ['alice'] }); // delivered twice: counted once
+    ws.push(msg(3));
+    ws.push(msg(4, { user: 'alice' })); // your own
+    await flush();
+    assert.deepEqual([state.unread, state.mentions], [2, 1]);
+    // another tab read up to m4: the server's counts replace the live ones
+    ws.push({ type: 'read', channel: 'general', messageId: mid(4), unread: 0, mentions: 0 });
+    await flush();
+    assert.deepEqual([state.unread, state.mentions], [0, 0]);
+    ws.push(msg(5));
+    await flush();
+    assert.equal(state.unread, 1);
+    ws.push({ type: 'channels', next: null, channels: [
+      { id: 'general', name: 'general', private: false, invite: 'members', member: true, unread: 1, mentions: 0 }] });
+    await flush();
+    assert.deepEqual([state.unread, state.mentions], [0, 0]);
+  });
+
   test('a lost socket reconnects with growing delays and re-joins with since, without duplicates', async () => {
     const { client, clock, sockets, open, joined } = setup();
     client.join('general');
@@ -291,6 +333,19 @@ describe('client: sending', () => {
     await s.joined(ws, 'general');
     return { ...s, ws };
   }
+
+  test('an own message acked before its event gets the mentions the event carries, and is drawn again', async () => {
+    const { client, ws, events } = await ready();
+    const { clientMsgId } = client.sendMessage('general', 'hi @bob');
+    ws.push({ type: 'ack', clientMsgId, id: mid(9), ts: 'ts' });
+    await flush();
+    const drawn = events.filter((e) => e.kind === 'messages').length;
+    ws.push({ ...msg(9, { user: 'alice', text: 'hi @bob', clientMsgId }), mentions: ['bob'] });
+    await flush();
+    assert.deepEqual(client.channel('general').timeline.get(mid(9)).mentions, ['bob']);
+    assert.equal(events.filter((e) => e.kind === 'messages').length, drawn + 1);
+    assert.deepEqual([client.channel('general').unread, client.channel('general').mentions], [0, 0]); // yours
+  });
 
   test('an own message shows at once as pending, then once as sent', async () => {
     const { client, ws } = await ready();
