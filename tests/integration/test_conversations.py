@@ -209,6 +209,27 @@ def test_counts_converge_when_a_batch_is_delivered_twice(parley: Any) -> None:
     assert (listed(bob)["general"]["unread"], listed(bob)["general"]["mentions"]) == (3, 2)
 
 
+def test_reading_a_message_before_the_counters_count_it_leaves_nothing_unread(parley: Any) -> None:
+    # Given bob has read what was counted, and alice posts two more, the second mentioning him
+    alice, bob = parley.connect("alice"), parley.connect("bob")
+    for client in (alice, bob):
+        client.send({"action": "join", "channel": "general"})
+    first = _post(alice, "general", "counted")
+    parley.count()
+    bob.send({"action": "mark_read", "channel": "general", "messageId": first[0]})
+    ids = _post(alice, "general", "not counted yet", "nor this, @bob")
+    # When he reads the newest at once, before the counters' stream batch has run
+    read = bob.send({"action": "mark_read", "channel": "general", "messageId": ids[1]})
+    # Then nothing is unread, then or once the counters have counted both messages
+    assert (read["unread"], read["mentions"]) == (0, 0)
+    parley.count()
+    assert (listed(bob)["general"]["unread"], listed(bob)["general"]["mentions"]) == (0, 0)
+    # and a later message is one unread, as it should be
+    _post(alice, "general", "later")
+    parley.count()
+    assert (listed(bob)["general"]["unread"], listed(bob)["general"]["mentions"]) == (1, 0)
+
+
 def test_mark_read_never_moves_back_and_repeats_write_nothing(parley: Any) -> None:
     # Given bob marked the second of two messages read
     alice, bob = parley.connect("alice"), parley.connect("bob")

@@ -105,11 +105,32 @@ class Conversations:
         return Reply(protocol.marked_read(channel.id, mark.message_id, unread, mentions))
 
     def _mark_at(self, caller: Caller, channel: str, message_id: str) -> ReadMark:
-        """The counts as of `message_id`: the counters now, less what they counted after it (a COUNT
-        Query of the messages in between, only when the mark is not at the newest counted one)."""
+        """The counts as of `message_id`: the counters now, less what they counted after it, or plus
+        what they have not counted yet up to it (a COUNT Query of the messages in between, only when
+        the mark is not at the newest counted one).
+
+        The counters run a stream batch behind the table (about a second), so a user who reads the
+        newest message at once reads one they have not counted yet: it is part of the mark, or the
+        counter would make it unread as soon as it counts it. (A message the counter skips, its
+        record arriving after a newer one's, is then one short until the next mark, where leaving it
+        out would make every quick reader one over.)"""
         count, mentioned = self.store.counts_for(caller.workspace, caller.user.id, channel)
-        if not count.last_id or message_id >= count.last_id:
+        if message_id == count.last_id:
             return ReadMark(message_id, count.n, mentioned.n)
+        if message_id > count.last_id:  # "" (nothing counted yet) is before every id
+            ahead, ahead_mentions = self.store.count_between(
+                caller.workspace, channel, count.last_id or "0", message_id, caller.user.id
+            )
+            if mentioned.last_id > count.last_id:
+                # a batch's mentions are counted before its channel count: some of these already are
+                ahead_mentions = (
+                    self.store.count_between(
+                        caller.workspace, channel, mentioned.last_id, message_id, caller.user.id
+                    )[1]
+                    if message_id > mentioned.last_id
+                    else 0
+                )
+            return ReadMark(message_id, count.n + ahead, mentioned.n + ahead_mentions)
         later, later_mentions = self.store.count_between(
             caller.workspace, channel, message_id, count.last_id, caller.user.id
         )
