@@ -5,7 +5,7 @@ import { ParleyClient, authorParts, channelNameProblem, typingText, userFromToke
 const $ = (id) => document.getElementById(id);
 // Tests (and curious developers) may shorten timers before the page loads: window.parleyOptions = {...}.
 // markReadDelayMs: a conversation on screen is marked read up to the message that was newest this long
-// ago, so the server has counted it by then (its counters run about a second behind the messages).
+// ago: one mark_read for a run of messages (the action is rate limited), not one per message.
 const OPTIONS = { channelsRefreshMs: 30_000, markReadDelayMs: 2_000, ...(globalThis.parleyOptions || {}) };
 const SESSION_KEY = 'parley.session';
 const GROUP_WINDOW_MS = 5 * 60_000;
@@ -206,9 +206,9 @@ function select(name) {
 
 // ---- read marks and direct messages --------------------------------------------------------------------
 
-/** Mark `channel` read up to its newest message once that message has been here markReadDelayMs (the
- * server counts a message about a second after it is stored, and a mark ahead of its counter would
- * leave that message unread). Only while the page is seen; again whenever newer messages came meanwhile. */
+/** Mark `channel` read up to its newest message once that message has been here markReadDelayMs (a
+ * run of messages takes one mark; the server counts a mark ahead of its counters right, too). Only
+ * while the page is seen; again whenever newer messages came meanwhile. */
 function markRead(channel) {
   const mark = marks.get(channel) || { sent: '', timer: null, again: false };
   marks.set(channel, mark);
