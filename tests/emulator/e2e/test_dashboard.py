@@ -145,12 +145,20 @@ async def test_every_invocation_writes_one_event_line(emu, caplog):
         async with connect(emu.ws_url + "?token=user:lines") as client:
             await client.send(json.dumps({"action": "echo", "data": "x"}))
             await client.recv()
+            (connection_id,) = emu.gateway.connections
         # $disconnect runs after the close: wait for its line (a bounded wait, not a timing assertion).
         for _ in range(200):
             if any("$disconnect" in r.getMessage() for r in caplog.records):
                 break
             await asyncio.sleep(0.05)
-    lines = [r.getMessage() for r in caplog.records if r.name == EVENT_LOGGER]
+    # This connection's lines only: other emulators of the test process (the e2e suites') log to the
+    # same logger, and their stream and queue invocations may land meanwhile.
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == EVENT_LOGGER
+        and json.loads(getattr(r, "invocation", "{}")).get("connection_id") == connection_id
+    ]
     assert [line.split()[0] for line in lines] == ["authorizer", "$connect", "echo", "$disconnect"]
     assert "AuthorizerFunction" in lines[0] and " Allow " in lines[0]
     assert "EchoFunction" in lines[2] and " 200 " in lines[2]
